@@ -1,0 +1,25 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Relayout",
+    products: [
+        .library(name: "Relayout", targets: ["Relayout"]),
+        .executable(name: "relayout", targets: ["RelayoutCLI"]),
+    ],
+    dependencies: [
+        // The CLI's flag parsing, help and errors; the library itself depends on nothing.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "Relayout"),
+        .executableTarget(
+            name: "RelayoutCLI",
+            dependencies: [
+                "Relayout",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "RelayoutTests", dependencies: ["Relayout", "RelayoutCLI"]),
+    ]
+)

@@ -1,0 +1,139 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A strided view of untyped elements of 1, 2, 4, 8 or 16 bytes: what ``Tensor`` is made of, and
+/// what code uses when the element type is only known at run time (a `.npy` file's dtype).
+public struct RawTensor: StridedView, Sendable {
+    /// The memory the view reads and writes.
+    public let storage: Storage
+    /// Shape, strides and offset, in elements.
+    public let layout: Layout
+    /// Bytes per element.
+    public let elementSize: Int
+
+    /// The element sizes Relayout copies.
+    public static let supportedElementSizes: Set<Int> = [1, 2, 4, 8, 16]
+
+    /// Views `storage` through `layout`, checking that every element reached lies inside the storage.
+    public init(storage: Storage, layout: Layout, elementSize: Int) throws {
+        try RawTensor.checkElementSize(elementSize)
+        if let span = layout.span() {
+            let capacity = storage.byteCount / elementSize
+            guard span.lowerBound >= 0, span.upperBound < capacity else {
+                throw RelayoutError.outOfBounds("\(layout) reaches elements \(span.lowerBound)...\(span.upperBound) of a storage holding \(capacity)")
+            }
+        } else if !layout.isEmpty {
+            throw RelayoutError.outOfBounds("\(layout) overflows the address range")
+        }
+        self.storage = storage
+        self.layout = layout
+        self.elementSize = elementSize
+    }
+
+    /// Allocates a new dense tensor of `shape` in `format`.
+    public init(shape: [Int], elementSize: Int, format: MemoryFormat = .contiguous, zeroed: Bool = false) throws {
+        try RawTensor.checkElementSize(elementSize)
+        let layout = try format.layout(for: shape)
+        let (bytes, overflow) = layout.count.multipliedReportingOverflow(by: elementSize)
+        guard !overflow else { throw RelayoutError.allocationFailed("\(shape) of \(elementSize)-byte elements overflows") }
+        try self.init(storage: Storage(byteCount: bytes, zeroed: zeroed), layout: layout, elementSize: elementSize)
+    }
+
+    static func checkElementSize(_ size: Int) throws {
+        guard supportedElementSizes.contains(size) else {
+            throw RelayoutError.unsupportedElement("element size \(size) bytes (supported: 1, 2, 4, 8, 16)")
+        }
+    }
+
+    public func replacingLayout(_ layout: Layout) throws -> RawTensor {
+        try RawTensor(storage: storage, layout: layout, elementSize: elementSize)
+    }
+
+    /// The address of the element at the layout's offset (the origin of the strides).
+    public var originAddress: UnsafeMutableRawPointer {
+        storage.baseAddress + layout.offset * elementSize
+    }
+
+    /// The bytes the view reaches, from its lowest to its highest element; empty for an empty view.
+    public var byteRange: Range<Int> {
+        guard let span = layout.span() else { return 0..<0 }
+        return span.lowerBound * elementSize ..< (span.upperBound + 1) * elementSize
+    }
+
+    /// Whether both views read or write the same storage.
+    public func sharesStorage(with other: RawTensor) -> Bool { storage === other.storage }
+
+    /// Whether some byte is reached by both views.
+    public func mayOverlap(_ other: RawTensor) -> Bool {
+        guard sharesStorage(with: other) else { return false }
+        return byteRange.overlaps(other.byteRange)
+    }
+
+    /// This view if it is already dense in `format` (sharing storage), otherwise a copy in new storage
+    /// that shares nothing with this one.
+    public func contiguous(format: MemoryFormat = .contiguous, threads: Int? = nil) throws -> RawTensor {
+        if format.matches(layout) { return self }
+        return try copied(format: format, threads: threads)
+    }
+
+    /// Always a copy in new storage, laid out densely in `format`.
+    public func copied(format: MemoryFormat = .contiguous, threads: Int? = nil) throws -> RawTensor {
+        let result = try RawTensor(shape: layout.shape, elementSize: elementSize, format: format)
+        try result.copy(from: self, threads: threads)
+        return result
+    }
+
+    /// Always a copy in new storage. The copy keeps this view's strides when they are non-overlapping
+    /// and dense, and is row-major otherwise (PyTorch's `preserve_format`).
+    public func clone(threads: Int? = nil) throws -> RawTensor {
+        guard layout.isNonOverlappingAndDense, !layout.isEmpty, layout.strides.allSatisfy({ $0 >= 0 }) else {
+            return try copied(threads: threads)
+        }
+        let kept = try Layout(shape: layout.shape, strides: layout.strides, offset: 0)
+        let storage = try Storage(byteCount: layout.count * elementSize)
+        let result = try RawTensor(storage: storage, layout: kept, elementSize: elementSize)
+        try result.copy(from: self, threads: threads)
+        return result
+    }
+
+    /// Copies the whole underlying storage and keeps offset and strides (PyTorch's `copy.deepcopy`).
+    /// Tensors deep-copied with one `memo` that share a storage share one new storage afterwards.
+    public func deepCopy(memo: DeepCopyMemo? = nil) throws -> RawTensor {
+        let memo = memo ?? DeepCopyMemo()
+        let copy = try memo.copy(of: storage)
+        return try RawTensor(storage: copy, layout: layout, elementSize: elementSize)
+    }
+
+    /// Writes `source`'s elements into this view, element by element in logical order.
+    ///
+    /// `source` must have this view's shape or broadcast to it. This view must not reach any element
+    /// twice. `source` may overlap this view: the result is the same as copying through a temporary.
+    public func copy(from source: RawTensor, threads: Int? = nil) throws {
+        guard source.elementSize == elementSize else {
+            throw RelayoutError.unsupportedElement("cannot copy \(source.elementSize)-byte elements into \(elementSize)-byte elements")
+        }
+        var sourceLayout = source.layout
+        if sourceLayout.shape != layout.shape {
+            do {
+                sourceLayout = try sourceLayout.expanded(to: layout.shape)
+            } catch {
+                throw RelayoutError.shapeMismatch("source shape \(source.shape) does not match or broadcast to destination shape \(shape)")
+            }
+        }
+        if try layout.writesSomeElementTwice() {
+            throw RelayoutError.overlappingDestination("destination \(layout) reaches some element more than once")
+        }
+        if layout.isEmpty { return }
+        let readable = try source.replacingLayout(sourceLayout)
+        if readable.mayOverlap(self) {
+            // Same result as NumPy: read everything before writing anything.
+            let staged = try readable.copied(threads: threads)
+            try CopyEngine.copy(from: staged, into: self, threads: threads)
+        } else {
+            try CopyEngine.copy(from: readable, into: self, threads: threads)
+        }
+    }
+}
