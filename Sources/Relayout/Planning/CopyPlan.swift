@@ -1,0 +1,234 @@
+/// A planned copy between two layouts of one shape: dimensions normalised, fused and ordered, a kernel
+/// chosen, the iteration space tiled and cut into chunks. Planning allocates; executing does not, so a
+/// plan made once can run many times over new storages (the data loader's fast path).
+public struct CopyPlan: Sendable {
+    /// The leaf routine a plan runs on each work item.
+    public enum Kernel: String, Sendable {
+        /// Both sides contiguous along the innermost dimension: runs of `memcpy`.
+        case bulk
+        /// The source walks with a small or no stride-1 dimension: a strided 1-D loop.
+        case gather
+        /// The source repeats one element along the innermost dimension (stride 0).
+        case fill
+        /// The source's and the destination's stride-1 dimensions differ: 2-D cache-blocked tiles.
+        case transpose
+    }
+
+    /// One loop of the nest over work items, outermost first. A tiled loop counts tiles.
+    @usableFromInline
+    struct Loop: Sendable {
+        var count: Int
+        var sourceStep: Int
+        var destinationStep: Int
+    }
+
+    /// A dimension after normalisation: its size and strides in elements.
+    struct Dimension: Equatable {
+        var size: Int
+        var source: Int
+        var destination: Int
+    }
+
+    public let sourceLayout: Layout
+    public let destinationLayout: Layout
+    public let elementSize: Int
+    public let kernel: Kernel
+    /// Worker threads the plan runs on (1: the caller's thread only).
+    public let workers: Int
+    /// Units of work (tiles or runs) and how many a worker claims at once.
+    public let workItems: Int
+    public let itemsPerChunk: Int
+
+    let loops: [Loop]
+    let alongLoop: Int
+    let acrossLoop: Int
+    let along: Dimension
+    let across: Dimension
+    let alongTile: Int
+    let acrossTile: Int
+    let sourceOffset: Int
+    let destinationOffset: Int
+
+    /// The number of chunks workers claim.
+    public var chunkCount: Int { workItems == 0 ? 0 : (workItems + itemsPerChunk - 1) / itemsPerChunk }
+
+    /// Bytes the copy moves (each element read once and written once).
+    public var payloadBytes: Int { destinationLayout.count * elementSize }
+
+    /// Plans a copy of `source` into `destination`, which must have the same shape (broadcast the
+    /// source first). `threads` caps the workers (default: ``Parallelism/defaultThreadCount``).
+    public init(source: Layout, destination: Layout, elementSize: Int, tuning: CopyTuning = .defaults, threads: Int? = nil) throws {
+        try RawTensor.checkElementSize(elementSize)
+        guard source.shape == destination.shape else {
+            throw RelayoutError.shapeMismatch("cannot plan a copy from shape \(source.shape) to \(destination.shape)")
+        }
+        let threadLimit = threads ?? Parallelism.defaultThreadCount
+        guard threadLimit >= 1 else { throw RelayoutError.invalidArgument("thread count must be at least 1, got \(threadLimit)") }
+        sourceLayout = source
+        destinationLayout = destination
+        self.elementSize = elementSize
+
+        var (dims, sourceOffset, destinationOffset) = CopyPlan.normalisedDimensions(source: source, destination: destination)
+        self.sourceOffset = sourceOffset
+        self.destinationOffset = destinationOffset
+        if destination.isEmpty { dims = [] }
+
+        let inner = dims.last ?? Dimension(size: destination.isEmpty ? 0 : 1, source: 1, destination: 1)
+        along = inner
+        // The transpose partner: the dimension the source walks most densely, when that beats the
+        // innermost one.
+        var partner: Int? = nil
+        if dims.count >= 2, abs(inner.source) > 1 {
+            for k in 0..<(dims.count - 1) where dims[k].source != 0 {
+                if abs(dims[k].source) < abs(partner.map { dims[$0].source } ?? inner.source) { partner = k }
+            }
+        }
+        let tile = tuning.tile(elementSize: elementSize)
+        let runElements = Swift.max(1, tuning.runBytes / elementSize)
+        var loops = [Loop]()
+        var alongLoop = 0, acrossLoop = -1
+        if let partner {
+            kernel = .transpose
+            across = dims[partner]
+            alongTile = Swift.min(tile.along, inner.size)
+            acrossTile = Swift.min(tile.across, across.size)
+            for (k, d) in dims.enumerated() {
+                if k == partner {
+                    acrossLoop = loops.count
+                    loops.append(Loop(count: (d.size + acrossTile - 1) / acrossTile, sourceStep: d.source * acrossTile, destinationStep: d.destination * acrossTile))
+                } else if k == dims.count - 1 {
+                    alongLoop = loops.count
+                    loops.append(Loop(count: (d.size + alongTile - 1) / alongTile, sourceStep: d.source * alongTile, destinationStep: d.destination * alongTile))
+                } else {
+                    loops.append(Loop(count: d.size, sourceStep: d.source, destinationStep: d.destination))
+                }
+            }
+        } else {
+            kernel = inner.source == 0 ? .fill : (inner.source == 1 && inner.destination == 1 ? .bulk : .gather)
+            across = Dimension(size: 1, source: 0, destination: 0)
+            alongTile = Swift.max(1, Swift.min(runElements, inner.size))
+            acrossTile = 1
+            for d in dims.dropLast() { loops.append(Loop(count: d.size, sourceStep: d.source, destinationStep: d.destination)) }
+            alongLoop = loops.count
+            loops.append(Loop(count: (inner.size + alongTile - 1) / alongTile, sourceStep: inner.source * alongTile, destinationStep: inner.destination * alongTile))
+        }
+        self.loops = loops
+        self.alongLoop = alongLoop
+        self.acrossLoop = acrossLoop
+        workItems = destination.isEmpty ? 0 : loops.reduce(1) { $0 * $1.count }
+
+        let itemBytes = Swift.max(1, alongTile * acrossTile * elementSize)
+        let bytes = destination.count * elementSize
+        var perChunk = Swift.max(1, tuning.chunkBytes / itemBytes)
+        // Enough chunks for every worker to get several, so uneven chunks still balance.
+        let wanted = Swift.min(threadLimit * 4, Swift.max(1, workItems))
+        if workItems / perChunk < wanted { perChunk = Swift.max(1, workItems / wanted) }
+        itemsPerChunk = perChunk
+        let chunks = workItems == 0 ? 0 : (workItems + perChunk - 1) / perChunk
+        workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
+    }
+
+    /// Drops size-1 dimensions, makes destination strides positive (flipping both sides), orders
+    /// dimensions by destination stride (outermost first) and fuses neighbours that are contiguous
+    /// with each other on both sides.
+    static func normalisedDimensions(source: Layout, destination: Layout) -> ([Dimension], Int, Int) {
+        var sourceOffset = source.offset, destinationOffset = destination.offset
+        var dims = [Dimension]()
+        for axis in 0..<destination.rank where destination.shape[axis] != 1 {
+            var d = Dimension(size: destination.shape[axis], source: source.strides[axis], destination: destination.strides[axis])
+            if d.destination < 0 {
+                destinationOffset += (d.size - 1) * d.destination
+                sourceOffset += (d.size - 1) * d.source
+                d.destination = -d.destination
+                d.source = -d.source
+            }
+            dims.append(d)
+        }
+        dims.sort { ($0.destination, abs($0.source)) > ($1.destination, abs($1.source)) }
+        var fused = [Dimension]()
+        for d in dims {
+            if let last = fused.last, last.source == d.source * d.size, last.destination == d.destination * d.size {
+                fused[fused.count - 1] = Dimension(size: last.size * d.size, source: d.source, destination: d.destination)
+            } else {
+                fused.append(d)
+            }
+        }
+        return (fused, sourceOffset, destinationOffset)
+    }
+
+    /// Runs the plan on storages whose base addresses are given (the layouts' offsets are applied
+    /// here). The caller guarantees that both layouts fit their storages and do not overlap.
+    public func execute(source: UnsafeRawPointer, destination: UnsafeMutableRawPointer) {
+        switch elementSize {
+        case 1: run(UInt8.self, source, destination)
+        case 2: run(UInt16.self, source, destination)
+        case 4: run(UInt32.self, source, destination)
+        case 8: run(UInt64.self, source, destination)
+        default: run(SIMD2<UInt64>.self, source, destination)
+        }
+    }
+
+    /// Runs the plan from `source` into `destination`, checking that their layouts are the planned
+    /// ones and that they do not overlap.
+    public func execute(from source: RawTensor, into destination: RawTensor) throws {
+        guard source.layout == sourceLayout, destination.layout == destinationLayout, source.elementSize == elementSize, destination.elementSize == elementSize else {
+            throw RelayoutError.shapeMismatch("plan for \(sourceLayout) → \(destinationLayout) run on \(source.layout) → \(destination.layout)")
+        }
+        guard !source.mayOverlap(destination) else {
+            throw RelayoutError.overlappingDestination("a plan runs on non-overlapping tensors; use copy(from:) for overlapping ones")
+        }
+        execute(source: UnsafeRawPointer(source.storage.baseAddress), destination: destination.storage.baseAddress)
+    }
+
+    private func run<T>(_: T.Type, _ source: UnsafeRawPointer, _ destination: UnsafeMutableRawPointer) {
+        let s = source.assumingMemoryBound(to: T.self)
+        let d = destination.assumingMemoryBound(to: T.self)
+        Executor.run(chunks: chunkCount, workers: workers) { chunk in
+            self.runChunk(chunk, s, d)
+        }
+    }
+
+    /// Walks the work items of one chunk with an odometer over the loop nest.
+    @inline(__always)
+    private func runChunk<T>(_ chunk: Int, _ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>) {
+        let begin = chunk * itemsPerChunk
+        let end = Swift.min(begin + itemsPerChunk, workItems)
+        loops.withUnsafeBufferPointer { loops in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: Swift.max(loops.count, 1)) { index in
+                var remainder = begin
+                var from = sourceOffset, to = destinationOffset
+                for l in stride(from: loops.count - 1, through: 0, by: -1) {
+                    index[l] = remainder % loops[l].count
+                    remainder /= loops[l].count
+                    from += index[l] * loops[l].sourceStep
+                    to += index[l] * loops[l].destinationStep
+                }
+                let lastAlong = along.size - (loops[alongLoop].count - 1) * alongTile
+                let lastAcross = acrossLoop >= 0 ? across.size - (loops[acrossLoop].count - 1) * acrossTile : 1
+                for _ in begin..<end {
+                    let alongCount = index[alongLoop] == loops[alongLoop].count - 1 ? lastAlong : alongTile
+                    switch kernel {
+                    case .bulk:
+                        UnsafeMutableRawPointer(destination + to).copyMemory(from: source + from, byteCount: alongCount * MemoryLayout<T>.stride)
+                    case .gather, .fill:
+                        Kernels.strided(source + from, along.source, destination + to, along.destination, alongCount)
+                    case .transpose:
+                        let acrossCount = index[acrossLoop] == loops[acrossLoop].count - 1 ? lastAcross : acrossTile
+                        Kernels.tile(source + from, along.source, across.source, destination + to, along.destination, across.destination, alongCount, acrossCount)
+                    }
+                    var l = loops.count - 1
+                    while l >= 0 {
+                        index[l] += 1
+                        from += loops[l].sourceStep
+                        to += loops[l].destinationStep
+                        if index[l] < loops[l].count { break }
+                        from -= loops[l].sourceStep * loops[l].count
+                        to -= loops[l].destinationStep * loops[l].count
+                        index[l] = 0
+                        l -= 1
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+/// The knobs of the copy engine. Built-in defaults are measured on a 2-core AMD EPYC (32 KiB L1d,
+/// 1 MiB L2 per core); `relayout tune` measures them for the machine it runs on.
+public struct CopyTuning: Codable, Hashable, Sendable {
+    /// The 2-D tile, in elements: `along` is the destination's stride-1 dimension, `across` the
+    /// source's stride-1 dimension.
+    public struct Tile: Codable, Hashable, Sendable {
+        public var along: Int
+        public var across: Int
+        public init(along: Int, across: Int) {
+            self.along = along
+            self.across = across
+        }
+    }
+
+    /// Transpose tile per element size in bytes (1, 2, 4, 8, 16).
+    public var tiles: [Int: Tile]
+    /// Elements of a contiguous or strided 1-D run processed as one work item, in bytes.
+    public var runBytes: Int
+    /// Bytes a worker claims at a time.
+    public var chunkBytes: Int
+    /// Copies that move fewer bytes than this run on the caller's thread.
+    public var inlineThresholdBytes: Int
+    /// Destinations at least this large are written with non-temporal (streaming) stores where the
+    /// kernel supports them; `Int.max` disables streaming.
+    public var streamingThresholdBytes: Int
+
+    public init(tiles: [Int: Tile], runBytes: Int, chunkBytes: Int, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
+        self.tiles = tiles
+        self.runBytes = runBytes
+        self.chunkBytes = chunkBytes
+        self.inlineThresholdBytes = inlineThresholdBytes
+        self.streamingThresholdBytes = streamingThresholdBytes
+    }
+
+    /// The built-in defaults.
+    public static let defaults = CopyTuning(
+        tiles: [
+            1: Tile(along: 64, across: 64), 2: Tile(along: 64, across: 64), 4: Tile(along: 32, across: 32),
+            8: Tile(along: 16, across: 16), 16: Tile(along: 8, across: 8),
+        ],
+        runBytes: 64 << 10,
+        chunkBytes: 256 << 10,
+        inlineThresholdBytes: 64 << 10,
+        streamingThresholdBytes: Int.max
+    )
+
+    /// The transpose tile for an element size.
+    public func tile(elementSize: Int) -> Tile {
+        tiles[elementSize] ?? Tile(along: Swift.max(1, 128 / elementSize), across: Swift.max(1, 128 / elementSize))
+    }
+}

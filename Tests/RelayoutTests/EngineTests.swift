@@ -1,0 +1,207 @@
+import XCTest
+@testable import Relayout
+
+/// A small deterministic generator, so failures reproduce.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The engine against the reference copy on thousands of random layouts.
+final class EngineTests: XCTestCase {
+    /// Tiny tiles and chunks, no inline threshold: every path (tails, many chunks, several workers)
+    /// runs on small tensors.
+    static let smallTuning = CopyTuning(
+        tiles: [1: .init(along: 5, across: 7), 2: .init(along: 8, across: 4), 4: .init(along: 4, across: 4), 8: .init(along: 3, across: 5), 16: .init(along: 2, across: 2)],
+        runBytes: 24, chunkBytes: 64, inlineThresholdBytes: 0, streamingThresholdBytes: Int.max)
+
+    static let sizes = [1, 1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 31, 33]
+
+    /// A random view of a random storage: random shape, permutation, steps (negative too), offsets and
+    /// broadcast dimensions.
+    static func randomSource(rank: Int, elementSize: Int, using rng: inout SplitMix64) throws -> RawTensor {
+        var shape = (0..<rank).map { _ in sizes.randomElement(using: &rng)! }
+        while shape.reduce(1, *) > 6000 { shape[Int.random(in: 0..<rank, using: &rng)] = Int.random(in: 1...3, using: &rng) }
+        let base = shape.map { $0 * Int.random(in: 1...2, using: &rng) + Int.random(in: 0...1, using: &rng) }
+        let storage = try RawTensor(shape: base, elementSize: elementSize)
+        fillRandom(storage.storage, using: &rng)
+        var view = storage
+        for axis in 0..<rank {
+            let step = [1, 1, 2, -1, -2].randomElement(using: &rng)!
+            let extent = shape[axis] * abs(step)
+            let room = base[axis] - extent
+            if room < 0 { continue }
+            let start = Int.random(in: 0...room, using: &rng)
+            view = step > 0
+                ? try view.sliced(axis: axis, start: start, stop: start + extent, step: step)
+                : try view.sliced(axis: axis, start: start + extent - 1, stop: start == 0 ? nil : start - 1, step: step)
+        }
+        view = try view.permuted(Array(0..<rank).shuffled(using: &rng))
+        if Bool.random(using: &rng), let axis = view.shape.indices.randomElement(using: &rng) {
+            // Broadcast one dimension: select one position, then expand it back.
+            var target = view.shape
+            let size = target[axis]
+            view = try view.sliced(axis: axis, start: 0, stop: 1)
+            target[axis] = size
+            view = try view.expanded(to: target)
+        }
+        return view
+    }
+
+    /// A random destination of `shape`: a dense layout in a random dimension order, sometimes stepped
+    /// or reversed, inside a larger storage filled with garbage.
+    static func randomDestination(shape: [Int], elementSize: Int, using rng: inout SplitMix64) throws -> RawTensor {
+        let order = Array(0..<shape.count).shuffled(using: &rng)
+        let step = Bool.random(using: &rng) ? 1 : [2, -1, -2].randomElement(using: &rng)!
+        var baseShape = order.map { shape[$0] }
+        let last = baseShape.count - 1
+        baseShape[last] *= abs(step)
+        let storage = try RawTensor(shape: baseShape, elementSize: elementSize)
+        fillRandom(storage.storage, using: &rng)
+        var view = try storage.sliced(axis: last, step: step)
+        if abs(step) == 2 { view = try view.sliced(axis: last, stop: shape[order[last]]) }
+        var inverse = [Int](repeating: 0, count: order.count)
+        for (k, axis) in order.enumerated() { inverse[axis] = k }
+        return try view.permuted(inverse)
+    }
+
+    static func fillRandom(_ storage: Storage, using rng: inout SplitMix64) {
+        let bytes = UnsafeMutableRawBufferPointer(start: storage.baseAddress, count: storage.byteCount)
+        for i in 0..<bytes.count { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+    }
+
+    static func bytes(_ t: RawTensor) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: t.storage.baseAddress, count: t.storage.byteCount))
+    }
+
+    /// The destination's whole storage after the reference copy, for comparison.
+    static func referenceResult(_ source: RawTensor, _ destination: RawTensor) throws -> [UInt8] {
+        let twin = try RawTensor(storage: Storage(byteCount: destination.storage.byteCount), layout: destination.layout, elementSize: destination.elementSize)
+        twin.storage.baseAddress.copyMemory(from: destination.storage.baseAddress, byteCount: destination.storage.byteCount)
+        ReferenceCopy.copy(from: source.storage.baseAddress, layout: source.layout, to: twin.storage.baseAddress, layout: twin.layout, elementSize: source.elementSize)
+        return bytes(twin)
+    }
+
+    func testEngineMatchesReferenceOnRandomLayouts() throws {
+        var rng = SplitMix64(state: 42)
+        var kernels = [CopyPlan.Kernel: Int]()
+        for trial in 0..<4000 {
+            let elementSize = [1, 2, 4, 8, 16][trial % 5]
+            let rank = 1 + (trial / 5) % 8
+            let source = try Self.randomSource(rank: rank, elementSize: elementSize, using: &rng)
+            let destination = try Self.randomDestination(shape: source.shape, elementSize: elementSize, using: &rng)
+            let expected = try Self.referenceResult(source, destination)
+            let threads = 1 + trial % 8
+            let plan = try CopyPlan(source: source.layout, destination: destination.layout, elementSize: elementSize, tuning: Self.smallTuning, threads: threads)
+            kernels[plan.kernel, default: 0] += 1
+            try plan.execute(from: source, into: destination)
+            guard Self.bytes(destination) == expected else {
+                return XCTFail("trial \(trial): \(source.layout) → \(destination.layout), \(elementSize)-byte, \(threads) threads, kernel \(plan.kernel)")
+            }
+        }
+        for kernel in [CopyPlan.Kernel.bulk, .gather, .fill, .transpose] {
+            XCTAssertGreaterThan(kernels[kernel, default: 0], 50, "kernel \(kernel) exercised")
+        }
+    }
+
+    func testDefaultTuningAndEveryThreadCountGiveIdenticalResults() throws {
+        var rng = SplitMix64(state: 7)
+        for trial in 0..<60 {
+            let source = try Self.randomSource(rank: 2 + trial % 4, elementSize: 4, using: &rng)
+            let destination = try Self.randomDestination(shape: source.shape, elementSize: 4, using: &rng)
+            let expected = try Self.referenceResult(source, destination)
+            let before = Self.bytes(destination)
+            for threads in 1...8 {
+                destination.storage.baseAddress.copyMemory(from: before, byteCount: before.count)
+                try destination.copy(from: source, threads: threads)
+                XCTAssertEqual(Self.bytes(destination), expected, "trial \(trial), \(threads) threads")
+            }
+        }
+    }
+
+    func testLargeCopiesAcrossKernelsAndWorkers() throws {
+        // Sizes past the inline threshold with the default tuning: the parallel path with real tiles.
+        for elementSize in [1, 2, 4, 8, 16] {
+            for shape in [[257, 383], [64, 64, 33], [7, 130, 129]] {
+                let source = try RawTensor(shape: shape, elementSize: elementSize)
+                var rng = SplitMix64(state: UInt64(elementSize))
+                Self.fillRandom(source.storage, using: &rng)
+                let view = try source.permuted(Array((0..<shape.count).reversed()))
+                let result = try view.contiguous(threads: 3)
+                let expected = try RawTensor(shape: view.shape, elementSize: elementSize)
+                ReferenceCopy.copy(from: view.storage.baseAddress, layout: view.layout, to: expected.storage.baseAddress, layout: expected.layout, elementSize: elementSize)
+                XCTAssertEqual(Self.bytes(result), Self.bytes(expected), "\(shape) \(elementSize)")
+            }
+        }
+    }
+
+    func testOverlappingCopiesMatchCopyingThroughATemporary() throws {
+        var rng = SplitMix64(state: 99)
+        var overlapping = 0
+        for trial in 0..<1500 {
+            let elementSize = [1, 2, 4, 8, 16][trial % 5]
+            let rank = 1 + trial % 4
+            let source = try Self.randomSource(rank: rank, elementSize: elementSize, using: &rng)
+            // A destination over the same storage: a non-overlapping view of it with the source's shape.
+            let base = try RawTensor(storage: source.storage, layout: Layout.rowMajor([source.storage.byteCount / elementSize]), elementSize: elementSize)
+            let count = source.count
+            let capacity = base.count
+            guard count <= capacity else { continue }
+            let start = Int.random(in: 0...(capacity - count), using: &rng)
+            var destination = try base.sliced(axis: 0, start: start, stop: start + count).reshaped(source.shape)
+            if Bool.random(using: &rng), rank > 1 {
+                destination = try base.sliced(axis: 0, start: start, stop: start + count)
+                    .reshaped(source.shape.reversed()).permuted(Array((0..<rank).reversed()))
+            }
+            if source.mayOverlap(destination) { overlapping += 1 }
+            let staged = try RawTensor(shape: source.shape, elementSize: elementSize)
+            ReferenceCopy.copy(from: source.storage.baseAddress, layout: source.layout, to: staged.storage.baseAddress, layout: staged.layout, elementSize: elementSize)
+            let expected = try Self.referenceResult(staged, destination)
+            try destination.copy(from: source, threads: 1 + trial % 8)
+            XCTAssertEqual(Self.bytes(destination), expected, "trial \(trial)")
+        }
+        XCTAssertGreaterThan(overlapping, 500)
+    }
+
+    func testPlansAreReusableAndValidateTheirInputs() throws {
+        let a = try RawTensor(shape: [40, 50], elementSize: 4)
+        var rng = SplitMix64(state: 3)
+        Self.fillRandom(a.storage, using: &rng)
+        let t = try a.transposed(0, 1)
+        let plan = try CopyPlan(source: t.layout, destination: Layout.rowMajor([50, 40]), elementSize: 4)
+        XCTAssertEqual(plan.kernel, .transpose)
+        let first = try RawTensor(shape: [50, 40], elementSize: 4)
+        let second = try RawTensor(shape: [50, 40], elementSize: 4)
+        try plan.execute(from: t, into: first)
+        try plan.execute(from: t, into: second)
+        XCTAssertEqual(Self.bytes(first), Self.bytes(second))
+        XCTAssertEqual(Self.bytes(first), Self.bytes(try t.contiguous()))
+        XCTAssertThrowsError(try plan.execute(from: a, into: first))
+        XCTAssertThrowsError(try plan.execute(from: t, into: t.contiguous().transposed(0, 1).contiguous()))
+        XCTAssertThrowsError(try CopyPlan(source: a.layout, destination: t.layout, elementSize: 4))
+        XCTAssertThrowsError(try CopyPlan(source: a.layout, destination: a.layout, elementSize: 4, threads: 0))
+        XCTAssertThrowsError(try CopyPlan(source: a.layout, destination: a.layout, elementSize: 3))
+    }
+
+    func testPlannerFusesAndOrdersDimensions() throws {
+        let a = try Layout.rowMajor([4, 5, 6])
+        let bulk = try CopyPlan(source: a, destination: a, elementSize: 4)
+        XCTAssertEqual(bulk.kernel, .bulk)
+        XCTAssertEqual(bulk.loops.count, 1, "a contiguous copy fuses to one run")
+        let permuted = try a.permuted([0, 2, 1])
+        let plan = try CopyPlan(source: permuted, destination: Layout.rowMajor(permuted.shape), elementSize: 4)
+        XCTAssertEqual(plan.kernel, .transpose)
+        let reversed = try a.sliced(axis: 2, step: -1)
+        XCTAssertEqual(try CopyPlan(source: reversed, destination: reversed, elementSize: 2).kernel, .bulk, "negative destination strides are flipped")
+        XCTAssertEqual(try CopyPlan(source: Layout.rowMajor([6]).expanded(to: [4, 6]).transposed(0, 1), destination: Layout.rowMajor([6, 4]), elementSize: 8).kernel, .fill)
+        XCTAssertEqual(try CopyPlan(source: a.sliced(axis: 2, step: 2), destination: Layout.rowMajor([4, 5, 3]), elementSize: 1).kernel, .gather)
+        let tiny = try CopyPlan(source: a, destination: a, elementSize: 1)
+        XCTAssertEqual(tiny.workers, 1, "copies under the inline threshold stay on the caller")
+    }
+}
