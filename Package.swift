@@ -12,7 +12,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "Relayout"),
+        // SIMD register transposes and non-temporal stores, which Swift cannot express; portable C
+        // (clang vector extensions) with a plain-store fallback off x86.
+        .target(name: "CRelayoutKernels"),
+        .target(name: "Relayout", dependencies: ["CRelayoutKernels"]),
         .executableTarget(
             name: "RelayoutCLI",
             dependencies: [

@@ -1,7 +1,7 @@
 /// The single entry point every tensor copy goes through.
 enum CopyEngine {
     /// The tuning every copy uses unless a plan is made with another.
-    static var tuning: CopyTuning { .defaults }
+    static var tuning: CopyTuning { .active }
 
     /// Copies `source` into `destination` (same shape, no overlap between them, destination free of
     /// self-overlap: the caller has checked all three).

@@ -1,3 +1,5 @@
+import CRelayoutKernels
+
 /// A planned copy between two layouts of one shape: dimensions normalised, fused and ordered, a kernel
 /// chosen, the iteration space tiled and cut into chunks. Planning allocates; executing does not, so a
 /// plan made once can run many times over new storages (the data loader's fast path).
@@ -35,6 +37,9 @@ public struct CopyPlan: Sendable {
     public let kernel: Kernel
     /// Worker threads the plan runs on (1: the caller's thread only).
     public let workers: Int
+    /// Whether the destination is written with non-temporal stores (large copies, where the machine
+    /// has them): it skips reading destination lines before overwriting them.
+    public let streaming: Bool
     /// Units of work (tiles or runs) and how many a worker claims at once.
     public let workItems: Int
     public let itemsPerChunk: Int
@@ -48,6 +53,10 @@ public struct CopyPlan: Sendable {
     let acrossTile: Int
     let sourceOffset: Int
     let destinationOffset: Int
+
+    /// Whether tiles go through the C register-transpose micro-kernel: the destination is stride-1
+    /// along one tile side and the source stride-1 along the other.
+    var registerTranspose: Bool { along.destination == 1 && across.source == 1 }
 
     /// The number of chunks workers claim.
     public var chunkCount: Int { workItems == 0 ? 0 : (workItems + itemsPerChunk - 1) / itemsPerChunk }
@@ -125,6 +134,10 @@ public struct CopyPlan: Sendable {
         if workItems / perChunk < wanted { perChunk = Swift.max(1, workItems / wanted) }
         itemsPerChunk = perChunk
         let chunks = workItems == 0 ? 0 : (workItems + perChunk - 1) / perChunk
+        // Streaming stores pay only when they fill whole cache lines in a row; partial lines written
+        // around the cache are slower than ordinary stores.
+        let fillsLines = kernel == .bulk || (kernel == .transpose && along.destination == 1 && across.source == 1 && alongTile * elementSize >= 256)
+        streaming = bytes >= tuning.streamingThresholdBytes && fillsLines && rl_has_streaming_stores() != 0
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
     }
 
@@ -209,12 +222,20 @@ public struct CopyPlan: Sendable {
                     let alongCount = index[alongLoop] == loops[alongLoop].count - 1 ? lastAlong : alongTile
                     switch kernel {
                     case .bulk:
-                        UnsafeMutableRawPointer(destination + to).copyMemory(from: source + from, byteCount: alongCount * MemoryLayout<T>.stride)
+                        if streaming {
+                            rl_copy_streaming(destination + to, source + from, alongCount * MemoryLayout<T>.stride)
+                        } else {
+                            UnsafeMutableRawPointer(destination + to).copyMemory(from: source + from, byteCount: alongCount * MemoryLayout<T>.stride)
+                        }
                     case .gather, .fill:
                         Kernels.strided(source + from, along.source, destination + to, along.destination, alongCount)
                     case .transpose:
                         let acrossCount = index[acrossLoop] == loops[acrossLoop].count - 1 ? lastAcross : acrossTile
-                        Kernels.tile(source + from, along.source, across.source, destination + to, along.destination, across.destination, alongCount, acrossCount)
+                        if registerTranspose {
+                            rl_transpose_tile(source + from, along.source, destination + to, across.destination, alongCount, acrossCount, MemoryLayout<T>.stride, streaming ? 1 : 0)
+                        } else {
+                            Kernels.tile(source + from, along.source, across.source, destination + to, along.destination, across.destination, alongCount, acrossCount)
+                        }
                     }
                     var l = loops.count - 1
                     while l >= 0 {
@@ -228,6 +249,7 @@ public struct CopyPlan: Sendable {
                         l -= 1
                     }
                 }
+                if streaming { rl_store_fence() }
             }
         }
     }

@@ -35,17 +35,30 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// The built-in defaults.
     public static let defaults = CopyTuning(
         tiles: [
-            1: Tile(along: 64, across: 64), 2: Tile(along: 64, across: 64), 4: Tile(along: 32, across: 32),
-            8: Tile(along: 16, across: 16), 16: Tile(along: 8, across: 8),
+            1: Tile(along: 128, across: 128), 2: Tile(along: 64, across: 64), 4: Tile(along: 64, across: 64),
+            8: Tile(along: 32, across: 32), 16: Tile(along: 16, across: 16),
         ],
         runBytes: 64 << 10,
         chunkBytes: 256 << 10,
         inlineThresholdBytes: 64 << 10,
-        streamingThresholdBytes: Int.max
+        streamingThresholdBytes: 16 << 20
     )
 
     /// The transpose tile for an element size.
     public func tile(elementSize: Int) -> Tile {
         tiles[elementSize] ?? Tile(along: Swift.max(1, 128 / elementSize), across: Swift.max(1, 128 / elementSize))
+    }
+}
+
+import Synchronization
+
+extension CopyTuning {
+    private static let activeStorage = Mutex<CopyTuning>(.defaults)
+
+    /// The tuning every copy uses unless a plan is made with another: the built-in defaults until a
+    /// profile is loaded or the caller sets one.
+    public static var active: CopyTuning {
+        get { activeStorage.withLock { $0 } }
+        set { activeStorage.withLock { $0 = newValue } }
     }
 }

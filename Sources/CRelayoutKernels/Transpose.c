@@ -1,0 +1,139 @@
+// Register-blocked transposes with clang's portable vector extensions: 16-byte vectors, the
+// perfect-shuffle network (log2(N) stages of interleaving rows i and i + N/2), which compiles to
+// unpack instructions on x86 and zip instructions on ARM. Non-temporal stores where available.
+#include "CRelayoutKernels.h"
+#include <stdint.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+typedef uint8_t v16 __attribute__((vector_size(16)));
+typedef uint16_t v8 __attribute__((vector_size(16)));
+typedef uint32_t v4 __attribute__((vector_size(16)));
+typedef uint64_t v2 __attribute__((vector_size(16)));
+
+static inline v16 load16(const char *p) { v16 v; memcpy(&v, p, 16); return v; }
+
+static inline void store16(char *p, v16 v, int streaming) {
+#if defined(__SSE2__)
+    if (streaming) { _mm_stream_si128((__m128i *)p, (__m128i)v); return; }
+#endif
+    memcpy(p, &v, 16);
+}
+
+#define UNPACK8(lo, hi)                                                                                     \
+    lo = __builtin_shufflevector(x, y, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);            \
+    hi = __builtin_shufflevector(x, y, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+
+static inline void interleave(v16 a, v16 b, v16 *lo, v16 *hi, int element_size) {
+    switch (element_size) {
+    case 1: {
+        v16 x = a, y = b, l, h;
+        UNPACK8(l, h);
+        *lo = l; *hi = h;
+        break;
+    }
+    case 2: {
+        v8 x = (v8)a, y = (v8)b;
+        *lo = (v16)__builtin_shufflevector(x, y, 0, 8, 1, 9, 2, 10, 3, 11);
+        *hi = (v16)__builtin_shufflevector(x, y, 4, 12, 5, 13, 6, 14, 7, 15);
+        break;
+    }
+    case 4: {
+        v4 x = (v4)a, y = (v4)b;
+        *lo = (v16)__builtin_shufflevector(x, y, 0, 4, 1, 5);
+        *hi = (v16)__builtin_shufflevector(x, y, 2, 6, 3, 7);
+        break;
+    }
+    default: {
+        v2 x = (v2)a, y = (v2)b;
+        *lo = (v16)__builtin_shufflevector(x, y, 0, 2);
+        *hi = (v16)__builtin_shufflevector(x, y, 1, 3);
+        break;
+    }
+    }
+}
+
+// One N x N block, N = 16 / E: rows of the source (16 bytes each) become rows of the destination.
+static inline __attribute__((always_inline)) void block(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row,
+                                                        const int E, int streaming) {
+    enum { MAXN = 16 };
+    const int N = 16 / E;
+    v16 v[MAXN], w[MAXN];
+    for (int i = 0; i < N; i++) v[i] = load16(src + i * src_row);
+    for (int stage = 1; stage < N; stage *= 2) {
+        for (int i = 0; i < N / 2; i++) interleave(v[i], v[i + N / 2], &w[2 * i], &w[2 * i + 1], E);
+        for (int i = 0; i < N; i++) v[i] = w[i];
+    }
+    for (int i = 0; i < N; i++) store16(dst + i * dst_row, v[i], streaming);
+}
+
+static inline __attribute__((always_inline)) void tile(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
+                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming) {
+    const ptrdiff_t N = 16 / E;
+    const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
+    const ptrdiff_t along_full = along_n - along_n % N, across_full = across_n - across_n % N;
+    for (ptrdiff_t b = 0; b < across_full; b += N) {
+        for (ptrdiff_t a = 0; a < along_full; a += N)
+            block(src + a * src_row + b * E, src_row, dst + b * dst_row + a * E, dst_row, E, streaming);
+        for (ptrdiff_t a = along_full; a < along_n; a++)
+            for (ptrdiff_t k = b; k < b + N; k++) memcpy(dst + k * dst_row + a * E, src + a * src_row + k * E, E);
+    }
+    for (ptrdiff_t b = across_full; b < across_n; b++)
+        for (ptrdiff_t a = 0; a < along_n; a++) memcpy(dst + b * dst_row + a * E, src + a * src_row + b * E, E);
+}
+
+void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
+                       ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int streaming) {
+    // Non-temporal stores need every block row 16-byte aligned.
+    if (streaming && ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 15) != 0) streaming = 0;
+    const char *s = (const char *)src;
+    char *d = (char *)dst;
+    switch (element_size) {
+    case 1: tile(s, src_along, d, dst_across, along_n, across_n, 1, streaming); break;
+    case 2: tile(s, src_along, d, dst_across, along_n, across_n, 2, streaming); break;
+    case 4: tile(s, src_along, d, dst_across, along_n, across_n, 4, streaming); break;
+    case 8: tile(s, src_along, d, dst_across, along_n, across_n, 8, streaming); break;
+    default: tile(s, src_along, d, dst_across, along_n, across_n, 16, streaming); break;
+    }
+}
+
+void rl_copy_streaming(void *dst, const void *src, size_t bytes) {
+#if defined(__SSE2__)
+    char *d = (char *)dst;
+    const char *s = (const char *)src;
+    size_t head = (16 - ((uintptr_t)d & 15)) & 15;
+    if (head > bytes) head = bytes;
+    memcpy(d, s, head);
+    d += head; s += head; bytes -= head;
+    size_t body = bytes & ~(size_t)63;
+    for (size_t i = 0; i < body; i += 64) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(s + i + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(s + i + 32));
+        __m128i e = _mm_loadu_si128((const __m128i *)(s + i + 48));
+        _mm_stream_si128((__m128i *)(d + i), a);
+        _mm_stream_si128((__m128i *)(d + i + 16), b);
+        _mm_stream_si128((__m128i *)(d + i + 32), c);
+        _mm_stream_si128((__m128i *)(d + i + 48), e);
+    }
+    memcpy(d + body, s + body, bytes - body);
+#else
+    memcpy(dst, src, bytes);
+#endif
+}
+
+void rl_store_fence(void) {
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
+}
+
+int rl_has_streaming_stores(void) {
+#if defined(__SSE2__)
+    return 1;
+#else
+    return 0;
+#endif
+}

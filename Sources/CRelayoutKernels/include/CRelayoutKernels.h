@@ -1,0 +1,23 @@
+#ifndef CRELAYOUT_KERNELS_H
+#define CRELAYOUT_KERNELS_H
+
+#include <stddef.h>
+
+/// Transposes one tile: dst[b * dst_across + a] = src[a * src_along + b] for a < along_n, b < across_n,
+/// on elements of `element_size` bytes (1, 2, 4, 8 or 16). Strides are in elements. The source is
+/// read along b (its stride-1 side), the destination written along a (its stride-1 side), through
+/// 16-byte register transposes. With `streaming` non-zero and 16-byte aligned destination rows, full
+/// blocks are written with non-temporal stores (callers end a batch with rl_store_fence).
+void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
+                       ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int streaming);
+
+/// Copies `bytes` bytes with non-temporal stores where the machine has them (memcpy otherwise).
+void rl_copy_streaming(void *dst, const void *src, size_t bytes);
+
+/// Orders earlier non-temporal stores before later stores (a no-op where there are none).
+void rl_store_fence(void);
+
+/// Whether this build issues real non-temporal stores (x86-64 with SSE2).
+int rl_has_streaming_stores(void);
+
+#endif

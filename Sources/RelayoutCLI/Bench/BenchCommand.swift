@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Relayout
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measures copies against memcpy of the same bytes on the same threads in the same run.",
+        discussion: """
+            A case DTYPE:SHAPE:PERM (e.g. f4:64x224x224x3:0,3,1,2) is a row-major source made contiguous \
+            after NumPy's transpose(PERM). Each case reports copy(from:) into a preallocated destination \
+            and contiguous() including its allocation; GB/s counts bytes read plus bytes written; figures \
+            are medians of --repeats runs.
+            """
+    )
+
+    @Option(help: "Suite: ttc (default), small or all.") var suite: String?
+    @Option(name: .customLong("case"), help: "A case DTYPE:SHAPE:PERM; repeatable; replaces the suite.") var cases: [String] = []
+    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Option(help: "Timed runs per case; the median is reported.") var repeats: Int = 5
+    @Flag(help: "Print a JSON array of results and nothing else on stdout.") var json = false
+    @Option(help: ArgumentHelp("Override the transpose tile for every element size, ALONGxACROSS.", visibility: .hidden)) var tile: String?
+    @Option(help: ArgumentHelp("Override chunk bytes.", visibility: .hidden)) var chunkBytes: Int?
+
+    func run() throws {
+        try reportingErrors {
+            if let threads, threads < 1 { throw RelayoutError.invalidArgument("--threads must be at least 1, got \(threads)") }
+            guard repeats >= 1 else { throw RelayoutError.invalidArgument("--repeats must be at least 1, got \(repeats)") }
+            if let tile {
+                let sides = tile.split(separator: "x").compactMap { Int($0) }
+                guard sides.count == 2, sides.allSatisfy({ $0 > 0 }) else { throw RelayoutError.invalidArgument("--tile must be like 32x64") }
+                var tuning = CopyTuning.active
+                for size in RawTensor.supportedElementSizes { tuning.tiles[size] = .init(along: sides[0], across: sides[1]) }
+                CopyTuning.active = tuning
+            }
+            if let chunkBytes { CopyTuning.active.chunkBytes = chunkBytes }
+            var selected = try cases.map { try BenchCase(parsing: $0) }
+            var suiteName = "custom"
+            if selected.isEmpty || suite != nil {
+                guard let chosen = BenchSuite(rawValue: suite ?? "ttc") else {
+                    throw RelayoutError.invalidArgument("--suite must be one of \(BenchSuite.allCases.map(\.rawValue).joined(separator: ", ")), got '\(suite!)'")
+                }
+                suiteName = chosen.rawValue
+                selected = chosen.cases + selected
+            }
+            let runner = BenchRunner(threads: threads ?? Parallelism.defaultThreadCount, repeats: repeats, withLoop: suiteName == "small")
+            if !json {
+                print("relayout bench: suite \(suiteName), \(selected.count) cases, \(runner.threads) threads, median of \(repeats); GB/s = (read + written) / s")
+                print(BenchTable.header(withLoop: runner.withLoop))
+            }
+            var results = [BenchResult]()
+            for benchCase in selected {
+                let result = try runner.run(benchCase)
+                results.append(result)
+                if !json { print(BenchTable.row(result)) }
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            } else {
+                print(BenchTable.summary(results))
+            }
+        }
+    }
+}
+
+enum BenchTable {
+    static func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
+    }
+
+    static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+    static func header(withLoop: Bool) -> String {
+        let columns = ["case".padding(toLength: 34, withPad: " ", startingAt: 0), pad("bytes", 11), pad("copy s", 9), pad("GB/s", 7),
+                       pad("memcpy", 7), pad("ratio", 6), pad("contig s", 9), pad("GB/s", 7), pad("ratio", 6), pad("kernel", 10)]
+        return columns.joined(separator: " ") + (withLoop ? " " + pad("loop GB/s", 9) : "")
+    }
+
+    static func row(_ r: BenchResult) -> String {
+        let columns = [r.case.padding(toLength: 34, withPad: " ", startingAt: 0), pad(String(r.bytes), 11), pad(fixed(r.seconds, 5), 9),
+                       pad(fixed(r.gbps, 2), 7), pad(fixed(r.memcpyGbps, 2), 7), pad(fixed(r.ratio, 2), 6),
+                       pad(fixed(r.contiguousSeconds, 5), 9), pad(fixed(r.contiguousGbps, 2), 7), pad(fixed(r.contiguousRatio, 2), 6),
+                       pad(r.kernel, 10)]
+        return columns.joined(separator: " ") + (r.loopGbps.map { " " + pad(fixed($0, 2), 9) } ?? "")
+    }
+
+    static func summary(_ results: [BenchResult]) -> String {
+        guard !results.isEmpty else { return "no cases" }
+        let ratios = results.map(\.ratio)
+        return """
+            geometric mean: copy \(fixed(geometricMean(results.map(\.gbps)), 2)) GB/s, ratio to memcpy \(fixed(geometricMean(ratios), 3)) \
+            (worst \(fixed(ratios.min()!, 3))); contiguous() \(fixed(geometricMean(results.map(\.contiguousGbps)), 2)) GB/s, \
+            ratio \(fixed(geometricMean(results.map(\.contiguousRatio)), 3)); memcpy \(fixed(geometricMean(results.map(\.memcpyGbps)), 2)) GB/s
+            """
+    }
+}

@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Relayout
+
+/// What one case measured. Bandwidth counts bytes read plus bytes written.
+struct BenchResult: Encodable {
+    var `case`: String
+    var bytes: Int
+    /// Median seconds of `copy(from:)` into a preallocated, already touched destination.
+    var seconds: Double
+    var gbps: Double
+    var memcpyGbps: Double
+    /// gbps / memcpyGbps.
+    var ratio: Double
+    /// Median seconds of `contiguous()`, allocation of the result included.
+    var contiguousSeconds: Double
+    var contiguousGbps: Double
+    var contiguousRatio: Double
+    /// A plain single-threaded strided loop on the same case (small suite only).
+    var loopGbps: Double?
+    var kernel: String
+    var threads: Int
+}
+
+/// Runs cases the same way for `relayout bench` and the docs' figures.
+struct BenchRunner {
+    var threads: Int
+    var repeats: Int
+    var withLoop: Bool
+
+    static func gbps(_ bytes: Int, _ seconds: Double) -> Double { 2 * Double(bytes) / seconds / 1e9 }
+
+    func run(_ benchCase: BenchCase) throws -> BenchResult {
+        let elementSize = benchCase.dtype.elementSize
+        let source = try RawTensor(shape: benchCase.shape, elementSize: elementSize)
+        // Non-zero content, and every page touched before timing starts.
+        memset(source.storage.baseAddress, 0x5A, source.storage.byteCount)
+        let view = try source.permuted(benchCase.permutation)
+        let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+        memset(destination.storage.baseAddress, 0, destination.storage.byteCount)
+        let bytes = benchCase.bytes
+        let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, threads: threads)
+
+        func copyOnce() throws { try destination.copy(from: view, threads: threads) }
+        func memcpyOnce() {
+            ParallelMemcpy.copy(from: source.storage.baseAddress, to: destination.storage.baseAddress, byteCount: bytes, threads: threads)
+        }
+        try copyOnce()
+        memcpyOnce()
+        var copyTimes = [Double](), memcpyTimes = [Double](), contiguousTimes = [Double](), loopTimes = [Double]()
+        // Interleaved, so drift in the machine's state hits both sides alike.
+        for _ in 0..<repeats {
+            copyTimes.append(try Stopwatch.seconds(copyOnce))
+            memcpyTimes.append(Stopwatch.seconds(memcpyOnce))
+        }
+        for _ in 0..<repeats {
+            var result: RawTensor?
+            contiguousTimes.append(try Stopwatch.seconds { result = try view.copied(threads: threads) })
+            precondition(result?.count == view.count)
+            result = nil
+        }
+        if withLoop {
+            for _ in 0..<repeats {
+                loopTimes.append(Stopwatch.seconds { NaiveLoop.copy(view, into: destination) })
+            }
+        }
+        let copyGbps = Self.gbps(bytes, median(copyTimes))
+        let memcpyGbps = Self.gbps(bytes, median(memcpyTimes))
+        let contiguousGbps = Self.gbps(bytes, median(contiguousTimes))
+        return BenchResult(
+            case: benchCase.name, bytes: bytes, seconds: median(copyTimes), gbps: copyGbps, memcpyGbps: memcpyGbps,
+            ratio: copyGbps / memcpyGbps, contiguousSeconds: median(contiguousTimes), contiguousGbps: contiguousGbps,
+            contiguousRatio: contiguousGbps / memcpyGbps, loopGbps: withLoop ? Self.gbps(bytes, median(loopTimes)) : nil,
+            kernel: plan.kernel.rawValue, threads: plan.workers)
+    }
+}
+
+/// The copy a programmer writes without thinking about caches: one thread, the destination in order,
+/// the source at whatever stride it has. The small suite compares against it.
+enum NaiveLoop {
+    static func copy(_ source: RawTensor, into destination: RawTensor) {
+        switch source.elementSize {
+        case 1: run(UInt8.self, source, destination)
+        case 2: run(UInt16.self, source, destination)
+        case 4: run(UInt32.self, source, destination)
+        case 8: run(UInt64.self, source, destination)
+        default: run(SIMD2<UInt64>.self, source, destination)
+        }
+    }
+
+    static func run<T>(_: T.Type, _ source: RawTensor, _ destination: RawTensor) {
+        let s = source.storage.baseAddress.assumingMemoryBound(to: T.self) + source.layout.offset
+        let d = destination.storage.baseAddress.assumingMemoryBound(to: T.self) + destination.layout.offset
+        let shape = source.shape, strides = source.strides
+        let rank = shape.count
+        let inner = shape[rank - 1], innerStride = strides[rank - 1]
+        let rows = shape.reduce(1, *) / Swift.max(inner, 1)
+        var index = [Int](repeating: 0, count: rank)
+        var from = 0, to = 0
+        for _ in 0..<rows {
+            for i in 0..<inner { d[to + i] = s[from + i * innerStride] }
+            to += inner
+            var axis = rank - 2
+            while axis >= 0 {
+                index[axis] += 1
+                from += strides[axis]
+                if index[axis] < shape[axis] { break }
+                from -= strides[axis] * shape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+}
