@@ -16,12 +16,16 @@ public struct CopyPlan: Sendable {
         case transpose
     }
 
-    /// One loop of the nest over work items, outermost first. A tiled loop counts tiles.
+    /// One loop of the nest over work items, outermost first. A tiled loop counts tiles; `extent` is
+    /// the tile's size along its dimension (1 for an untiled loop) and `lastExtent` that of the last,
+    /// possibly partial, tile.
     @usableFromInline
     struct Loop: Sendable {
         var count: Int
         var sourceStep: Int
         var destinationStep: Int
+        var extent: Int
+        var lastExtent: Int
     }
 
     /// A dimension after normalisation: its size and strides in elements.
@@ -29,6 +33,7 @@ public struct CopyPlan: Sendable {
         var size: Int
         var source: Int
         var destination: Int
+        static let absent = Dimension(size: 1, source: 0, destination: 0)
     }
 
     public let sourceLayout: Layout
@@ -43,14 +48,14 @@ public struct CopyPlan: Sendable {
     /// Units of work (tiles or runs) and how many a worker claims at once.
     public let workItems: Int
     public let itemsPerChunk: Int
+    /// The tile of one work item, in elements per dimension role: `along` is the destination's
+    /// stride-1 dimension and `along2` the next one out; `across` is the source's stride-1 dimension
+    /// (transposes) and `across2` the source's next one out. Absent roles are 1.
+    public let tileShape: (along: Int, along2: Int, across: Int, across2: Int)
 
     let loops: [Loop]
-    let alongLoop: Int
-    let acrossLoop: Int
-    let along: Dimension
-    let across: Dimension
-    let alongTile: Int
-    let acrossTile: Int
+    let along: Dimension, along2: Dimension, across: Dimension, across2: Dimension
+    let alongLoop: Int, along2Loop: Int, acrossLoop: Int, across2Loop: Int
     let sourceOffset: Int
     let destinationOffset: Int
 
@@ -80,53 +85,88 @@ public struct CopyPlan: Sendable {
         var (dims, sourceOffset, destinationOffset) = CopyPlan.normalisedDimensions(source: source, destination: destination)
         self.sourceOffset = sourceOffset
         self.destinationOffset = destinationOffset
-        if destination.isEmpty { dims = [] }
+        if dims.isEmpty { dims = [Dimension(size: destination.isEmpty ? 0 : 1, source: 1, destination: 1)] }
+        let a = dims.count - 1
+        let inner = dims[a]
 
-        let inner = dims.last ?? Dimension(size: destination.isEmpty ? 0 : 1, source: 1, destination: 1)
-        along = inner
-        // The transpose partner: the dimension the source walks most densely, when that beats the
-        // innermost one.
-        var partner: Int? = nil
-        if dims.count >= 2, abs(inner.source) > 1 {
-            for k in 0..<(dims.count - 1) where dims[k].source != 0 {
-                if abs(dims[k].source) < abs(partner.map { dims[$0].source } ?? inner.source) { partner = k }
-            }
-        }
-        let tile = tuning.tile(elementSize: elementSize)
+        // Roles: index into `dims` of along (A), along2 (A2), across (B), across2 (B2), and tile sizes.
+        let budget = tuning.tile(elementSize: elementSize)
         let runElements = Swift.max(1, tuning.runBytes / elementSize)
-        var loops = [Loop]()
-        var alongLoop = 0, acrossLoop = -1
-        if let partner {
-            kernel = .transpose
-            across = dims[partner]
-            alongTile = Swift.min(tile.along, inner.size)
-            acrossTile = Swift.min(tile.across, across.size)
-            for (k, d) in dims.enumerated() {
-                if k == partner {
-                    acrossLoop = loops.count
-                    loops.append(Loop(count: (d.size + acrossTile - 1) / acrossTile, sourceStep: d.source * acrossTile, destinationStep: d.destination * acrossTile))
-                } else if k == dims.count - 1 {
-                    alongLoop = loops.count
-                    loops.append(Loop(count: (d.size + alongTile - 1) / alongTile, sourceStep: d.source * alongTile, destinationStep: d.destination * alongTile))
-                } else {
-                    loops.append(Loop(count: d.size, sourceStep: d.source, destinationStep: d.destination))
-                }
+        var roleA2: Int? = nil, roleB: Int? = nil, roleB2: Int? = nil
+        var tileA = 1, tileA2 = 1, tileB = 1, tileB2 = 1
+        func sourceNext(after d: Dimension, excluding: [Int?]) -> Int? {
+            dims.indices.first { k in !excluding.contains(k) && dims[k].source == d.size * d.source && d.source != 0 }
+        }
+        let destinationNext: Int? = a >= 1 && dims[a - 1].destination == inner.size * inner.destination ? a - 1 : nil
+
+        if inner.source == 0 {
+            kernel = .fill
+            tileA = Swift.min(runElements, inner.size)
+        } else if inner.source == 1 && inner.destination == 1 {
+            kernel = .bulk
+            if inner.size >= budget.along {
+                tileA = Swift.min(runElements, inner.size)
+            } else {
+                // Short runs: tile runs over the destination's and the source's next dimensions, so
+                // both sides are read and written in long stretches.
+                tileA = inner.size
+                roleA2 = destinationNext
+                roleB2 = sourceNext(after: inner, excluding: [a, roleA2])
+                if let k = roleA2 { tileA2 = Swift.min(dims[k].size, Swift.max(1, budget.along / inner.size)) }
+                if let k = roleB2 { tileB2 = Swift.min(dims[k].size, Swift.max(1, budget.across / inner.size)) }
             }
         } else {
-            kernel = inner.source == 0 ? .fill : (inner.source == 1 && inner.destination == 1 ? .bulk : .gather)
-            across = Dimension(size: 1, source: 0, destination: 0)
-            alongTile = Swift.max(1, Swift.min(runElements, inner.size))
-            acrossTile = 1
-            for d in dims.dropLast() { loops.append(Loop(count: d.size, sourceStep: d.source, destinationStep: d.destination)) }
-            alongLoop = loops.count
-            loops.append(Loop(count: (inner.size + alongTile - 1) / alongTile, sourceStep: inner.source * alongTile, destinationStep: inner.destination * alongTile))
+            // The transpose partner: the dimension the source walks most densely, when that beats
+            // the innermost one.
+            var partner: Int? = nil
+            for k in 0..<a where dims[k].source != 0 {
+                if abs(dims[k].source) < abs(partner.map { dims[$0].source } ?? inner.source) { partner = k }
+            }
+            if let b = partner {
+                kernel = .transpose
+                roleB = b
+                tileA = Swift.min(budget.along, inner.size)
+                tileB = Swift.min(budget.across, dims[b].size)
+                if tileA == inner.size, let k = destinationNext, k != b {
+                    roleA2 = k
+                    tileA2 = Swift.min(dims[k].size, Swift.max(1, budget.along / inner.size))
+                }
+                if tileB == dims[b].size, let k = sourceNext(after: dims[b], excluding: [a, b, roleA2]) {
+                    roleB2 = k
+                    tileB2 = Swift.min(dims[k].size, Swift.max(1, budget.across / dims[b].size))
+                }
+            } else {
+                kernel = .gather
+                tileA = Swift.min(runElements, inner.size)
+            }
+        }
+        tileA = Swift.max(tileA, 1)
+
+        var loops = [Loop]()
+        var alongLoop = -1, along2Loop = -1, acrossLoop = -1, across2Loop = -1
+        for (k, d) in dims.enumerated() {
+            let t: Int
+            switch k {
+            case a: t = tileA; alongLoop = loops.count
+            case roleA2: t = tileA2; along2Loop = loops.count
+            case roleB: t = tileB; acrossLoop = loops.count
+            case roleB2: t = tileB2; across2Loop = loops.count
+            default: t = 1
+            }
+            let count = d.size == 0 ? 0 : (d.size + t - 1) / t
+            loops.append(Loop(count: count, sourceStep: d.source * t, destinationStep: d.destination * t,
+                              extent: t, lastExtent: d.size - Swift.max(count - 1, 0) * t))
         }
         self.loops = loops
-        self.alongLoop = alongLoop
-        self.acrossLoop = acrossLoop
+        (self.alongLoop, self.along2Loop, self.acrossLoop, self.across2Loop) = (alongLoop, along2Loop, acrossLoop, across2Loop)
+        along = inner
+        along2 = roleA2.map { dims[$0] } ?? .absent
+        across = roleB.map { dims[$0] } ?? .absent
+        across2 = roleB2.map { dims[$0] } ?? .absent
+        tileShape = (tileA, tileA2, tileB, tileB2)
         workItems = destination.isEmpty ? 0 : loops.reduce(1) { $0 * $1.count }
 
-        let itemBytes = Swift.max(1, alongTile * acrossTile * elementSize)
+        let itemBytes = Swift.max(1, tileA * tileA2 * tileB * tileB2 * elementSize)
         let bytes = destination.count * elementSize
         var perChunk = Swift.max(1, tuning.chunkBytes / itemBytes)
         // Enough chunks for every worker to get several, so uneven chunks still balance.
@@ -136,7 +176,9 @@ public struct CopyPlan: Sendable {
         let chunks = workItems == 0 ? 0 : (workItems + perChunk - 1) / perChunk
         // Streaming stores pay only when they fill whole cache lines in a row; partial lines written
         // around the cache are slower than ordinary stores.
-        let fillsLines = kernel == .bulk || (kernel == .transpose && along.destination == 1 && across.source == 1 && alongTile * elementSize >= 256)
+        let destinationRun = tileA * (roleA2 == nil ? 1 : tileA2) * elementSize
+        let fillsLines = (kernel == .bulk && tileA * elementSize >= 1024)
+            || (kernel == .transpose && inner.destination == 1 && across.source == 1 && destinationRun >= 256)
         streaming = bytes >= tuning.streamingThresholdBytes && fillsLines && rl_has_streaming_stores() != 0
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
     }
@@ -216,25 +258,31 @@ public struct CopyPlan: Sendable {
                     from += index[l] * loops[l].sourceStep
                     to += index[l] * loops[l].destinationStep
                 }
-                let lastAlong = along.size - (loops[alongLoop].count - 1) * alongTile
-                let lastAcross = acrossLoop >= 0 ? across.size - (loops[acrossLoop].count - 1) * acrossTile : 1
                 for _ in begin..<end {
-                    let alongCount = index[alongLoop] == loops[alongLoop].count - 1 ? lastAlong : alongTile
-                    switch kernel {
-                    case .bulk:
-                        if streaming {
-                            rl_copy_streaming(destination + to, source + from, alongCount * MemoryLayout<T>.stride)
-                        } else {
-                            UnsafeMutableRawPointer(destination + to).copyMemory(from: source + from, byteCount: alongCount * MemoryLayout<T>.stride)
-                        }
-                    case .gather, .fill:
-                        Kernels.strided(source + from, along.source, destination + to, along.destination, alongCount)
-                    case .transpose:
-                        let acrossCount = index[acrossLoop] == loops[acrossLoop].count - 1 ? lastAcross : acrossTile
-                        if registerTranspose {
-                            rl_transpose_tile(source + from, along.source, destination + to, across.destination, alongCount, acrossCount, MemoryLayout<T>.stride, streaming ? 1 : 0)
-                        } else {
-                            Kernels.tile(source + from, along.source, across.source, destination + to, along.destination, across.destination, alongCount, acrossCount)
+                    @inline(__always) func extent(_ l: Int) -> Int {
+                        l < 0 ? 1 : (index[l] == loops[l].count - 1 ? loops[l].lastExtent : loops[l].extent)
+                    }
+                    let nA = extent(alongLoop), nA2 = extent(along2Loop), nB = extent(acrossLoop), nB2 = extent(across2Loop)
+                    for a2 in 0..<nA2 {
+                        for b2 in 0..<nB2 {
+                            let s = source + from + a2 * along2.source + b2 * across2.source
+                            let d = destination + to + a2 * along2.destination + b2 * across2.destination
+                            switch kernel {
+                            case .bulk:
+                                if streaming {
+                                    rl_copy_streaming(d, s, nA * MemoryLayout<T>.stride)
+                                } else {
+                                    UnsafeMutableRawPointer(d).copyMemory(from: s, byteCount: nA * MemoryLayout<T>.stride)
+                                }
+                            case .gather, .fill:
+                                Kernels.strided(s, along.source, d, along.destination, nA)
+                            case .transpose:
+                                if registerTranspose {
+                                    rl_transpose_tile(s, along.source, d, across.destination, nA, nB, MemoryLayout<T>.stride, streaming ? 1 : 0)
+                                } else {
+                                    Kernels.tile(s, along.source, across.source, d, along.destination, across.destination, nA, nB)
+                                }
+                            }
                         }
                     }
                     var l = loops.count - 1

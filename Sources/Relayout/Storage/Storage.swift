@@ -25,14 +25,28 @@ public final class Storage: @unchecked Sendable {
     }
     private let owner: Owner
 
-    /// Allocates `byteCount` bytes, optionally zero-filled.
-    public init(byteCount: Int, zeroed: Bool = false) throws {
+    /// Allocations at least this large ask the kernel for transparent huge pages: faulting in fresh
+    /// memory costs more than copying into it, and 2 MiB pages cut the faults 512-fold.
+    public static let hugePageThreshold = 4 << 20
+    static let hugePageSize = 2 << 20
+
+    /// Allocates `byteCount` bytes, optionally zero-filled. Large allocations are 2 MiB aligned and
+    /// advised for transparent huge pages unless `hugePages` is false.
+    public init(byteCount: Int, zeroed: Bool = false, hugePages: Bool = true) throws {
         guard byteCount >= 0 else { throw RelayoutError.allocationFailed("negative byte count \(byteCount)") }
+        let huge = hugePages && byteCount >= Storage.hugePageThreshold
+        let alignment = huge ? Storage.hugePageSize : Storage.alignment
+        let (rounded, overflow) = byteCount.addingReportingOverflow(alignment - 1)
+        guard !overflow else { throw RelayoutError.allocationFailed("could not allocate \(byteCount) bytes (size overflows)") }
+        let allocation = Swift.max(rounded & ~(alignment - 1), Storage.alignment)
         var raw: UnsafeMutableRawPointer?
-        let status = posix_memalign(&raw, Storage.alignment, Swift.max(byteCount, Storage.alignment))
+        let status = posix_memalign(&raw, alignment, allocation)
         guard status == 0, let raw else {
             throw RelayoutError.allocationFailed("could not allocate \(byteCount) bytes (error \(status))")
         }
+        #if os(Linux)
+        if huge { _ = madvise(raw, allocation, MADV_HUGEPAGE) }
+        #endif
         if zeroed { memset(raw, 0, byteCount) }
         self.baseAddress = raw
         self.byteCount = byteCount
