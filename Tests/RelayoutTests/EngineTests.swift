@@ -21,6 +21,11 @@ final class EngineTests: XCTestCase {
         tiles: [1: .init(along: 5, across: 7), 2: .init(along: 8, across: 4), 4: .init(along: 4, across: 4), 8: .init(along: 3, across: 5), 16: .init(along: 2, across: 2)],
         runBytes: 24, chunkBytes: 64, inlineThresholdBytes: 0, streamingThresholdBytes: Int.max)
 
+    /// Streaming stores from the first byte, and tiles large enough to fill whole lines.
+    static let streamingTuning = CopyTuning(
+        tiles: [1: .init(along: 256, across: 32), 2: .init(along: 128, across: 16), 4: .init(along: 64, across: 8), 8: .init(along: 32, across: 4), 16: .init(along: 16, across: 4)],
+        runBytes: 4096, runTileBytes: 256, chunkBytes: 4096, inlineThresholdBytes: 0, streamingThresholdBytes: 0)
+
     static let sizes = [1, 1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 31, 33]
 
     /// A random view of a random storage: random shape, permutation, steps (negative too), offsets and
@@ -96,6 +101,7 @@ final class EngineTests: XCTestCase {
     func testEngineMatchesReferenceOnRandomLayouts() throws {
         var rng = SplitMix64(state: 42)
         var kernels = [CopyPlan.Kernel: Int]()
+        var streamed = 0, groupedAlong = 0, groupedAcross = 0
         for trial in 0..<4000 {
             let elementSize = [1, 2, 4, 8, 16][trial % 5]
             let rank = 1 + (trial / 5) % 8
@@ -103,8 +109,12 @@ final class EngineTests: XCTestCase {
             let destination = try Self.randomDestination(shape: source.shape, elementSize: elementSize, using: &rng)
             let expected = try Self.referenceResult(source, destination)
             let threads = 1 + trial % 8
-            let plan = try CopyPlan(source: source.layout, destination: destination.layout, elementSize: elementSize, tuning: Self.smallTuning, threads: threads)
+            let tuning = trial % 3 == 2 ? Self.streamingTuning : Self.smallTuning
+            let plan = try CopyPlan(source: source.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
             kernels[plan.kernel, default: 0] += 1
+            if plan.streaming { streamed += 1 }
+            if plan.tileShape.along2 > 1 { groupedAlong += 1 }
+            if plan.tileShape.across2 > 1 { groupedAcross += 1 }
             try plan.execute(from: source, into: destination)
             guard Self.bytes(destination) == expected else {
                 return XCTFail("trial \(trial): \(source.layout) → \(destination.layout), \(elementSize)-byte, \(threads) threads, kernel \(plan.kernel)")
@@ -113,6 +123,9 @@ final class EngineTests: XCTestCase {
         for kernel in [CopyPlan.Kernel.bulk, .gather, .fill, .transpose] {
             XCTAssertGreaterThan(kernels[kernel, default: 0], 50, "kernel \(kernel) exercised")
         }
+        XCTAssertGreaterThan(streamed, 10, "streaming stores exercised")
+        XCTAssertGreaterThan(groupedAlong, 50, "tiles over two destination dimensions exercised")
+        XCTAssertGreaterThan(groupedAcross, 50, "tiles over two source dimensions exercised")
     }
 
     func testDefaultTuningAndEveryThreadCountGiveIdenticalResults() throws {

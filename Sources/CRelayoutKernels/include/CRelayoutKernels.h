@@ -21,3 +21,10 @@ void rl_store_fence(void);
 int rl_has_streaming_stores(void);
 
 #endif
+
+/// Copies a tile of contiguous runs: for i < n_outer, j < n_inner, `run_bytes` bytes from
+/// src + i * src_outer + j * src_inner to dst + i * dst_outer + j * dst_inner (strides in bytes).
+/// Short runs are copied inline with 16-byte moves rather than one memcpy call each.
+void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
+                      void *dst, ptrdiff_t dst_outer, ptrdiff_t dst_inner,
+                      ptrdiff_t n_outer, ptrdiff_t n_inner, size_t run_bytes, int streaming);

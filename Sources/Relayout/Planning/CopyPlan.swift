@@ -104,7 +104,8 @@ public struct CopyPlan: Sendable {
             tileA = Swift.min(runElements, inner.size)
         } else if inner.source == 1 && inner.destination == 1 {
             kernel = .bulk
-            if inner.size >= budget.along {
+            let runTileElements = Swift.max(1, tuning.runTileBytes / elementSize)
+            if inner.size * 2 > runTileElements {
                 tileA = Swift.min(runElements, inner.size)
             } else {
                 // Short runs: tile runs over the destination's and the source's next dimensions, so
@@ -112,8 +113,8 @@ public struct CopyPlan: Sendable {
                 tileA = inner.size
                 roleA2 = destinationNext
                 roleB2 = sourceNext(after: inner, excluding: [a, roleA2])
-                if let k = roleA2 { tileA2 = Swift.min(dims[k].size, Swift.max(1, budget.along / inner.size)) }
-                if let k = roleB2 { tileB2 = Swift.min(dims[k].size, Swift.max(1, budget.across / inner.size)) }
+                if let k = roleA2 { tileA2 = Swift.min(dims[k].size, Swift.max(1, runTileElements / inner.size)) }
+                if let k = roleB2 { tileB2 = Swift.min(dims[k].size, Swift.max(1, runTileElements / inner.size)) }
             }
         } else {
             // The transpose partner: the dimension the source walks most densely, when that beats
@@ -263,20 +264,19 @@ public struct CopyPlan: Sendable {
                         l < 0 ? 1 : (index[l] == loops[l].count - 1 ? loops[l].lastExtent : loops[l].extent)
                     }
                     let nA = extent(alongLoop), nA2 = extent(along2Loop), nB = extent(acrossLoop), nB2 = extent(across2Loop)
-                    for a2 in 0..<nA2 {
-                        for b2 in 0..<nB2 {
-                            let s = source + from + a2 * along2.source + b2 * across2.source
-                            let d = destination + to + a2 * along2.destination + b2 * across2.destination
-                            switch kernel {
-                            case .bulk:
-                                if streaming {
-                                    rl_copy_streaming(d, s, nA * MemoryLayout<T>.stride)
-                                } else {
-                                    UnsafeMutableRawPointer(d).copyMemory(from: s, byteCount: nA * MemoryLayout<T>.stride)
-                                }
-                            case .gather, .fill:
-                                Kernels.strided(s, along.source, d, along.destination, nA)
-                            case .transpose:
+                    let s = source + from, d = destination + to
+                    switch kernel {
+                    case .bulk:
+                        let size = MemoryLayout<T>.stride
+                        rl_copy_run_tile(s, along2.source * size, across2.source * size, d, along2.destination * size, across2.destination * size,
+                                         nA2, nB2, nA * size, streaming ? 1 : 0)
+                    case .gather, .fill:
+                        Kernels.strided(s, along.source, d, along.destination, nA)
+                    case .transpose:
+                        for a2 in 0..<nA2 {
+                            for b2 in 0..<nB2 {
+                                let s = s + a2 * along2.source + b2 * across2.source
+                                let d = d + a2 * along2.destination + b2 * across2.destination
                                 if registerTranspose {
                                     rl_transpose_tile(s, along.source, d, across.destination, nA, nB, MemoryLayout<T>.stride, streaming ? 1 : 0)
                                 } else {

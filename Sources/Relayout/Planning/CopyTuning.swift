@@ -16,6 +16,9 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     public var tiles: [Int: Tile]
     /// Elements of a contiguous or strided 1-D run processed as one work item, in bytes.
     public var runBytes: Int
+    /// For copies made of short contiguous runs: the stretch, in bytes, that a tile of runs reads
+    /// contiguously from the source and writes contiguously to the destination.
+    public var runTileBytes: Int
     /// Bytes a worker claims at a time.
     public var chunkBytes: Int
     /// Copies that move fewer bytes than this run on the caller's thread.
@@ -24,9 +27,10 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// kernel supports them; `Int.max` disables streaming.
     public var streamingThresholdBytes: Int
 
-    public init(tiles: [Int: Tile], runBytes: Int, chunkBytes: Int, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
+    public init(tiles: [Int: Tile], runBytes: Int, runTileBytes: Int = 4096, chunkBytes: Int, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
         self.tiles = tiles
         self.runBytes = runBytes
+        self.runTileBytes = runTileBytes
         self.chunkBytes = chunkBytes
         self.inlineThresholdBytes = inlineThresholdBytes
         self.streamingThresholdBytes = streamingThresholdBytes
@@ -35,10 +39,11 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// The built-in defaults.
     public static let defaults = CopyTuning(
         tiles: [
-            1: Tile(along: 128, across: 128), 2: Tile(along: 64, across: 64), 4: Tile(along: 64, across: 64),
-            8: Tile(along: 32, across: 32), 16: Tile(along: 16, across: 16),
+            1: Tile(along: 512, across: 512), 2: Tile(along: 512, across: 512), 4: Tile(along: 512, across: 512),
+            8: Tile(along: 256, across: 256), 16: Tile(along: 128, across: 128),
         ],
         runBytes: 64 << 10,
+        runTileBytes: 8192,
         chunkBytes: 256 << 10,
         inlineThresholdBytes: 64 << 10,
         streamingThresholdBytes: 16 << 20

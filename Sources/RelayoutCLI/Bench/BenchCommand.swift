@@ -21,6 +21,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print a JSON array of results and nothing else on stdout.") var json = false
     @Option(help: ArgumentHelp("Override the transpose tile for every element size, ALONGxACROSS.", visibility: .hidden)) var tile: String?
     @Option(help: ArgumentHelp("Override chunk bytes.", visibility: .hidden)) var chunkBytes: Int?
+    @Option(help: ArgumentHelp("Override run-tile bytes.", visibility: .hidden)) var runTileBytes: Int?
 
     func run() throws {
         try reportingErrors {
@@ -34,6 +35,7 @@ struct BenchCommand: ParsableCommand {
                 CopyTuning.active = tuning
             }
             if let chunkBytes { CopyTuning.active.chunkBytes = chunkBytes }
+            if let runTileBytes { CopyTuning.active.runTileBytes = runTileBytes }
             var selected = try cases.map { try BenchCase(parsing: $0) }
             var suiteName = "custom"
             if selected.isEmpty || suite != nil {
