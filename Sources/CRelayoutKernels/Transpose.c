@@ -61,11 +61,17 @@ static inline __attribute__((always_inline)) void block(const char *src, ptrdiff
     enum { MAXN = 16 };
     const int N = 16 / E;
     v16 v[MAXN], w[MAXN];
+    // Fully unrolled so that v and w live in registers.
+#pragma clang loop unroll(full)
     for (int i = 0; i < N; i++) v[i] = load16(src + i * src_row);
+#pragma clang loop unroll(full)
     for (int stage = 1; stage < N; stage *= 2) {
+#pragma clang loop unroll(full)
         for (int i = 0; i < N / 2; i++) interleave(v[i], v[i + N / 2], &w[2 * i], &w[2 * i + 1], E);
+#pragma clang loop unroll(full)
         for (int i = 0; i < N; i++) v[i] = w[i];
     }
+#pragma clang loop unroll(full)
     for (int i = 0; i < N; i++) store16(dst + i * dst_row, v[i], streaming);
 }
 
@@ -74,9 +80,25 @@ static inline __attribute__((always_inline)) void tile(const char *src, ptrdiff_
     const ptrdiff_t N = 16 / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_full = along_n - along_n % N, across_full = across_n - across_n % N;
+    // With streaming stores, N destination rows are open at once; 16 open rows (bytes) overflow the
+    // write-combining buffers, which then flush partial lines. So streaming goes through an L1 staging
+    // buffer of N rows x 64 bytes, and each destination line is written whole, in one go.
+    const ptrdiff_t line = 64 / E;
+    const ptrdiff_t along_lines = streaming ? along_full - along_full % line : 0;
+    _Alignas(64) char staging[16 * 64];
     for (ptrdiff_t b = 0; b < across_full; b += N) {
-        for (ptrdiff_t a = 0; a < along_full; a += N)
-            block(src + a * src_row + b * E, src_row, dst + b * dst_row + a * E, dst_row, E, streaming);
+        for (ptrdiff_t a = 0; a < along_lines; a += line) {
+#pragma clang loop unroll(full)
+            for (ptrdiff_t k = 0; k < 64 / 16; k++)
+                block(src + (a + k * N) * src_row + b * E, src_row, staging + k * 16, 64, E, 0);
+            for (ptrdiff_t r = 0; r < N; r++) {
+                char *row = dst + (b + r) * dst_row + a * E;
+#pragma clang loop unroll(full)
+                for (int q = 0; q < 4; q++) store16(row + 16 * q, load16(staging + r * 64 + 16 * q), 1);
+            }
+        }
+        for (ptrdiff_t a = along_lines; a < along_full; a += N)
+            block(src + a * src_row + b * E, src_row, dst + b * dst_row + a * E, dst_row, E, 0);
         for (ptrdiff_t a = along_full; a < along_n; a++)
             for (ptrdiff_t k = b; k < b + N; k++) memcpy(dst + k * dst_row + a * E, src + a * src_row + k * E, E);
     }
