@@ -6,6 +6,18 @@ enum CopyEngine {
     /// Copies `source` into `destination` (same shape, no overlap between them, destination free of
     /// self-overlap: the caller has checked all three).
     static func copy(from source: RawTensor, into destination: RawTensor, threads: Int?) throws {
+        let tuning = self.tuning
+        if destination.count * destination.elementSize <= tuning.directCopyBytes {
+            let s = UnsafeRawPointer(source.storage.baseAddress), d = destination.storage.baseAddress
+            switch source.elementSize {
+            case 1: Kernels.direct(UInt8.self, from: s, source.layout, to: d, destination.layout)
+            case 2: Kernels.direct(UInt16.self, from: s, source.layout, to: d, destination.layout)
+            case 4: Kernels.direct(UInt32.self, from: s, source.layout, to: d, destination.layout)
+            case 8: Kernels.direct(UInt64.self, from: s, source.layout, to: d, destination.layout)
+            default: Kernels.direct(SIMD2<UInt64>.self, from: s, source.layout, to: d, destination.layout)
+            }
+            return
+        }
         let plan = try CopyPlan(source: source.layout, destination: destination.layout, elementSize: source.elementSize, tuning: tuning, threads: threads)
         plan.execute(source: UnsafeRawPointer(source.storage.baseAddress), destination: destination.storage.baseAddress)
     }

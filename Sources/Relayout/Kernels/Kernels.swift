@@ -38,3 +38,47 @@ enum Kernels {
         }
     }
 }
+
+extension Kernels {
+    /// A copy too small for planning to pay off: the innermost dimension as a strided loop, an
+    /// odometer over the rest, no allocation (the index lives on the stack). Everything fits in L1,
+    /// so loop order does not matter here.
+    static func direct<T>(_: T.Type, from source: UnsafeRawPointer, _ sourceLayout: Layout, to destination: UnsafeMutableRawPointer, _ destinationLayout: Layout) {
+        let shape = destinationLayout.shape
+        let rank = shape.count
+        let s = source.assumingMemoryBound(to: T.self) + sourceLayout.offset
+        let d = destination.assumingMemoryBound(to: T.self) + destinationLayout.offset
+        if rank == 0 {
+            d.pointee = s.pointee
+            return
+        }
+        let inner = shape[rank - 1]
+        let sourceInner = sourceLayout.strides[rank - 1], destinationInner = destinationLayout.strides[rank - 1]
+        let rows = destinationLayout.count / Swift.max(inner, 1)
+        if rows == 0 || inner == 0 { return }
+        sourceLayout.strides.withUnsafeBufferPointer { sourceStrides in
+            destinationLayout.strides.withUnsafeBufferPointer { destinationStrides in
+                shape.withUnsafeBufferPointer { shape in
+                    withUnsafeTemporaryAllocation(of: Int.self, capacity: rank) { index in
+                        index.initialize(repeating: 0)
+                        var from = 0, to = 0
+                        for _ in 0..<rows {
+                            strided(s + from, sourceInner, d + to, destinationInner, inner)
+                            var axis = rank - 2
+                            while axis >= 0 {
+                                index[axis] += 1
+                                from += sourceStrides[axis]
+                                to += destinationStrides[axis]
+                                if index[axis] < shape[axis] { break }
+                                from -= sourceStrides[axis] * shape[axis]
+                                to -= destinationStrides[axis] * shape[axis]
+                                index[axis] = 0
+                                axis -= 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

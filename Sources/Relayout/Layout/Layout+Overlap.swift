@@ -8,7 +8,7 @@ extension Layout {
     /// all smaller ones); the rest, such as interleaved strides, by marking every element in a bitmap of
     /// the span. A span too large for that throws rather than guess.
     public func writesSomeElementTwice() throws -> Bool {
-        if isEmpty { return false }
+        if isEmpty || isContiguous || isChannelsLastContiguous { return false }
         let axes = (0..<rank).filter { shape[$0] > 1 }
         if axes.contains(where: { strides[$0] == 0 }) { return true }
         let sorted = axes.sorted { abs(strides[$0]) < abs(strides[$1]) }

@@ -21,17 +21,20 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     public var runTileBytes: Int
     /// Bytes a worker claims at a time.
     public var chunkBytes: Int
+    /// Copies of at most this many bytes skip planning: a plain strided loop on the caller's thread.
+    public var directCopyBytes: Int
     /// Copies that move fewer bytes than this run on the caller's thread.
     public var inlineThresholdBytes: Int
     /// Destinations at least this large are written with non-temporal (streaming) stores where the
     /// kernel supports them; `Int.max` disables streaming.
     public var streamingThresholdBytes: Int
 
-    public init(tiles: [Int: Tile], runBytes: Int, runTileBytes: Int = 4096, chunkBytes: Int, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
+    public init(tiles: [Int: Tile], runBytes: Int, runTileBytes: Int = 4096, chunkBytes: Int, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
         self.tiles = tiles
         self.runBytes = runBytes
         self.runTileBytes = runTileBytes
         self.chunkBytes = chunkBytes
+        self.directCopyBytes = directCopyBytes
         self.inlineThresholdBytes = inlineThresholdBytes
         self.streamingThresholdBytes = streamingThresholdBytes
     }
@@ -45,6 +48,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         runBytes: 64 << 10,
         runTileBytes: 8192,
         chunkBytes: 256 << 10,
+        directCopyBytes: 4096,
         inlineThresholdBytes: 64 << 10,
         streamingThresholdBytes: 16 << 20
     )
