@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""NumPy on the same cases as `relayout bench`, so the ratio to NumPy is one command away.
+
+For each case DTYPE:SHAPE:PERM it times, single-threaded as NumPy runs:
+  copyto   np.copyto(dst, src.transpose(PERM)) into a preallocated, touched destination
+  ascontig np.ascontiguousarray(src.transpose(PERM)), allocation included
+and prints GB/s counting bytes read plus bytes written (medians of --repeats runs).
+
+    python3 Benchmarks/numpy_peer.py                       # the ttc suite
+    python3 Benchmarks/numpy_peer.py --case f4:7264x7264:1,0
+    .build/release/relayout bench --json > relayout.json
+    python3 Benchmarks/numpy_peer.py --relayout relayout.json   # adds relayout/NumPy ratios
+"""
+import argparse, json, os, statistics, sys, time
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def ttc_cases():
+    cases = []
+    for line in open(os.path.join(HERE, "ttc-57.txt")):
+        if not line.strip() or line.startswith("#"):
+            continue
+        n = list(map(int, line.split()))
+        dim, perm, size = n[0], n[1 : 1 + n[0]], n[1 + n[0] : 1 + 2 * n[0]]
+        shape = list(reversed(size))
+        axes = [dim - 1 - perm[dim - 1 - k] for k in range(dim)]
+        cases.append(f"f4:{'x'.join(map(str, shape))}:{','.join(map(str, axes))}")
+    return cases
+
+
+def small_cases():
+    cases = []
+    for log2 in range(10, 23, 2):
+        n = (1 << log2) // 4
+        side = int(n ** 0.5)
+        cases += [f"f4:{n}:0", f"f4:{side}x{side}:1,0"]
+    return cases
+
+
+def parse(case):
+    dtype, shape, perm = case.split(":")
+    return np.dtype(dtype), tuple(int(s) for s in shape.split("x")), tuple(int(p) for p in perm.split(","))
+
+
+def median_seconds(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--suite", choices=["ttc", "small"], default="ttc")
+    parser.add_argument("--case", action="append", default=[])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--relayout", help="JSON from `relayout bench --json` on the same cases")
+    options = parser.parse_args()
+    cases = options.case or (ttc_cases() if options.suite == "ttc" else small_cases())
+    ours = {}
+    if options.relayout:
+        ours = {r["case"]: r for r in json.load(open(options.relayout))}
+    print(f"{'case':34} {'bytes':>11} {'copyto GB/s':>12} {'ascontig GB/s':>14}" + ("  relayout/copyto  contiguous/ascontig" if ours else ""))
+    copy_ratios, contig_ratios, copyto_all, ascontig_all = [], [], [], []
+    for case in cases:
+        dtype, shape, perm = parse(case)
+        src = np.full(shape, 1, dtype=dtype)
+        view = src.transpose(perm)
+        dst = np.empty(view.shape, dtype=dtype)
+        dst.fill(0)
+        nbytes = src.nbytes
+        copyto = 2 * nbytes / median_seconds(lambda: np.copyto(dst, view), options.repeats) / 1e9
+        ascontig = 2 * nbytes / median_seconds(lambda: np.ascontiguousarray(view), options.repeats) / 1e9
+        copyto_all.append(copyto)
+        ascontig_all.append(ascontig)
+        line = f"{case:34} {nbytes:>11} {copyto:>12.2f} {ascontig:>14.2f}"
+        if case in ours:
+            r = ours[case]
+            copy_ratios.append(r["gbps"] / copyto)
+            contig_ratios.append(r["contiguousGbps"] / ascontig)
+            line += f"  {copy_ratios[-1]:>15.2f}  {contig_ratios[-1]:>19.2f}"
+        print(line, flush=True)
+    gm = lambda xs: float(np.exp(np.mean(np.log(xs))))
+    summary = f"geometric mean: copyto {gm(copyto_all):.2f} GB/s, ascontiguousarray {gm(ascontig_all):.2f} GB/s"
+    if copy_ratios:
+        summary += f"; relayout copy / copyto {gm(copy_ratios):.2f}x, contiguous() / ascontiguousarray {gm(contig_ratios):.2f}x"
+    print(summary)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
