@@ -18,10 +18,12 @@ struct CopyCommand: ParsableCommand {
     @Option(help: "NumPy basic index applied after --permute, e.g. ::2,1:5,: or 0,::-1.") var slice: String?
     @Option(help: "Memory order of the result: contiguous or channels-last.") var format: String = "contiguous"
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Option(help: "A tuning profile to use instead of the lookup ($RELAYOUT_PROFILE, then the cache).") var profile: String?
 
     func run() throws {
         try reportingErrors {
             if let threads, threads < 1 { throw RelayoutError.invalidArgument("--threads must be at least 1, got \(threads)") }
+            try ActiveProfile.load(flag: profile)
             guard let memoryFormat = MemoryFormat(rawValue: format) else {
                 throw RelayoutError.invalidArgument("--format must be contiguous or channels-last, got '\(format)'")
             }

@@ -9,7 +9,7 @@ struct RelayoutCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relayout",
         abstract: "Moves tensor data between memory layouts at the speed of the memory system.",
-        subcommands: [CopyCommand.self, BenchCommand.self]
+        subcommands: [CopyCommand.self, BenchCommand.self, TuneCommand.self, InfoCommand.self]
     )
 }
 

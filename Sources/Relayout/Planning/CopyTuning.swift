@@ -53,6 +53,46 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         streamingThresholdBytes: 16 << 20
     )
 
+    enum CodingKeys: String, CodingKey {
+        case tiles, runBytes, runTileBytes, chunkBytes, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes
+    }
+
+    // Tiles are keyed by element size; JSON objects need string keys ("4": {...}).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let named = try c.decode([String: Tile].self, forKey: .tiles)
+        var tiles = [Int: Tile]()
+        for (key, tile) in named {
+            guard let size = Int(key), RawTensor.supportedElementSizes.contains(size), tile.along > 0, tile.across > 0 else {
+                throw DecodingError.dataCorruptedError(forKey: .tiles, in: c, debugDescription: "bad tile entry '\(key)'")
+            }
+            tiles[size] = tile
+        }
+        self.init(
+            tiles: tiles,
+            runBytes: try c.decode(Int.self, forKey: .runBytes),
+            runTileBytes: try c.decode(Int.self, forKey: .runTileBytes),
+            chunkBytes: try c.decode(Int.self, forKey: .chunkBytes),
+            directCopyBytes: try c.decode(Int.self, forKey: .directCopyBytes),
+            inlineThresholdBytes: try c.decode(Int.self, forKey: .inlineThresholdBytes),
+            streamingThresholdBytes: try c.decode(Int.self, forKey: .streamingThresholdBytes))
+        let sizes = [runBytes, runTileBytes, chunkBytes]
+        guard sizes.allSatisfy({ $0 > 0 }), directCopyBytes >= 0, inlineThresholdBytes >= 0, streamingThresholdBytes >= 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .runBytes, in: c, debugDescription: "sizes must be positive")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(Dictionary(uniqueKeysWithValues: tiles.map { (String($0.key), $0.value) }), forKey: .tiles)
+        try c.encode(runBytes, forKey: .runBytes)
+        try c.encode(runTileBytes, forKey: .runTileBytes)
+        try c.encode(chunkBytes, forKey: .chunkBytes)
+        try c.encode(directCopyBytes, forKey: .directCopyBytes)
+        try c.encode(inlineThresholdBytes, forKey: .inlineThresholdBytes)
+        try c.encode(streamingThresholdBytes, forKey: .streamingThresholdBytes)
+    }
+
     /// The transpose tile for an element size.
     public func tile(elementSize: Int) -> Tile {
         tiles[elementSize] ?? Tile(along: Swift.max(1, 128 / elementSize), across: Swift.max(1, 128 / elementSize))
@@ -62,12 +102,17 @@ public struct CopyTuning: Codable, Hashable, Sendable {
 import Synchronization
 
 extension CopyTuning {
-    private static let activeStorage = Mutex<CopyTuning>(.defaults)
+    private static let activeStorage = Mutex<CopyTuning?>(nil)
 
-    /// The tuning every copy uses unless a plan is made with another: the built-in defaults until a
-    /// profile is loaded or the caller sets one.
+    /// The tuning every copy uses unless a plan is made with another: on first use, the profile the
+    /// documented lookup finds (``ActiveProfile``), else the built-in defaults; callers may set it.
     public static var active: CopyTuning {
-        get { activeStorage.withLock { $0 } }
+        get {
+            if let tuning = activeStorage.withLock({ $0 }) { return tuning }
+            return ActiveProfile.resolution.tuning
+        }
         set { activeStorage.withLock { $0 = newValue } }
     }
+
+    static func installActive(_ tuning: CopyTuning) { activeStorage.withLock { $0 = tuning } }
 }

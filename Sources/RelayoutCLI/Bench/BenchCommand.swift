@@ -17,6 +17,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Suite: ttc (default), small or all.") var suite: String?
     @Option(name: .customLong("case"), help: "A case DTYPE:SHAPE:PERM; repeatable; replaces the suite.") var cases: [String] = []
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @Option(help: "A tuning profile to use instead of the lookup ($RELAYOUT_PROFILE, then the cache).") var profile: String?
     @Option(help: "Timed runs per case; the median is reported.") var repeats: Int = 5
     @Flag(help: "Print a JSON array of results and nothing else on stdout.") var json = false
     @Option(help: ArgumentHelp("Override the transpose tile for every element size, ALONGxACROSS.", visibility: .hidden)) var tile: String?
@@ -27,6 +28,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             if let threads, threads < 1 { throw RelayoutError.invalidArgument("--threads must be at least 1, got \(threads)") }
+            try ActiveProfile.load(flag: profile)
             guard repeats >= 1 else { throw RelayoutError.invalidArgument("--repeats must be at least 1, got \(repeats)") }
             if let tile {
                 let sides = tile.split(separator: "x").compactMap { Int($0) }

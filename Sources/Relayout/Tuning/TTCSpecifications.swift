@@ -1,6 +1,7 @@
 /// The TTC benchmark's 57 transpositions as the HPTT paper lists them (also in Benchmarks/ttc-57.txt):
-/// `dim, perm[dim], size[dim]` in column-major convention (size[0] varies fastest).
-let ttcSpecifications: [String] = [
+/// `dim, perm[dim], size[dim]` in column-major convention (size[0] varies fastest). Row-major (NumPy)
+/// equivalent: shape = reversed(size), axes[k] = dim-1-perm[dim-1-k].
+public let ttcSpecifications: [String] = [
     "2 1 0 7264 7264",
     "2 1 0 43408 1216",
     "2 1 0 1216 43408",

@@ -1,0 +1,228 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Progress of a tuning run, for a progress bar.
+public struct TuningProgress: Sendable {
+    public var done: Int
+    public var total: Int
+    public var label: String
+}
+
+/// Measures the engine's knobs on this machine and picks the winners.
+///
+/// Each knob is swept in turn with the others held at their best values so far: the transpose tile
+/// per element size, the run tile of short bulk runs, the chunk size, then the streaming-store and
+/// inline thresholds. A candidate's score is the geometric mean, over the knob's cases, of its ratio
+/// to memcpy of the same bytes measured in the same run (so drift in the machine cancels), each a
+/// median of several runs. A challenger replaces the incumbent only when it wins by more than
+/// `margin`, so noise does not churn the profile. Finally the tuned values are checked against the
+/// built-in defaults on TTC cases; if they do not win there, the defaults are kept.
+public struct Tuner {
+    public var quick: Bool
+    public var threads: Int
+    /// Relative win a challenger needs over the incumbent.
+    public var margin = 0.02
+    /// Source bytes of the generated cases.
+    public var caseBytes: Int
+    public var fingerprint: MachineFingerprint
+
+    public init(quick: Bool, threads: Int, fingerprint: MachineFingerprint = .current) {
+        self.quick = quick
+        self.threads = threads
+        self.caseBytes = quick ? 24 << 20 : 64 << 20
+        self.fingerprint = fingerprint
+    }
+
+    /// The candidate tiles (elements along × across) for an element size: sides of 256 B to 4 KiB.
+    public func tileCandidates(elementSize: Int) -> [CopyTuning.Tile] {
+        let sides = quick ? [(512, 512), (1024, 1024), (2048, 2048), (4096, 512), (512, 4096), (2048, 512)]
+            : [256, 512, 1024, 2048, 4096].flatMap { a in [256, 512, 1024, 2048, 4096].map { (a, $0) } }
+        return sides.map { CopyTuning.Tile(along: Swift.max(1, $0.0 / elementSize), across: Swift.max(1, $0.1 / elementSize)) }
+    }
+
+    /// 2-D transposes with power-of-two and odd sides, NHWC↔NCHW, 4-D and 6-D permutations.
+    public func tileCases(elementSize: Int) -> [TuningCase] {
+        let e = elementSize
+        let side = 1 << Int((log2(Double(caseBytes / e)) / 2).rounded(.down))
+        var cases = [
+            TuningCase(elementSize: e, shape: [side, side], permutation: [1, 0]),
+            TuningCase(elementSize: e, shape: [side + 1, side + 3], permutation: [1, 0]),
+            TuningCase.scaled(elementSize: e, shape: [1, 224, 224, 3], permutation: [0, 3, 1, 2], bytes: caseBytes),
+            TuningCase.scaled(elementSize: e, shape: [1, 3, 224, 224], permutation: [0, 2, 3, 1], bytes: caseBytes),
+            TuningCase.scaled(elementSize: e, shape: [1, 96, 75, 96], permutation: [3, 0, 2, 1], bytes: caseBytes),
+        ]
+        if !quick {
+            cases.append(TuningCase.scaled(elementSize: e, shape: [1, 15, 32, 15, 15, 32], permutation: [1, 5, 4, 0, 3, 2], bytes: caseBytes))
+            cases.append(TuningCase.scaled(elementSize: e, shape: [1, 28, 28, 28, 48], permutation: [4, 3, 2, 1, 0], bytes: caseBytes))
+        }
+        return cases
+    }
+
+    /// Bulk copies made of short runs (80 and 16 elements) and a stepped slice.
+    public var runCases: [TuningCase] {
+        [TuningCase.scaled(elementSize: 4, shape: [1, 75, 16, 80], permutation: [2, 1, 0, 3], bytes: caseBytes),
+         TuningCase.scaled(elementSize: 4, shape: [1, 15, 32, 15, 32, 16], permutation: [4, 1, 0, 3, 2, 5], bytes: caseBytes)]
+    }
+
+    var chunkCases: [TuningCase] {
+        tileCases(elementSize: 4).prefix(2) + runCases.prefix(1)
+            + [TuningCase.scaled(elementSize: 4, shape: [1, 1024], permutation: [0, 1], step: 2, bytes: caseBytes)]
+    }
+
+    /// Sizes at which the two thresholds are decided.
+    var streamingSizes: [Int] { (quick ? [1, 4, 16, 64] : [1, 2, 4, 8, 16, 32, 64, 128]).map { $0 << 20 } }
+    var inlineSizes: [Int] { (quick ? [16, 64, 256, 1024] : [8, 16, 32, 64, 128, 256, 512, 1024]).map { $0 << 10 } }
+
+    /// TTC cases for the final check (all 57, or every seventh in quick mode), float32.
+    public static func ttcCases(quick: Bool, specifications: [String]) -> [TuningCase] {
+        let picked = quick ? specifications.enumerated().filter { $0.offset % 7 == 0 }.map(\.element) : specifications
+        return picked.map { line in
+            let n = line.split(separator: " ").compactMap { Int($0) }
+            let dim = n[0]
+            let perm = Array(n[1...dim]), size = Array(n[(dim + 1)...(2 * dim)])
+            return TuningCase(elementSize: 4, shape: size.reversed(), permutation: (0..<dim).map { dim - 1 - perm[dim - 1 - $0] })
+        }
+    }
+
+    /// The index to keep: the best score, unless it beats the incumbent by no more than `margin`.
+    public static func choose(scores: [Double], incumbent: Int, margin: Double) -> Int {
+        guard let best = scores.indices.max(by: { scores[$0] < scores[$1] }) else { return incumbent }
+        return scores[best] > scores[incumbent] * (1 + margin) ? best : incumbent
+    }
+
+    /// The smallest size from which `wins` holds at every larger size, or nil if it holds at none.
+    public static func threshold(sizes: [Int], wins: [Bool]) -> Int? {
+        var result: Int? = nil
+        for (size, win) in zip(sizes, wins).reversed() {
+            if win { result = size } else { break }
+        }
+        return result
+    }
+
+    /// Runs the sweep. `ttc` are the validation cases (see ``ttcCases(quick:specifications:)``).
+    public func run<M: TuningMeasurer>(measurer: inout M, ttc: [TuningCase], progress: (TuningProgress) -> Void) throws -> TuningProfile {
+        var tuning = CopyTuning.defaults
+        var measurements = [TuningMeasurement]()
+        let sizes = Array(RawTensor.supportedElementSizes).sorted()
+        let runCandidates = [2048, 4096, 8192, 16384, 32768]
+        let chunkCandidates = [64 << 10, 256 << 10, 1 << 20, 4 << 20]
+        var total = sizes.reduce(0) { $0 + (tileCandidates(elementSize: $1).count + 1) * tileCases(elementSize: $1).count }
+        total += runCandidates.count * runCases.count + chunkCandidates.count * chunkCases.count
+        total += 4 * streamingSizes.count + 2 * inlineSizes.count + 2 * ttc.count
+        var done = 0
+        func step(_ label: String) {
+            done += 1
+            progress(TuningProgress(done: done, total: total, label: label))
+        }
+
+        // memcpy of a case's bytes is measured next to every candidate; its median over all of them
+        // is the denominator, which is far steadier than any single candidate's memcpy.
+        func measureAll(_ candidates: [CopyTuning], _ names: [String], _ cases: [TuningCase], _ label: String, threads: [Int]? = nil) throws -> [(gbps: Double, ratio: Double)] {
+            var samples = [[TuningSample]](repeating: [], count: candidates.count)
+            for (k, candidate) in candidates.enumerated() {
+                for c in cases {
+                    samples[k].append(try measurer.measure(c, tuning: candidate, threads: threads?[k] ?? self.threads))
+                    step("\(label) \(names[k])")
+                }
+            }
+            let memcpy = cases.indices.map { i in median(samples.map { $0[i].memcpySeconds }) }
+            return samples.map { row in
+                (geometricMean(row.map(\.gbps)), geometricMean(row.indices.map { memcpy[$0] / row[$0].copySeconds }))
+            }
+        }
+
+        func sweep(knob: String, candidates: [CopyTuning], names: [String], incumbent: Int, cases: [TuningCase]) throws -> CopyTuning {
+            let results = try measureAll(candidates, names, cases, knob)
+            let chosen = Tuner.choose(scores: results.map(\.ratio), incumbent: incumbent, margin: margin)
+            for (k, r) in results.enumerated() {
+                measurements.append(TuningMeasurement(knob: knob, candidate: names[k], gbps: r.gbps, ratio: r.ratio, chosen: k == chosen))
+            }
+            return candidates[chosen]
+        }
+
+        for size in sizes {
+            var candidates = tileCandidates(elementSize: size)
+            let current = tuning.tile(elementSize: size)
+            candidates.removeAll { $0 == current }
+            candidates.insert(current, at: 0)
+            let tunings = candidates.map { tile -> CopyTuning in
+                var t = tuning
+                t.tiles[size] = tile
+                return t
+            }
+            tuning = try sweep(knob: "tile.\(size)", candidates: tunings, names: candidates.map { "\($0.along)x\($0.across)" }, incumbent: 0, cases: tileCases(elementSize: size))
+        }
+        tuning = try sweep(knob: "runTileBytes", candidates: runCandidates.map { var t = tuning; t.runTileBytes = $0; return t },
+                           names: runCandidates.map(String.init), incumbent: runCandidates.firstIndex(of: tuning.runTileBytes) ?? 0, cases: runCases)
+        tuning = try sweep(knob: "chunkBytes", candidates: chunkCandidates.map { var t = tuning; t.chunkBytes = $0; return t },
+                           names: chunkCandidates.map(String.init), incumbent: chunkCandidates.firstIndex(of: tuning.chunkBytes) ?? 0, cases: chunkCases)
+
+        // Streaming stores: on against off at each size, on a transpose and a bulk copy.
+        var streamingWins = [Bool]()
+        for bytes in streamingSizes {
+            let cases = [TuningCase(elementSize: 4, shape: [Int((Double(bytes / 4)).squareRoot()), Int((Double(bytes / 4)).squareRoot())], permutation: [1, 0]),
+                         TuningCase(elementSize: 4, shape: [bytes / 4], permutation: [0])]
+            var on = tuning, off = tuning
+            on.streamingThresholdBytes = 0
+            off.streamingThresholdBytes = Int.max
+            let results = try measureAll([on, off], ["on", "off"], cases, "streaming at \(bytes >> 20) MiB")
+            streamingWins.append(results[0].ratio > results[1].ratio * (1 + margin))
+            measurements.append(TuningMeasurement(knob: "streamingThresholdBytes", candidate: "on@\(bytes)", gbps: results[0].gbps, ratio: results[0].ratio, chosen: false))
+            measurements.append(TuningMeasurement(knob: "streamingThresholdBytes", candidate: "off@\(bytes)", gbps: results[1].gbps, ratio: results[1].ratio, chosen: false))
+        }
+        tuning.streamingThresholdBytes = Tuner.threshold(sizes: streamingSizes, wins: streamingWins) ?? Int.max
+
+        // Inline threshold: all workers against the caller alone, on a transpose of each size.
+        var parallelWins = [Bool]()
+        var parallelTuning = tuning
+        parallelTuning.inlineThresholdBytes = 0
+        parallelTuning.directCopyBytes = 0
+        for bytes in inlineSizes {
+            let side = Int((Double(bytes / 4)).squareRoot())
+            let cases = [TuningCase(elementSize: 4, shape: [side, side], permutation: [1, 0])]
+            let results = try measureAll([parallelTuning, parallelTuning], ["\(threads) threads", "1 thread"], cases, "at \(bytes >> 10) KiB", threads: [threads, 1])
+            let (parallel, single) = (results[0], results[1])
+            parallelWins.append(parallel.gbps > single.gbps * 1.10)
+            measurements.append(TuningMeasurement(knob: "inlineThresholdBytes", candidate: "parallel@\(bytes)", gbps: parallel.gbps, ratio: parallel.ratio, chosen: false))
+            measurements.append(TuningMeasurement(knob: "inlineThresholdBytes", candidate: "single@\(bytes)", gbps: single.gbps, ratio: single.ratio, chosen: false))
+        }
+        tuning.inlineThresholdBytes = threads <= 1 ? Int.max : (Tuner.threshold(sizes: inlineSizes, wins: parallelWins) ?? inlineSizes.last! * 2)
+
+        // The tuned values must not lose to the defaults on the TTC cases.
+        var defaultsRatio: Double? = nil, tunedRatio: Double? = nil
+        if !ttc.isEmpty {
+            var tuned = [TuningSample](), builtIn = [TuningSample]()
+            for c in ttc {
+                tuned.append(try measurer.measure(c, tuning: tuning, threads: threads))
+                step("check tuned on \(c.name)")
+                builtIn.append(try measurer.measure(c, tuning: .defaults, threads: threads))
+                step("check defaults on \(c.name)")
+            }
+            let memcpy = ttc.indices.map { median([tuned[$0].memcpySeconds, builtIn[$0].memcpySeconds]) }
+            defaultsRatio = geometricMean(ttc.indices.map { memcpy[$0] / builtIn[$0].copySeconds })
+            tunedRatio = geometricMean(ttc.indices.map { memcpy[$0] / tuned[$0].copySeconds })
+            if tunedRatio! < defaultsRatio! { tuning = .defaults }
+        }
+        return TuningProfile(fingerprint: fingerprint, createdAt: ISO8601Lite.now(), quick: quick, tuning: tuning,
+                             measurements: measurements, defaultsRatio: defaultsRatio, tunedRatio: tunedRatio)
+    }
+}
+
+/// A UTC timestamp without Foundation's date formatters.
+enum ISO8601Lite {
+    static func now() -> String {
+        var t = time(nil)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+    }
+}
