@@ -71,7 +71,7 @@ public struct CopyPlan: Sendable {
 
     /// Plans a copy of `source` into `destination`, which must have the same shape (broadcast the
     /// source first). `threads` caps the workers (default: ``Parallelism/defaultThreadCount``).
-    public init(source: Layout, destination: Layout, elementSize: Int, tuning: CopyTuning = .defaults, threads: Int? = nil) throws {
+    public init(source: Layout, destination: Layout, elementSize: Int, tuning: CopyTuning = .active, threads: Int? = nil) throws {
         try RawTensor.checkElementSize(elementSize)
         guard source.shape == destination.shape else {
             throw RelayoutError.shapeMismatch("cannot plan a copy from shape \(source.shape) to \(destination.shape)")
@@ -143,6 +143,28 @@ public struct CopyPlan: Sendable {
         }
         tileA = Swift.max(tileA, 1)
 
+        // A copy worth parallelising needs several tiles per worker: shrink tiles that swallow it.
+        let bytes = destination.count * elementSize
+        if threadLimit > 1 && bytes >= tuning.inlineThresholdBytes {
+            func items() -> Int {
+                dims.enumerated().reduce(1) { total, entry in
+                    let (k, d) = entry
+                    let t = k == a ? tileA : k == roleA2 ? tileA2 : k == roleB ? tileB : k == roleB2 ? tileB2 : 1
+                    return total * ((d.size + t - 1) / t)
+                }
+            }
+            let minimum = Swift.max(1, 16 / elementSize)
+            while items() < 4 * threadLimit {
+                if tileA2 > 1 || tileB2 > 1 {
+                    if tileA2 >= tileB2 { tileA2 = (tileA2 + 1) / 2 } else { tileB2 = (tileB2 + 1) / 2 }
+                } else if Swift.max(tileA, tileB) > minimum {
+                    if tileA >= tileB { tileA = (tileA + 1) / 2 } else { tileB = (tileB + 1) / 2 }
+                } else {
+                    break
+                }
+            }
+        }
+
         var loops = [Loop]()
         var alongLoop = -1, along2Loop = -1, acrossLoop = -1, across2Loop = -1
         for (k, d) in dims.enumerated() {
@@ -168,7 +190,6 @@ public struct CopyPlan: Sendable {
         workItems = destination.isEmpty ? 0 : loops.reduce(1) { $0 * $1.count }
 
         let itemBytes = Swift.max(1, tileA * tileA2 * tileB * tileB2 * elementSize)
-        let bytes = destination.count * elementSize
         var perChunk = Swift.max(1, tuning.chunkBytes / itemBytes)
         // Enough chunks for every worker to get several, so uneven chunks still balance.
         let wanted = Swift.min(threadLimit * 4, Swift.max(1, workItems))

@@ -49,7 +49,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         runTileBytes: 8192,
         chunkBytes: 256 << 10,
         directCopyBytes: 4096,
-        inlineThresholdBytes: 64 << 10,
+        inlineThresholdBytes: 2 << 20,
         streamingThresholdBytes: 16 << 20
     )
 

@@ -114,7 +114,11 @@ public struct Tuner {
         let sizes = Array(RawTensor.supportedElementSizes).sorted()
         let runCandidates = [2048, 4096, 8192, 16384, 32768]
         let chunkCandidates = [64 << 10, 256 << 10, 1 << 20, 4 << 20]
-        var total = sizes.reduce(0) { $0 + (tileCandidates(elementSize: $1).count + 1) * tileCases(elementSize: $1).count }
+        func tileSweep(_ size: Int) -> [CopyTuning.Tile] {
+            let current = tuning.tile(elementSize: size)
+            return [current] + tileCandidates(elementSize: size).filter { $0 != current }
+        }
+        var total = sizes.reduce(0) { $0 + tileSweep($1).count * tileCases(elementSize: $1).count }
         total += runCandidates.count * runCases.count + chunkCandidates.count * chunkCases.count
         total += 4 * streamingSizes.count + 2 * inlineSizes.count + 2 * ttc.count
         var done = 0
@@ -149,10 +153,7 @@ public struct Tuner {
         }
 
         for size in sizes {
-            var candidates = tileCandidates(elementSize: size)
-            let current = tuning.tile(elementSize: size)
-            candidates.removeAll { $0 == current }
-            candidates.insert(current, at: 0)
+            let candidates = tileSweep(size)
             let tunings = candidates.map { tile -> CopyTuning in
                 var t = tuning
                 t.tiles[size] = tile

@@ -1,0 +1,149 @@
+import XCTest
+@testable import Relayout
+
+/// Scripted timings: the tuner's selection logic without a real clock.
+struct FakeMeasurer: TuningMeasurer {
+    var copySeconds: (TuningCase, CopyTuning, Int) -> Double
+    var calls = 0
+
+    mutating func measure(_ tuningCase: TuningCase, tuning: CopyTuning, threads: Int) throws -> TuningSample {
+        calls += 1
+        return TuningSample(bytes: tuningCase.payloadBytes, copySeconds: copySeconds(tuningCase, tuning, threads), memcpySeconds: 1.0)
+    }
+}
+
+final class TuningTests: XCTestCase {
+    var folder: String!
+    let fingerprint = MachineFingerprint(cpuModel: "Test CPU", coreCount: 2, numaNodes: 1, caches: .init(l1d: 32768, l2: 1 << 20, l3: 32 << 20))
+
+    override func setUpWithError() throws {
+        folder = NSTemporaryDirectory() + "relayout-tuning-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: folder) }
+
+    func profile(chunkBytes: Int, fingerprint: MachineFingerprint? = nil) -> TuningProfile {
+        var tuning = CopyTuning.defaults
+        tuning.chunkBytes = chunkBytes
+        return TuningProfile(fingerprint: fingerprint ?? self.fingerprint, createdAt: "2026-11-27T00:00:00Z", quick: true, tuning: tuning,
+                             measurements: [TuningMeasurement(knob: "chunkBytes", candidate: "\(chunkBytes)", gbps: 20, ratio: 0.8, chosen: true)])
+    }
+
+    func testProfileRoundTrip() throws {
+        let original = profile(chunkBytes: 12345)
+        try original.write(to: folder + "/nested/profile.json")
+        XCTAssertEqual(try TuningProfile.read(path: folder + "/nested/profile.json"), original)
+        let text = try String(contentsOfFile: folder + "/nested/profile.json", encoding: .utf8)
+        XCTAssertTrue(text.contains("\"4\""), "tiles are keyed by element size as strings")
+    }
+
+    func testLookupOrder() throws {
+        try profile(chunkBytes: 1 << 12).write(to: folder + "/flag.json")
+        try profile(chunkBytes: 2 << 12).write(to: folder + "/env.json")
+        try profile(chunkBytes: 3 << 12).write(to: folder + "/xdg/relayout/profile.json")
+        try profile(chunkBytes: 4 << 12).write(to: folder + "/home/.cache/relayout/profile.json")
+        let environment = ["RELAYOUT_PROFILE": folder + "/env.json", "XDG_CACHE_HOME": folder + "/xdg", "HOME": folder + "/home"]
+        func resolve(_ flag: String?, _ env: [String: String]) throws -> ProfileResolution {
+            try TuningProfile.resolve(flag: flag, environment: env, fingerprint: fingerprint)
+        }
+        var r = try resolve(folder + "/flag.json", environment)
+        XCTAssertEqual(r.source, .flag); XCTAssertEqual(r.tuning.chunkBytes, 1 << 12)
+        r = try resolve(nil, environment)
+        XCTAssertEqual(r.source, .environment); XCTAssertEqual(r.tuning.chunkBytes, 2 << 12)
+        r = try resolve(nil, environment.filter { $0.key != "RELAYOUT_PROFILE" })
+        XCTAssertEqual(r.source, .cache); XCTAssertEqual(r.tuning.chunkBytes, 3 << 12); XCTAssertEqual(r.path, folder + "/xdg/relayout/profile.json")
+        r = try resolve(nil, ["HOME": folder + "/home"])
+        XCTAssertEqual(r.source, .cache); XCTAssertEqual(r.tuning.chunkBytes, 4 << 12)
+        r = try resolve(nil, ["HOME": folder + "/nobody"])
+        XCTAssertEqual(r.source, .defaults); XCTAssertNil(r.warning); XCTAssertEqual(r.tuning, .defaults)
+    }
+
+    func testForeignAndCorruptProfilesFallBackWithOneWarning() throws {
+        var other = fingerprint
+        other.cpuModel = "Another CPU"
+        try profile(chunkBytes: 8192, fingerprint: other).write(to: folder + "/foreign.json")
+        var r = try TuningProfile.resolve(flag: folder + "/foreign.json", environment: [:], fingerprint: fingerprint)
+        XCTAssertEqual(r.source, .defaults); XCTAssertEqual(r.tuning, .defaults)
+        XCTAssertTrue(r.warning?.contains("another machine") == true, r.warning ?? "no warning")
+
+        try Data("{ not json".utf8).write(to: URL(fileURLWithPath: folder + "/corrupt.json"))
+        r = try TuningProfile.resolve(flag: nil, environment: ["RELAYOUT_PROFILE": folder + "/corrupt.json"], fingerprint: fingerprint)
+        XCTAssertEqual(r.source, .defaults)
+        XCTAssertTrue(r.warning?.contains("corrupt") == true, r.warning ?? "no warning")
+
+        // A structurally valid file with impossible values is corrupt too.
+        var text = try String(decoding: JSONEncoder().encode(profile(chunkBytes: 4096)), as: UTF8.self)
+        text = text.replacingOccurrences(of: "\"chunkBytes\":4096", with: "\"chunkBytes\":-1")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: folder + "/negative.json"))
+        r = try TuningProfile.resolve(flag: folder + "/negative.json", environment: [:], fingerprint: fingerprint)
+        XCTAssertEqual(r.source, .defaults); XCTAssertNotNil(r.warning)
+
+        r = try TuningProfile.resolve(flag: nil, environment: ["RELAYOUT_PROFILE": folder + "/missing.json"], fingerprint: fingerprint)
+        XCTAssertEqual(r.source, .defaults)
+        XCTAssertTrue(r.warning?.contains("does not exist") == true)
+        XCTAssertThrowsError(try TuningProfile.resolve(flag: folder + "/missing.json", environment: [:], fingerprint: fingerprint))
+        XCTAssertThrowsError(try TuningProfile.read(path: folder + "/missing.json"))
+    }
+
+    func testChoiceRuleAndThresholds() {
+        XCTAssertEqual(Tuner.choose(scores: [1.0, 1.01, 0.9], incumbent: 0, margin: 0.02), 0, "a win inside the margin keeps the incumbent")
+        XCTAssertEqual(Tuner.choose(scores: [1.0, 1.05, 0.9], incumbent: 0, margin: 0.02), 1)
+        XCTAssertEqual(Tuner.choose(scores: [0.5, 0.9, 0.7], incumbent: 2, margin: 0.02), 1)
+        XCTAssertEqual(Tuner.threshold(sizes: [1, 2, 4, 8], wins: [false, true, true, true]), 2)
+        XCTAssertEqual(Tuner.threshold(sizes: [1, 2, 4, 8], wins: [true, false, true, true]), 4, "wins must hold at every larger size")
+        XCTAssertNil(Tuner.threshold(sizes: [1, 2, 4, 8], wins: [true, true, true, false]))
+    }
+
+    func testTunerPicksTheMeasuredWinners() throws {
+        var tuner = Tuner(quick: true, threads: 2, fingerprint: fingerprint)
+        tuner.caseBytes = 1 << 16
+        let fastTile = CopyTuning.Tile(along: 1024 / 4, across: 1024 / 4)
+        var fake = FakeMeasurer { tuningCase, tuning, threads in
+            var seconds = 1.0
+            // 4-byte tiles: 256x256 elements is 20 % faster; everything else equal.
+            if tuningCase.elementSize == 4, tuning.tiles[4] == fastTile { seconds *= 0.8 }
+            // A 1 % "win" for 1-byte 2048x2048 tiles: noise, inside the margin.
+            if tuningCase.elementSize == 1, tuning.tiles[1]?.along == 2048 { seconds *= 0.99 }
+            if tuning.runTileBytes == 16384 { seconds *= 0.9 }
+            if tuning.chunkBytes == 1 << 20 { seconds *= 0.95 }
+            // Streaming wins from 4 MiB; two threads win from 64 KiB.
+            if tuning.streamingThresholdBytes == 0 { seconds *= tuningCase.payloadBytes >= 4 << 20 ? 0.7 : 1.2 }
+            if threads == 1 { seconds *= tuningCase.payloadBytes >= 64 << 10 ? 2 : 0.5 }
+            return seconds
+        }
+        let ttc = Tuner.ttcCases(quick: true, specifications: ttcSpecifications).map { c -> TuningCase in
+            var small = c
+            small.shape[0] = 1
+            return small
+        }
+        var reports = [TuningProgress]()
+        let profile = try tuner.run(measurer: &fake, ttc: ttc) { reports.append($0) }
+        XCTAssertEqual(profile.tuning.tiles[4], fastTile)
+        XCTAssertEqual(profile.tuning.tiles[1], CopyTuning.defaults.tiles[1], "a win inside the margin does not move the tile")
+        XCTAssertEqual(profile.tuning.runTileBytes, 16384)
+        XCTAssertEqual(profile.tuning.chunkBytes, 1 << 20)
+        XCTAssertEqual(profile.tuning.streamingThresholdBytes, 4 << 20)
+        XCTAssertEqual(profile.tuning.inlineThresholdBytes, 64 << 10)
+        XCTAssertEqual(profile.fingerprint, fingerprint)
+        XCTAssertGreaterThanOrEqual(profile.tunedRatio!, profile.defaultsRatio!)
+        XCTAssertEqual(reports.last?.done, reports.last?.total, "progress reaches 100 %")
+        XCTAssertEqual(fake.calls, reports.count)
+        XCTAssertTrue(profile.measurements.contains { $0.knob == "tile.4" && $0.chosen && $0.candidate == "256x256" })
+    }
+
+    func testATunedProfileThatLosesOnTTCIsReplacedByTheDefaults() throws {
+        var tuner = Tuner(quick: true, threads: 2, fingerprint: fingerprint)
+        tuner.caseBytes = 1 << 16
+        let ttcShapes = Set(Tuner.ttcCases(quick: true, specifications: ttcSpecifications).map(\.permutation))
+        var fake = FakeMeasurer { tuningCase, tuning, _ in
+            let isTTC = tuningCase.shape.count > 2 && ttcShapes.contains(tuningCase.permutation) && tuningCase.shape.reduce(1, *) > 1 << 20
+            // Bigger 4-byte tiles win on the tuner's own cases but lose on TTC.
+            if tuning.tiles[4]?.along == 1024 { return isTTC ? 1.5 : 0.5 }
+            return 1.0
+        }
+        let profile = try tuner.run(measurer: &fake, ttc: Tuner.ttcCases(quick: true, specifications: ttcSpecifications)) { _ in }
+        XCTAssertEqual(profile.tuning, .defaults)
+        XCTAssertLessThan(profile.tunedRatio!, profile.defaultsRatio!)
+    }
+}
