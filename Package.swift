@@ -15,7 +15,9 @@ let package = Package(
         // SIMD register transposes and non-temporal stores, which Swift cannot express; portable C
         // (clang vector extensions) with a plain-store fallback off x86.
         .target(name: "CRelayoutKernels"),
-        .target(name: "Relayout", dependencies: ["CRelayoutKernels"]),
+        // libnuma: placement of storages on nodes and page-placement queries (Debian's libnuma-dev).
+        .systemLibrary(name: "CNUMA", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
+        .target(name: "Relayout", dependencies: ["CRelayoutKernels", "CNUMA"]),
         .executableTarget(
             name: "RelayoutCLI",
             dependencies: [

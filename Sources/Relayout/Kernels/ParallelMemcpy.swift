@@ -11,7 +11,7 @@ public enum ParallelMemcpy {
         let parts = Swift.max(1, Swift.min(threads, byteCount / 4096))
         // Parts rounded to cache lines so no two threads share one.
         let part = ((byteCount / parts) + 63) & ~63
-        Executor.run(chunks: parts, workers: parts) { k in
+        Executor.run(chunks: parts, workers: parts) { k, _ in
             let begin = k * part
             let end = Swift.min(byteCount, begin + part)
             if begin < end { memcpy(destination + begin, source + begin, end - begin) }

@@ -46,6 +46,9 @@ public struct Topology: Codable, Equatable, Sendable {
         self.caches = caches
     }
 
+    /// This machine, read once per process.
+    public static let machine = Topology.current()
+
     /// The node that owns `cpu`, or nil.
     public func node(ofCPU cpu: Int) -> Int? { nodes.first { $0.cpus.contains(cpu) }?.id }
 

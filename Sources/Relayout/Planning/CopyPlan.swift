@@ -236,12 +236,17 @@ public struct CopyPlan: Sendable {
     /// Runs the plan on storages whose base addresses are given (the layouts' offsets are applied
     /// here). The caller guarantees that both layouts fit their storages and do not overlap.
     public func execute(source: UnsafeRawPointer, destination: UnsafeMutableRawPointer) {
+        execute(source: source, destination: destination, affinity: machineAffinity(destination: destination))
+    }
+
+    /// Runs with chunks grouped by node as `affinity` says (tests inject other machines' topologies).
+    func execute(source: UnsafeRawPointer, destination: UnsafeMutableRawPointer, affinity: NodeAffinity?) {
         switch elementSize {
-        case 1: run(UInt8.self, source, destination)
-        case 2: run(UInt16.self, source, destination)
-        case 4: run(UInt32.self, source, destination)
-        case 8: run(UInt64.self, source, destination)
-        default: run(SIMD2<UInt64>.self, source, destination)
+        case 1: run(UInt8.self, source, destination, affinity)
+        case 2: run(UInt16.self, source, destination, affinity)
+        case 4: run(UInt32.self, source, destination, affinity)
+        case 8: run(UInt64.self, source, destination, affinity)
+        default: run(SIMD2<UInt64>.self, source, destination, affinity)
         }
     }
 
@@ -257,11 +262,43 @@ public struct CopyPlan: Sendable {
         execute(source: UnsafeRawPointer(source.storage.baseAddress), destination: destination.storage.baseAddress)
     }
 
-    private func run<T>(_: T.Type, _ source: UnsafeRawPointer, _ destination: UnsafeMutableRawPointer) {
+    private func run<T>(_: T.Type, _ source: UnsafeRawPointer, _ destination: UnsafeMutableRawPointer, _ affinity: NodeAffinity?) {
         let s = source.assumingMemoryBound(to: T.self)
         let d = destination.assumingMemoryBound(to: T.self)
-        Executor.run(chunks: chunkCount, workers: workers) { chunk in
+        Executor.run(chunks: chunkCount, workers: workers, affinity: affinity) { chunk, _ in
             self.runChunk(chunk, s, d)
+        }
+    }
+
+    /// The destination element offset of each chunk's first work item.
+    func chunkDestinationOffsets() -> [Int] {
+        (0..<chunkCount).map { chunk in
+            var remainder = chunk * itemsPerChunk
+            var to = destinationOffset
+            for l in stride(from: loops.count - 1, through: 0, by: -1) {
+                to += (remainder % loops[l].count) * loops[l].destinationStep
+                remainder /= loops[l].count
+            }
+            return to
+        }
+    }
+
+    /// On a machine with several NUMA nodes (and only there): where each chunk's destination pages
+    /// are. Pages not yet faulted in go to nodes in contiguous blocks of chunks, so the workers of
+    /// node k fault them in on node k, and later runs of the same plan find them there.
+    func machineAffinity(destination: UnsafeMutableRawPointer) -> NodeAffinity? {
+        let topology = Topology.machine
+        guard workers > 1, topology.nodes.count > 1, NUMA.isAvailable else { return nil }
+        let ids = topology.nodes.map(\.id)
+        let index = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+        let chunks = chunkCount
+        let nodes = chunkDestinationOffsets().enumerated().map { chunk, offset -> Int in
+            let address = destination + offset * elementSize
+            if let found = NUMA.pageNodes(address: address, byteCount: 1)?.first, let k = index[found] { return k }
+            return chunk * ids.count / Swift.max(chunks, 1)
+        }
+        return NodeAffinity(nodeCount: ids.count, chunkNodes: nodes, distances: topology.distances) { _ in
+            NUMA.currentCPU.flatMap { topology.node(ofCPU: $0) }.flatMap { index[$0] } ?? 0
         }
     }
 

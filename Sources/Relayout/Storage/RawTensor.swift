@@ -34,12 +34,21 @@ public struct RawTensor: StridedView, Sendable {
     }
 
     /// Allocates a new dense tensor of `shape` in `format`.
-    public init(shape: [Int], elementSize: Int, format: MemoryFormat = .contiguous, zeroed: Bool = false) throws {
+    public init(shape: [Int], elementSize: Int, format: MemoryFormat = .contiguous, zeroed: Bool = false,
+                placement: Placement = .standard, hugePages: Bool = true) throws {
         try RawTensor.checkElementSize(elementSize)
         let layout = try format.layout(for: shape)
         let (bytes, overflow) = layout.count.multipliedReportingOverflow(by: elementSize)
         guard !overflow else { throw RelayoutError.allocationFailed("\(shape) of \(elementSize)-byte elements overflows") }
-        try self.init(storage: Storage(byteCount: bytes, zeroed: zeroed), layout: layout, elementSize: elementSize)
+        let storage = try Storage(byteCount: bytes, placement: placement, zeroed: zeroed, hugePages: hugePages)
+        try self.init(storage: storage, layout: layout, elementSize: elementSize)
+    }
+
+    /// Where new results of `contiguous()`, `clone()` and `copied()` live: large ones are left
+    /// untouched until the copy's workers write them (first touch, in parallel, each page on its
+    /// writer's node); small ones come from the heap.
+    static func resultPlacement(bytes: Int) -> Placement {
+        bytes >= Storage.hugePageThreshold ? .firstTouch : .standard
     }
 
     static func checkElementSize(_ size: Int) throws {
@@ -80,8 +89,13 @@ public struct RawTensor: StridedView, Sendable {
     }
 
     /// Always a copy in new storage, laid out densely in `format`.
-    public func copied(format: MemoryFormat = .contiguous, threads: Int? = nil) throws -> RawTensor {
-        let result = try RawTensor(shape: layout.shape, elementSize: elementSize, format: format)
+    ///
+    /// `placement` and `hugePages` choose how the result's memory is obtained (by default: first touch
+    /// by the copy's workers and transparent huge pages for large results).
+    public func copied(format: MemoryFormat = .contiguous, threads: Int? = nil, placement: Placement? = nil, hugePages: Bool = true) throws -> RawTensor {
+        let bytes = layout.count * elementSize
+        let result = try RawTensor(shape: layout.shape, elementSize: elementSize, format: format,
+                                   placement: placement ?? RawTensor.resultPlacement(bytes: bytes), hugePages: hugePages)
         try result.copy(from: self, threads: threads)
         return result
     }
@@ -93,7 +107,8 @@ public struct RawTensor: StridedView, Sendable {
             return try copied(threads: threads)
         }
         let kept = try Layout(shape: layout.shape, strides: layout.strides, offset: 0)
-        let storage = try Storage(byteCount: layout.count * elementSize)
+        let bytes = layout.count * elementSize
+        let storage = try Storage(byteCount: bytes, placement: RawTensor.resultPlacement(bytes: bytes))
         let result = try RawTensor(storage: storage, layout: kept, elementSize: elementSize)
         try result.copy(from: self, threads: threads)
         return result

@@ -19,6 +19,9 @@ public final class Storage: @unchecked Sendable {
     /// The number of usable bytes.
     public let byteCount: Int
 
+    /// Where the pages were asked to live.
+    public let placement: Placement
+
     private enum Owner {
         case heap
         case mapping(UnsafeMutableRawPointer, Int)
@@ -31,9 +34,29 @@ public final class Storage: @unchecked Sendable {
     static let hugePageSize = 2 << 20
 
     /// Allocates `byteCount` bytes, optionally zero-filled. Large allocations are 2 MiB aligned and
-    /// advised for transparent huge pages unless `hugePages` is false.
-    public init(byteCount: Int, zeroed: Bool = false, hugePages: Bool = true) throws {
+    /// advised for transparent huge pages unless `hugePages` is false. A NUMA placement other than
+    /// `.standard`/`.firstTouch` maps fresh pages and binds them before anything touches them; where
+    /// NUMA is unavailable it falls back to plain allocation with one warning.
+    public convenience init(byteCount: Int, placement: Placement = .standard, zeroed: Bool = false, hugePages: Bool = true) throws {
         guard byteCount >= 0 else { throw RelayoutError.allocationFailed("negative byte count \(byteCount)") }
+        switch placement {
+        case .standard:
+            try self.init(heapBytes: byteCount, zeroed: zeroed, hugePages: hugePages)
+        case .firstTouch:
+            // Fresh anonymous pages: zero without being touched, so the first writer places them.
+            try self.init(boundBytes: byteCount, placement: placement, hugePages: hugePages)
+        case .local, .node, .interleaved:
+            if NUMA.isAvailable {
+                try self.init(boundBytes: byteCount, placement: placement, hugePages: hugePages)
+            } else {
+                NUMA.warnUnavailableOnce()
+                try self.init(heapBytes: byteCount, zeroed: zeroed, hugePages: hugePages)
+            }
+        }
+    }
+
+    private init(heapBytes byteCount: Int, zeroed: Bool, hugePages: Bool) throws {
+        self.placement = .standard
         let huge = hugePages && byteCount >= Storage.hugePageThreshold
         let alignment = huge ? Storage.hugePageSize : Storage.alignment
         let (rounded, overflow) = byteCount.addingReportingOverflow(alignment - 1)
@@ -54,10 +77,32 @@ public final class Storage: @unchecked Sendable {
     }
 
     /// Wraps `byteCount` bytes at `data` inside a mapping that this storage unmaps when freed.
-    init(mapping: UnsafeMutableRawPointer, mappingLength: Int, data: UnsafeMutableRawPointer, byteCount: Int) {
+    init(mapping: UnsafeMutableRawPointer, mappingLength: Int, data: UnsafeMutableRawPointer, byteCount: Int, placement: Placement = .standard) {
         self.baseAddress = data
         self.byteCount = byteCount
         self.owner = .mapping(mapping, mappingLength)
+        self.placement = placement
+    }
+
+    /// Fresh anonymous pages bound to a NUMA placement before their first touch.
+    private convenience init(boundBytes byteCount: Int, placement: Placement, hugePages: Bool) throws {
+        let huge = hugePages && byteCount >= Storage.hugePageThreshold
+        let granule = huge ? Storage.hugePageSize : NUMA.pageSize
+        let length = Swift.max(granule, (byteCount + granule - 1) / granule * granule)
+        // Over-allocate by one granule so the start can be aligned to it.
+        guard let raw = mmap(nil, length + granule, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
+            throw RelayoutError.allocationFailed("could not map \(byteCount) bytes: \(String(cString: strerror(errno)))")
+        }
+        let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: raw) + granule - 1) & ~(granule - 1))!
+        do {
+            if huge { _ = madvise(aligned, length, MADV_HUGEPAGE) }
+            try NUMA.bind(aligned, length, to: placement)
+        } catch {
+            munmap(raw, length + granule)
+            throw error
+        }
+        // Anonymous pages read as zero; `zeroed` needs no work, and touching here would place them.
+        self.init(mapping: raw, mappingLength: length + granule, data: aligned, byteCount: byteCount, placement: placement)
     }
 
     /// Whether this storage is a memory-mapped file.

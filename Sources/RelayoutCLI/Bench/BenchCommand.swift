@@ -20,6 +20,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "A tuning profile to use instead of the lookup ($RELAYOUT_PROFILE, then the cache).") var profile: String?
     @Option(help: "Timed runs per case; the median is reported.") var repeats: Int = 5
     @Flag(help: "Print a JSON array of results and nothing else on stdout.") var json = false
+    @Flag(help: "Also time contiguous() with pages faulted in serially first, and without huge pages.") var allocation = false
     @Option(help: ArgumentHelp("Override the transpose tile for every element size, ALONGxACROSS.", visibility: .hidden)) var tile: String?
     @Option(help: ArgumentHelp("Override chunk bytes.", visibility: .hidden)) var chunkBytes: Int?
     @Option(help: ArgumentHelp("Override run-tile bytes.", visibility: .hidden)) var runTileBytes: Int?
@@ -49,7 +50,8 @@ struct BenchCommand: ParsableCommand {
                 suiteName = chosen.rawValue
                 selected = chosen.cases + selected
             }
-            let runner = BenchRunner(threads: threads ?? Parallelism.defaultThreadCount, repeats: repeats, withLoop: suiteName == "small")
+            var runner = BenchRunner(threads: threads ?? Parallelism.defaultThreadCount, repeats: repeats, withLoop: suiteName == "small")
+            runner.allocationModes = allocation
             if !json {
                 print("relayout bench: suite \(suiteName), \(selected.count) cases, \(runner.threads) threads, median of \(repeats); GB/s = (read + written) / s")
                 print(BenchTable.header(withLoop: runner.withLoop))
@@ -92,6 +94,13 @@ enum BenchTable {
         return columns.joined(separator: " ") + (r.loopGbps.map { " " + pad(fixed($0, 2), 9) } ?? "")
     }
 
+    static func allocationSummary(_ results: [BenchResult]) -> String {
+        let serial = results.compactMap(\.contiguousSerialTouchGbps), noHuge = results.compactMap(\.contiguousNoHugePagesGbps)
+        guard !serial.isEmpty, !noHuge.isEmpty else { return "" }
+        return "\ncontiguous() with allocation: parallel first touch + huge pages \(fixed(geometricMean(results.map(\.contiguousGbps)), 2)) GB/s, "
+            + "serial first touch \(fixed(geometricMean(serial), 2)) GB/s, parallel first touch without huge pages \(fixed(geometricMean(noHuge), 2)) GB/s"
+    }
+
     static func summary(_ results: [BenchResult]) -> String {
         guard !results.isEmpty else { return "no cases" }
         let ratios = results.map(\.ratio)
@@ -99,6 +108,6 @@ enum BenchTable {
             geometric mean: copy \(fixed(geometricMean(results.map(\.gbps)), 2)) GB/s, ratio to memcpy \(fixed(geometricMean(ratios), 3)) \
             (worst \(fixed(ratios.min()!, 3))); contiguous() \(fixed(geometricMean(results.map(\.contiguousGbps)), 2)) GB/s, \
             ratio \(fixed(geometricMean(results.map(\.contiguousRatio)), 3)); memcpy \(fixed(geometricMean(results.map(\.memcpyGbps)), 2)) GB/s
-            """
+            """ + allocationSummary(results)
     }
 }

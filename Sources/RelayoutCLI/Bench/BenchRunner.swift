@@ -19,6 +19,10 @@ struct BenchResult: Encodable {
     var contiguousRatio: Double
     /// A plain single-threaded strided loop on the same case (small suite only).
     var loopGbps: Double?
+    /// `contiguous()` variants (with --allocation): pages faulted in by one thread before the copy,
+    /// and no transparent huge pages.
+    var contiguousSerialTouchGbps: Double?
+    var contiguousNoHugePagesGbps: Double?
     var kernel: String
     var threads: Int
 }
@@ -28,6 +32,7 @@ struct BenchRunner {
     var threads: Int
     var repeats: Int
     var withLoop: Bool
+    var allocationModes = false
 
     static func gbps(_ bytes: Int, _ seconds: Double) -> Double { 2 * Double(bytes) / seconds / 1e9 }
 
@@ -60,6 +65,27 @@ struct BenchRunner {
             precondition(result?.count == view.count)
             result = nil
         }
+        var serialTouch = [Double](), noHugePages = [Double]()
+        if allocationModes {
+            let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+            for _ in 0..<repeats {
+                var result: RawTensor?
+                serialTouch.append(try Stopwatch.seconds {
+                    let fresh = try RawTensor(shape: view.shape, elementSize: elementSize, placement: .firstTouch)
+                    // One thread faults every page in, as a single-threaded allocator-and-copy would.
+                    var offset = 0
+                    while offset < fresh.storage.byteCount {
+                        fresh.storage.baseAddress.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
+                        offset += pageSize
+                    }
+                    try fresh.copy(from: view, threads: threads)
+                    result = fresh
+                })
+                result = nil
+                noHugePages.append(try Stopwatch.seconds { result = try view.copied(threads: threads, hugePages: false) })
+                result = nil
+            }
+        }
         if withLoop {
             for _ in 0..<repeats {
                 loopTimes.append(Stopwatch.seconds { NaiveLoop.copy(view, into: destination) })
@@ -72,6 +98,8 @@ struct BenchRunner {
             case: benchCase.name, bytes: bytes, seconds: median(copyTimes), gbps: copyGbps, memcpyGbps: memcpyGbps,
             ratio: copyGbps / memcpyGbps, contiguousSeconds: median(contiguousTimes), contiguousGbps: contiguousGbps,
             contiguousRatio: contiguousGbps / memcpyGbps, loopGbps: withLoop ? Self.gbps(bytes, median(loopTimes)) : nil,
+            contiguousSerialTouchGbps: allocationModes ? Self.gbps(bytes, median(serialTouch)) : nil,
+            contiguousNoHugePagesGbps: allocationModes ? Self.gbps(bytes, median(noHugePages)) : nil,
             kernel: plan.kernel.rawValue, threads: plan.workers)
     }
 }
