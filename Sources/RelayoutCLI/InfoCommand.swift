@@ -14,6 +14,7 @@ struct InfoCommand: ParsableCommand {
     struct Report: Encodable {
         struct NUMA: Encodable {
             var available: Bool
+            var libnumaAPIVersion: Int
             var nodes: [Topology.Node]
             var distances: [[Int]]
         }
@@ -33,10 +34,10 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let resolution = try ActiveProfile.load(flag: profile)
-            let topology = Topology.current()
+            let topology = Topology.machine
             let report = Report(
                 cpuModel: topology.cpuModel, coreCount: topology.coreCount,
-                numa: .init(available: FileManager.default.fileExists(atPath: "/sys/devices/system/node/node0"), nodes: topology.nodes, distances: topology.distances),
+                numa: .init(available: Relayout.NUMA.isAvailable, libnumaAPIVersion: Relayout.NUMA.apiVersion, nodes: topology.nodes, distances: topology.distances),
                 caches: topology.caches,
                 profile: .init(source: resolution.source.rawValue, path: resolution.path, warning: resolution.warning),
                 tuning: resolution.tuning)
@@ -48,7 +49,7 @@ struct InfoCommand: ParsableCommand {
             }
             print("CPU: \(report.cpuModel), \(report.coreCount) cores")
             print("caches: L1d \(report.caches.l1d >> 10) KiB, L2 \(report.caches.l2 >> 10) KiB, L3 \(report.caches.l3 >> 20) MiB")
-            print("NUMA: \(report.numa.available ? "available" : "not available"), \(report.numa.nodes.count) node(s)")
+            print("NUMA: \(report.numa.available ? "available" : "not available (placements fall back to plain allocation)") (libnuma API \(report.numa.libnumaAPIVersion)), \(report.numa.nodes.count) node(s)")
             for node in report.numa.nodes {
                 print("  node \(node.id): cpus \(node.cpus.map(String.init).joined(separator: ",")), \(node.memoryBytes >> 20) MiB")
             }
