@@ -1,13 +1,13 @@
 #ifndef RELAYOUT_CNUMA_SHIM_H
 #define RELAYOUT_CNUMA_SHIM_H
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <sched.h>
+// No _GNU_SOURCE here: defining it changes glibc's struct layouts (fd_set) inside this module and
+// clashes with Swift's Glibc module in a clean build. sched_getcpu is declared by hand instead.
 #include <numa.h>
 #include <numaif.h>
 
-/// The CPU the calling thread runs on (sched_getcpu needs _GNU_SOURCE, which Swift does not set).
+extern int sched_getcpu(void);
+
+/// The CPU the calling thread runs on.
 static inline int relayout_current_cpu(void) { return sched_getcpu(); }
 
 /// libnuma's API version from its header.
