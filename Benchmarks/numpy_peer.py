@@ -54,13 +54,46 @@ def median_seconds(fn, repeats):
     return statistics.median(times)
 
 
+# The same workloads as `relayout bench --suite deepcopy|loader`.
+DEEPCOPY_SIZES = [(300, 1 << 10), (60, 64 << 10), (20, 1 << 20), (12, 8 << 20), (6, 16 << 20), (2, 64 << 20)]
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def workload(name, repeats):
+    import copy
+    if name == "deepcopy":
+        state, total = {}, 0
+        for count, nbytes in DEEPCOPY_SIZES:
+            for _ in range(count):
+                a = np.full((nbytes // 4 // 64, 64), 7, dtype=np.float32)
+                state[f"param.{len(state)}"] = a
+                total += a.nbytes
+        seconds = median_seconds(lambda: copy.deepcopy(state), repeats)
+        print(f"numpy copy.deepcopy of a dict of {len(state)} arrays, {total >> 20} MiB: {seconds:.5f} s, {2 * total / seconds / 1e9:.2f} GB/s (read + written)")
+    else:
+        samples = [np.full((224, 224, 3), k % 256, dtype=np.uint8) for k in range(256)]
+        def pipeline():
+            batch = np.stack(samples).transpose(0, 3, 1, 2).astype(np.float32)
+            batch /= 255.0
+            batch -= MEAN[None, :, None, None]
+            batch /= STD[None, :, None, None]
+            return batch
+        seconds = median_seconds(pipeline, repeats)
+        traffic = 256 * 224 * 224 * 3 * 5
+        print(f"numpy stack/transpose/astype/normalise of 256 x 224x224x3 uint8: {seconds:.5f} s, {traffic / seconds / 1e9:.2f} GB/s (input read + output written)")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--suite", choices=["ttc", "small"], default="ttc")
+    parser.add_argument("--suite", choices=["ttc", "small", "deepcopy", "loader"], default="ttc")
     parser.add_argument("--case", action="append", default=[])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--relayout", help="JSON from `relayout bench --json` on the same cases")
     options = parser.parse_args()
+    if options.suite in ("deepcopy", "loader") and not options.case:
+        return workload(options.suite, options.repeats)
     cases = options.case or (ttc_cases() if options.suite == "ttc" else small_cases())
     ours = {}
     if options.relayout:

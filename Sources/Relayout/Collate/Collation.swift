@@ -1,3 +1,5 @@
+import CRelayoutKernels
+
 /// The element type a collation writes.
 public enum CollateOutput: String, Sendable, CaseIterable {
     /// The input's own elements, bit for bit (any element size).
@@ -103,9 +105,22 @@ public struct Collation: Sendable {
         }
         let views = try samples.map { sample in try permutation.map { try sample.layout.permuted($0) } ?? sample.layout }
         let channelAxis = permutation.map { p in p.firstIndex { ($0 < 0 ? $0 + sampleShape.count : $0) == sampleShape.count - 1 }! } ?? sampleShape.count - 1
+        // The common image case gets a loop that reads each pixel once and writes all three planes.
+        let planar = sampleShape.count == 3 && sampleShape[2] == 3 && permutation == [2, 0, 1]
         Executor.run(chunks: samples.count, workers: workers) { n, _ in
             let source = UnsafePointer(samples[n].storage.baseAddress.assumingMemoryBound(to: UInt8.self))
             let destination = base + n * slot * outputElementSize
+            if planar && samples[n].isContiguous {
+                let pixels = source + samples[n].layout.offset
+                let (height, width) = (sampleShape[0], sampleShape[1])
+                switch output {
+                case .float32: ConvertKernels.planes3(pixels, height * width, destination.assumingMemoryBound(to: Float.self), scale, shift) { $0 }
+                case .float16: ConvertKernels.planes3(pixels, height * width, destination.assumingMemoryBound(to: UInt16.self), scale, shift) { Float16($0).bitPattern }
+                case .bfloat16: ConvertKernels.planes3(pixels, height * width, destination.assumingMemoryBound(to: UInt16.self), scale, shift, ConvertKernels.bfloat16)
+                case .same: break
+                }
+                return
+            }
             switch output {
             case .float32: ConvertKernels.convert(source, views[n], destination.assumingMemoryBound(to: Float.self), channelAxis, scale, shift) { $0 }
             case .float16: ConvertKernels.convert(source, views[n], destination.assumingMemoryBound(to: UInt16.self), channelAxis, scale, shift) { Float16($0).bitPattern }
@@ -124,6 +139,37 @@ enum ConvertKernels {
         if value.isNaN { return UInt16(truncatingIfNeeded: bits >> 16) | 0x0040 }
         let rounding = 0x7FFF + ((bits >> 16) & 1)
         return UInt16(truncatingIfNeeded: (bits &+ rounding) >> 16)
+    }
+
+    /// Interleaved 3-channel pixels (HWC) to three planes (CHW), converted and normalised; each pixel
+    /// read once, a block at a time so the three output streams advance together.
+    @inline(__always)
+    static func planes3<Out>(_ source: UnsafePointer<UInt8>, _ pixels: Int, _ destination: UnsafeMutablePointer<Out>,
+                             _ scale: [Float], _ shift: [Float], _ store: (Float) -> Out) {
+        let (a0, a1, a2) = (scale[0], scale[1], scale[2])
+        let (b0, b1, b2) = (shift[0], shift[1], shift[2])
+        // Blocks of pixels are converted into an L1 buffer, then streamed out with non-temporal
+        // stores: the batch is far larger than the caches and is only written, never read.
+        let block = 1024
+        withUnsafeTemporaryAllocation(of: Out.self, capacity: 3 * block) { buffer in
+            let e0 = buffer.baseAddress!, e1 = e0 + block, e2 = e0 + 2 * block
+            var start = 0
+            while start < pixels {
+                let count = Swift.min(block, pixels - start)
+                let s = source + 3 * start
+                for p in 0..<count {
+                    e0[p] = store(Float(s[3 * p]) * a0 + b0)
+                    e1[p] = store(Float(s[3 * p + 1]) * a1 + b1)
+                    e2[p] = store(Float(s[3 * p + 2]) * a2 + b2)
+                }
+                let bytes = count * MemoryLayout<Out>.stride
+                rl_copy_streaming(destination + start, e0, bytes)
+                rl_copy_streaming(destination + pixels + start, e1, bytes)
+                rl_copy_streaming(destination + 2 * pixels + start, e2, bytes)
+                start += count
+            }
+            rl_store_fence()
+        }
     }
 
     /// Writes `view` of UInt8 at `source` converted into a row-major `destination`, channel by

@@ -49,7 +49,17 @@ struct BenchCase: Equatable {
 
 /// The named suites of `relayout bench`.
 enum BenchSuite: String, CaseIterable {
-    case ttc, small, all
+    case ttc, small, deepcopy, loader, all
+
+    /// The workloads (not copy cases) a suite runs.
+    var workloads: [String] {
+        switch self {
+        case .deepcopy: return ["deepcopy"]
+        case .loader: return ["loader"]
+        case .all: return ["deepcopy", "loader"]
+        default: return []
+        }
+    }
 
     var cases: [BenchCase] {
         switch self {
@@ -62,6 +72,7 @@ enum BenchSuite: String, CaseIterable {
                 return [BenchCase(dtype: .float32, shape: [elements], permutation: [0]),
                         BenchCase(dtype: .float32, shape: [side, side], permutation: [1, 0])]
             }
+        case .deepcopy, .loader: return []
         case .all: return BenchSuite.ttc.cases + BenchSuite.small.cases
         }
     }

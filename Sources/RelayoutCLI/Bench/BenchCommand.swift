@@ -14,7 +14,7 @@ struct BenchCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Suite: ttc (default), small or all.") var suite: String?
+    @Option(help: "Suite: ttc (default), small, deepcopy, loader or all.") var suite: String?
     @Option(name: .customLong("case"), help: "A case DTYPE:SHAPE:PERM; repeatable; replaces the suite.") var cases: [String] = []
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Option(help: "A tuning profile to use instead of the lookup ($RELAYOUT_PROFILE, then the cache).") var profile: String?
@@ -43,16 +43,18 @@ struct BenchCommand: ParsableCommand {
             if let streamingThreshold { CopyTuning.active.streamingThresholdBytes = streamingThreshold }
             var selected = try cases.map { try BenchCase(parsing: $0) }
             var suiteName = "custom"
+            var workloads = [String]()
             if selected.isEmpty || suite != nil {
                 guard let chosen = BenchSuite(rawValue: suite ?? "ttc") else {
                     throw RelayoutError.invalidArgument("--suite must be one of \(BenchSuite.allCases.map(\.rawValue).joined(separator: ", ")), got '\(suite!)'")
                 }
                 suiteName = chosen.rawValue
                 selected = chosen.cases + selected
+                workloads = chosen.workloads
             }
             var runner = BenchRunner(threads: threads ?? Parallelism.defaultThreadCount, repeats: repeats, withLoop: suiteName == "small")
             runner.allocationModes = allocation
-            if !json {
+            if !json && !selected.isEmpty {
                 print("relayout bench: suite \(suiteName), \(selected.count) cases, \(runner.threads) threads, median of \(repeats); GB/s = (read + written) / s")
                 print(BenchTable.header(withLoop: runner.withLoop))
             }
@@ -62,13 +64,36 @@ struct BenchCommand: ParsableCommand {
                 results.append(result)
                 if !json { print(BenchTable.row(result)) }
             }
+            if !json && !results.isEmpty { print(BenchTable.summary(results)) }
+            var workloadResults = [WorkloadResult]()
+            for name in workloads {
+                let result = name == "deepcopy" ? try Workloads.deepCopy(threads: runner.threads, repeats: repeats)
+                    : try Workloads.loader(threads: runner.threads, repeats: repeats)
+                workloadResults.append(result)
+                if !json {
+                    print(String(format: "%@: %.1f MB read+written, %.5f s, %.2f GB/s, memcpy %.2f GB/s, ratio %.2f",
+                                 result.case, Double(result.bytes) / 1e6, result.seconds, result.gbps, result.memcpyGbps, result.ratio))
+                }
+            }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(results), as: UTF8.self))
-            } else {
-                print(BenchTable.summary(results))
+                let records = results.map(BenchRecord.copy) + workloadResults.map(BenchRecord.workload)
+                print(String(decoding: try encoder.encode(records), as: UTF8.self))
             }
+        }
+    }
+}
+
+/// One entry of `--json`: a copy case or a workload; both carry {case, bytes, seconds, gbps, memcpyGbps, ratio}.
+enum BenchRecord: Encodable {
+    case copy(BenchResult)
+    case workload(WorkloadResult)
+
+    func encode(to encoder: Encoder) throws {
+        switch self {
+        case let .copy(r): try r.encode(to: encoder)
+        case let .workload(r): try r.encode(to: encoder)
         }
     }
 }
