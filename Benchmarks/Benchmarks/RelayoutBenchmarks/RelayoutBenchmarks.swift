@@ -108,6 +108,36 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("alloc_contiguous()_f4_2048x4096", configuration: allocations(slack: 4)) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try transpose.view.contiguous()) }
     }
+    // Collation: 64 samples of 224x224x3 UInt8 into a reused Float32 NCHW batch, normalised.
+    let images = (0..<64).map { k -> RawTensor in
+        let t = try! RawTensor(shape: [224, 224, 3], elementSize: 1)
+        memset(t.storage.baseAddress, Int32(k), t.storage.byteCount)
+        return t
+    }
+    let collation = try! Collation(sampleShape: [224, 224, 3], inputElementSize: 1, permutation: [2, 0, 1], output: .float32,
+                                   scale: [0.0171, 0.0175, 0.0174], shift: [-2.12, -2.04, -1.80])
+    let batch = try! collation.makeBatch(count: images.count)
+    let collationTraffic = images.count * 224 * 224 * 3 * 5
+    let trafficSource = try! Storage(byteCount: collationTraffic / 2), trafficDestination = try! Storage(byteCount: collationTraffic / 2)
+    memset(trafficSource.baseAddress, 1, collationTraffic / 2)
+    memset(trafficDestination.baseAddress, 0, collationTraffic / 2)
+    Benchmark("ratio_collate_64x224x224x3_u1_to_f4_NCHW", configuration: throughput) { benchmark in
+        for _ in benchmark.scaledIterations { try collation.collate(images, into: batch) }
+        var ratios = [Double]()
+        for _ in 0..<5 {
+            let collate = try Stopwatch.seconds { try collation.collate(images, into: batch) }
+            let memcpy = Stopwatch.seconds {
+                ParallelMemcpy.copy(from: trafficSource.baseAddress, to: trafficDestination.baseAddress, byteCount: collationTraffic / 2,
+                                    threads: Parallelism.defaultThreadCount)
+            }
+            ratios.append(memcpy / collate)
+        }
+        benchmark.measurement(ratioToMemcpy, Int(median(ratios) * 1000))
+    }
+    Benchmark("alloc_collate_64x224x224x3_u1_to_f4_NCHW", configuration: allocations(slack: 4)) { benchmark in
+        for _ in benchmark.scaledIterations { try collation.collate(images, into: batch) }
+    }
+
     let state = (0..<64).map { _ in try! RawTensor(shape: [64, 1024], elementSize: 4) }
     Benchmark("alloc_deepCopy_64_tensors_with_a_memo", configuration: allocations()) { benchmark in
         for _ in benchmark.scaledIterations {
