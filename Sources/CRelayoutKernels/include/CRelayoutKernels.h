@@ -28,3 +28,9 @@ int rl_has_streaming_stores(void);
 void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
                       void *dst, ptrdiff_t dst_outer, ptrdiff_t dst_inner,
                       ptrdiff_t n_outer, ptrdiff_t n_inner, size_t run_bytes, int streaming);
+
+/// Interleaved 3-channel UInt8 pixels to three Float32 planes: plane_c[p] = src[3p + c] * scale[c]
+/// + shift[c]. Vectorised 16 pixels at a time (AVX2 when the CPU has it, checked at run time; the
+/// same code for the baseline instruction set otherwise).
+void rl_planes3_u8_f32(const unsigned char *src, ptrdiff_t pixels, float *plane0, float *plane1, float *plane2,
+                       const float *scale, const float *shift);

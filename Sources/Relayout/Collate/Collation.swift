@@ -157,10 +157,20 @@ enum ConvertKernels {
             while start < pixels {
                 let count = Swift.min(block, pixels - start)
                 let s = source + 3 * start
-                for p in 0..<count {
-                    e0[p] = store(Float(s[3 * p]) * a0 + b0)
-                    e1[p] = store(Float(s[3 * p + 1]) * a1 + b1)
-                    e2[p] = store(Float(s[3 * p + 2]) * a2 + b2)
+                if Out.self == Float.self {
+                    scale.withUnsafeBufferPointer { scale in
+                        shift.withUnsafeBufferPointer { shift in
+                            rl_planes3_u8_f32(s, count, UnsafeMutableRawPointer(e0).assumingMemoryBound(to: Float.self),
+                                              UnsafeMutableRawPointer(e1).assumingMemoryBound(to: Float.self),
+                                              UnsafeMutableRawPointer(e2).assumingMemoryBound(to: Float.self), scale.baseAddress, shift.baseAddress)
+                        }
+                    }
+                } else {
+                    for p in 0..<count {
+                        e0[p] = store(Float(s[3 * p]) * a0 + b0)
+                        e1[p] = store(Float(s[3 * p + 1]) * a1 + b1)
+                        e2[p] = store(Float(s[3 * p + 2]) * a2 + b2)
+                    }
                 }
                 let bytes = count * MemoryLayout<Out>.stride
                 rl_copy_streaming(destination + start, e0, bytes)
