@@ -41,6 +41,8 @@ final class NUMATests: XCTestCase {
         try destination.copy(from: source.transposed(0, 1), threads: 2)
         let after = try XCTUnwrap(NUMA.pageNodes(address: storage.baseAddress, byteCount: storage.byteCount))
         XCTAssertEqual(Set(after), [0])
+        let sampled = try XCTUnwrap(NUMA.nodes(ofAddresses: [storage.baseAddress, storage.baseAddress + 5 << 20, source.storage.baseAddress]))
+        XCTAssertEqual(sampled, [0, 0, 0])
     }
 
     func testUnknownNodesAreErrors() throws {

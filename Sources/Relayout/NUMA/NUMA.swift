@@ -52,6 +52,21 @@ public enum NUMA {
         return result == 0 ? status.map(Int.init) : nil
     }
 
+    /// The node of the page holding each address, in one `move_pages` call; nil where the query is
+    /// not possible, and a negative errno for a page not yet faulted in.
+    public static func nodes(ofAddresses addresses: [UnsafeRawPointer]) -> [Int]? {
+        guard isAvailable else { return nil }
+        if addresses.isEmpty { return [] }
+        var pages = addresses.map { UnsafeMutableRawPointer(bitPattern: Int(bitPattern: $0) & ~(pageSize - 1)) }
+        var status = [Int32](repeating: -1, count: addresses.count)
+        let result = pages.withUnsafeMutableBufferPointer { p in
+            status.withUnsafeMutableBufferPointer { s in
+                numa_move_pages(0, UInt(addresses.count), p.baseAddress, nil, s.baseAddress, 0)
+            }
+        }
+        return result == 0 ? status.map(Int.init) : nil
+    }
+
     /// Prints the one warning that a NUMA placement fell back to plain allocation.
     static func warnUnavailableOnce() {
         if !warned.exchange(true, ordering: .relaxed) {

@@ -292,9 +292,10 @@ public struct CopyPlan: Sendable {
         let ids = topology.nodes.map(\.id)
         let index = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
         let chunks = chunkCount
-        let nodes = chunkDestinationOffsets().enumerated().map { chunk, offset -> Int in
-            let address = destination + offset * elementSize
-            if let found = NUMA.pageNodes(address: address, byteCount: 1)?.first, let k = index[found] { return k }
+        let addresses = chunkDestinationOffsets().map { UnsafeRawPointer(destination + $0 * elementSize) }
+        let found = NUMA.nodes(ofAddresses: addresses)
+        let nodes = (0..<chunks).map { chunk -> Int in
+            if let node = found?[chunk], let k = index[node] { return k }
             return chunk * ids.count / Swift.max(chunks, 1)
         }
         return NodeAffinity(nodeCount: ids.count, chunkNodes: nodes, distances: topology.distances) { _ in
