@@ -53,9 +53,14 @@ __attribute__((target("avx2"))) static void planes3_avx2(const unsigned char *sr
 void rl_planes3_u8_f32(const unsigned char *src, ptrdiff_t pixels, float *plane0, float *plane1, float *plane2,
                        const float *scale, const float *shift) {
 #if defined(__x86_64__)
+    // Workers may race to fill the cache; relaxed atomics make that well defined.
     static int has_avx2 = -1;
-    if (has_avx2 < 0) has_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-    if (has_avx2) {
+    int known = __atomic_load_n(&has_avx2, __ATOMIC_RELAXED);
+    if (known < 0) {
+        known = __builtin_cpu_supports("avx2") ? 1 : 0;
+        __atomic_store_n(&has_avx2, known, __ATOMIC_RELAXED);
+    }
+    if (known) {
         planes3_avx2(src, pixels, plane0, plane1, plane2, scale, shift);
         return;
     }

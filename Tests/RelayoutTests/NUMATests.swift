@@ -2,6 +2,15 @@ import Synchronization
 import XCTest
 @testable import Relayout
 
+/// Claims recorded from several workers at once. NSLock rather than Mutex: ThreadSanitizer follows
+/// pthread mutexes, not the futex that Synchronization's Mutex uses on Linux.
+final class ClaimLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var log: [(worker: Int, chunk: Int)] = []
+    func record(worker: Int, chunk: Int) { lock.withLock { log.append((worker, chunk)) } }
+    var entries: [(worker: Int, chunk: Int)] { lock.withLock { log } }
+}
+
 final class NUMATests: XCTestCase {
     func requireNUMA() throws {
         guard NUMA.isAvailable else { throw XCTSkip("NUMA is not available on this machine") }
@@ -75,11 +84,11 @@ final class NUMATests: XCTestCase {
         for nodes in [2, 4, 8] {
             let chunks = 300
             let affinity = affinity(nodes: nodes, chunks: chunks)
-            let claims = Mutex<[(worker: Int, chunk: Int)]>([])
+            let claims = ClaimLog()
             Executor.run(chunks: chunks, workers: 2 * nodes, affinity: affinity) { chunk, worker in
-                claims.withLock { $0.append((worker, chunk)) }
+                claims.record(worker: worker, chunk: chunk)
             }
-            let all = claims.withLock { $0 }
+            let all = claims.entries
             XCTAssertEqual(all.map(\.chunk).sorted(), Array(0..<chunks), "\(nodes) nodes: every chunk exactly once")
             for worker in Set(all.map(\.worker)) {
                 let home = worker % nodes
