@@ -19,6 +19,14 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
                       ptrdiff_t n_outer, ptrdiff_t n_inner, size_t run_bytes, int streaming) {
     const char *s = (const char *)src;
     char *d = (char *)dst;
+    if (streaming && dst_outer == (ptrdiff_t)run_bytes) {
+        // The runs of one `inner` index are contiguous in the destination: write them as one
+        // stream, so every destination line is completed at once and streaming stores pay.
+        for (ptrdiff_t j = 0; j < n_inner; j++)
+            for (ptrdiff_t i = 0; i < n_outer; i++)
+                rl_copy_streaming(d + i * dst_outer + j * dst_inner, s + i * src_outer + j * src_inner, run_bytes);
+        return;
+    }
     for (ptrdiff_t i = 0; i < n_outer; i++) {
         for (ptrdiff_t j = 0; j < n_inner; j++) {
             const char *from = s + i * src_outer + j * src_inner;

@@ -188,6 +188,25 @@ final class EngineTests: XCTestCase {
         XCTAssertGreaterThan(overlapping, 500)
     }
 
+    func testShortRunsStreamAsOneStretchPerTile() throws {
+        var tuning = CopyTuning.defaults
+        tuning.streamingThresholdBytes = 0
+        tuning.runTileBytes = 4096
+        for (shape, elementSize) in [([40, 5, 6, 16], 4), ([33, 7, 3, 8], 8), ([64, 9, 5, 32], 2)] {
+            let source = try RawTensor(shape: shape, elementSize: elementSize)
+            var rng = SplitMix64(state: UInt64(shape[2]))
+            Self.fillRandom(source.storage, using: &rng)
+            let view = try source.permuted([2, 1, 0, 3])
+            let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+            let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 2)
+            XCTAssertEqual(plan.kernel, .bulk)
+            XCTAssertTrue(plan.streaming, "\(shape)")
+            XCTAssertGreaterThan(plan.tileShape.along2, 1)
+            try plan.execute(from: view, into: destination)
+            XCTAssertEqual(Self.bytes(destination), try Self.referenceResult(view, destination), "\(shape)")
+        }
+    }
+
     func testPlansAreReusableAndValidateTheirInputs() throws {
         let a = try RawTensor(shape: [40, 50], elementSize: 4)
         var rng = SplitMix64(state: 3)

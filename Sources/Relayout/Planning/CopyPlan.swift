@@ -199,7 +199,10 @@ public struct CopyPlan: Sendable {
         // Streaming stores pay only when they fill whole cache lines in a row; partial lines written
         // around the cache are slower than ordinary stores.
         let destinationRun = tileA * (roleA2 == nil ? 1 : tileA2) * elementSize
-        let fillsLines = (kernel == .bulk && tileA * elementSize >= 1024)
+        // Short runs stream when the tile writes a long contiguous stretch of them (see
+        // rl_copy_run_tile) and every run starts 16-byte aligned relative to the next.
+        let runStretch = roleA2 != nil && (tileA * elementSize) % 16 == 0 && tileA * tileA2 * elementSize >= 1024
+        let fillsLines = (kernel == .bulk && (tileA * elementSize >= 1024 || runStretch))
             || (kernel == .transpose && inner.destination == 1 && across.source == 1 && destinationRun >= 256)
         streaming = bytes >= tuning.streamingThresholdBytes && fillsLines && rl_has_streaming_stores() != 0
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
