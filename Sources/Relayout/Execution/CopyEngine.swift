@@ -5,8 +5,11 @@ enum CopyEngine {
 
     /// Copies `source` into `destination` (same shape, no overlap between them, destination free of
     /// self-overlap: the caller has checked all three).
-    static func copy(from source: RawTensor, into destination: RawTensor, threads: Int?) throws {
-        let tuning = self.tuning
+    /// `freshDestination`: nothing has touched the destination's pages yet (a new result), so
+    /// workers claim larger chunks and fault in different huge pages.
+    static func copy(from source: RawTensor, into destination: RawTensor, threads: Int?, freshDestination: Bool = false) throws {
+        var tuning = self.tuning
+        if freshDestination { tuning.chunkBytes = Swift.max(tuning.chunkBytes, tuning.freshChunkBytes) }
         if destination.count * destination.elementSize <= tuning.directCopyBytes {
             let s = UnsafeRawPointer(source.storage.baseAddress), d = destination.storage.baseAddress
             switch source.elementSize {

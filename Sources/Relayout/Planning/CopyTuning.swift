@@ -21,6 +21,10 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     public var runTileBytes: Int
     /// Bytes a worker claims at a time.
     public var chunkBytes: Int
+    /// Bytes a worker claims at a time when the destination is fresh memory (`contiguous()`,
+    /// `clone()`): large enough that the workers fault in different huge pages instead of queueing
+    /// on the same one.
+    public var freshChunkBytes: Int
     /// Copies of at most this many bytes skip planning: a plain strided loop on the caller's thread.
     public var directCopyBytes: Int
     /// Copies that move fewer bytes than this run on the caller's thread.
@@ -29,11 +33,12 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// kernel supports them; `Int.max` disables streaming.
     public var streamingThresholdBytes: Int
 
-    public init(tiles: [Int: Tile], runBytes: Int, runTileBytes: Int = 4096, chunkBytes: Int, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
+    public init(tiles: [Int: Tile], runBytes: Int, runTileBytes: Int = 4096, chunkBytes: Int, freshChunkBytes: Int = 8 << 20, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
         self.tiles = tiles
         self.runBytes = runBytes
         self.runTileBytes = runTileBytes
         self.chunkBytes = chunkBytes
+        self.freshChunkBytes = freshChunkBytes
         self.directCopyBytes = directCopyBytes
         self.inlineThresholdBytes = inlineThresholdBytes
         self.streamingThresholdBytes = streamingThresholdBytes
@@ -48,13 +53,14 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         runBytes: 64 << 10,
         runTileBytes: 8192,
         chunkBytes: 256 << 10,
+        freshChunkBytes: 8 << 20,
         directCopyBytes: 4096,
         inlineThresholdBytes: 2 << 20,
         streamingThresholdBytes: 16 << 20
     )
 
     enum CodingKeys: String, CodingKey {
-        case tiles, runBytes, runTileBytes, chunkBytes, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes
+        case tiles, runBytes, runTileBytes, chunkBytes, freshChunkBytes, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes
     }
 
     // Tiles are keyed by element size; JSON objects need string keys ("4": {...}).
@@ -73,10 +79,12 @@ public struct CopyTuning: Codable, Hashable, Sendable {
             runBytes: try c.decode(Int.self, forKey: .runBytes),
             runTileBytes: try c.decode(Int.self, forKey: .runTileBytes),
             chunkBytes: try c.decode(Int.self, forKey: .chunkBytes),
+            // Absent from profiles written before the knob existed.
+            freshChunkBytes: try c.decodeIfPresent(Int.self, forKey: .freshChunkBytes) ?? CopyTuning.defaults.freshChunkBytes,
             directCopyBytes: try c.decode(Int.self, forKey: .directCopyBytes),
             inlineThresholdBytes: try c.decode(Int.self, forKey: .inlineThresholdBytes),
             streamingThresholdBytes: try c.decode(Int.self, forKey: .streamingThresholdBytes))
-        let sizes = [runBytes, runTileBytes, chunkBytes]
+        let sizes = [runBytes, runTileBytes, chunkBytes, freshChunkBytes]
         guard sizes.allSatisfy({ $0 > 0 }), directCopyBytes >= 0, inlineThresholdBytes >= 0, streamingThresholdBytes >= 0 else {
             throw DecodingError.dataCorruptedError(forKey: .runBytes, in: c, debugDescription: "sizes must be positive")
         }
@@ -88,6 +96,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         try c.encode(runBytes, forKey: .runBytes)
         try c.encode(runTileBytes, forKey: .runTileBytes)
         try c.encode(chunkBytes, forKey: .chunkBytes)
+        try c.encode(freshChunkBytes, forKey: .freshChunkBytes)
         try c.encode(directCopyBytes, forKey: .directCopyBytes)
         try c.encode(inlineThresholdBytes, forKey: .inlineThresholdBytes)
         try c.encode(streamingThresholdBytes, forKey: .streamingThresholdBytes)

@@ -94,9 +94,9 @@ public struct RawTensor: StridedView, Sendable {
     /// by the copy's workers and transparent huge pages for large results).
     public func copied(format: MemoryFormat = .contiguous, threads: Int? = nil, placement: Placement? = nil, hugePages: Bool = true) throws -> RawTensor {
         let bytes = layout.count * elementSize
-        let result = try RawTensor(shape: layout.shape, elementSize: elementSize, format: format,
-                                   placement: placement ?? RawTensor.resultPlacement(bytes: bytes), hugePages: hugePages)
-        try result.copy(from: self, threads: threads)
+        let chosen = placement ?? RawTensor.resultPlacement(bytes: bytes)
+        let result = try RawTensor(shape: layout.shape, elementSize: elementSize, format: format, placement: chosen, hugePages: hugePages)
+        try result.copy(from: self, threads: threads, freshDestination: chosen == .firstTouch)
         return result
     }
 
@@ -110,7 +110,7 @@ public struct RawTensor: StridedView, Sendable {
         let bytes = layout.count * elementSize
         let storage = try Storage(byteCount: bytes, placement: RawTensor.resultPlacement(bytes: bytes))
         let result = try RawTensor(storage: storage, layout: kept, elementSize: elementSize)
-        try result.copy(from: self, threads: threads)
+        try result.copy(from: self, threads: threads, freshDestination: storage.placement == .firstTouch)
         return result
     }
 
@@ -127,6 +127,10 @@ public struct RawTensor: StridedView, Sendable {
     /// `source` must have this view's shape or broadcast to it. This view must not reach any element
     /// twice. `source` may overlap this view: the result is the same as copying through a temporary.
     public func copy(from source: RawTensor, threads: Int? = nil) throws {
+        try copy(from: source, threads: threads, freshDestination: false)
+    }
+
+    func copy(from source: RawTensor, threads: Int?, freshDestination: Bool) throws {
         guard source.elementSize == elementSize else {
             throw RelayoutError.unsupportedElement("cannot copy \(source.elementSize)-byte elements into \(elementSize)-byte elements")
         }
@@ -148,7 +152,7 @@ public struct RawTensor: StridedView, Sendable {
             let staged = try readable.copied(threads: threads)
             try CopyEngine.copy(from: staged, into: self, threads: threads)
         } else {
-            try CopyEngine.copy(from: readable, into: self, threads: threads)
+            try CopyEngine.copy(from: readable, into: self, threads: threads, freshDestination: freshDestination)
         }
     }
 }

@@ -24,6 +24,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Override the transpose tile for every element size, ALONGxACROSS.", visibility: .hidden)) var tile: String?
     @Option(help: ArgumentHelp("Override chunk bytes.", visibility: .hidden)) var chunkBytes: Int?
     @Option(help: ArgumentHelp("Override run-tile bytes.", visibility: .hidden)) var runTileBytes: Int?
+    @Option(help: ArgumentHelp("Override chunk bytes for fresh destinations.", visibility: .hidden)) var freshChunkBytes: Int?
     @Option(help: ArgumentHelp("Override the streaming-store threshold in bytes.", visibility: .hidden)) var streamingThreshold: Int?
 
     func run() throws {
@@ -40,6 +41,7 @@ struct BenchCommand: ParsableCommand {
             }
             if let chunkBytes { CopyTuning.active.chunkBytes = chunkBytes }
             if let runTileBytes { CopyTuning.active.runTileBytes = runTileBytes }
+            if let freshChunkBytes { CopyTuning.active.freshChunkBytes = freshChunkBytes }
             if let streamingThreshold { CopyTuning.active.streamingThresholdBytes = streamingThreshold }
             var selected = try cases.map { try BenchCase(parsing: $0) }
             var suiteName = "custom"
