@@ -38,6 +38,13 @@ final class TuningTests: XCTestCase {
         XCTAssertTrue(text.contains("\"4\""), "tiles are keyed by element size as strings")
     }
 
+    func testProfilesWrittenBeforeANewKnobStillLoad() throws {
+        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(CopyTuning.defaults)) as! [String: Any]
+        object.removeValue(forKey: "freshChunkBytes")
+        let decoded = try JSONDecoder().decode(CopyTuning.self, from: JSONSerialization.data(withJSONObject: object))
+        XCTAssertEqual(decoded, .defaults)
+    }
+
     func testLookupOrder() throws {
         try profile(chunkBytes: 1 << 12).write(to: folder + "/flag.json")
         try profile(chunkBytes: 2 << 12).write(to: folder + "/env.json")
