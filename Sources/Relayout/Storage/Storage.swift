@@ -4,8 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// A reference-counted block of memory that tensors view: 64-byte aligned heap memory, or a
-/// memory-mapped file region. Freed when the last tensor viewing it goes away.
+/// A reference-counted block of memory that tensors view: 64-byte aligned heap memory, fresh
+/// anonymous pages (first touch, or bound to NUMA nodes), or a memory-mapped file region. Freed when
+/// the last tensor viewing it goes away.
 ///
 /// Storage is shared mutable memory: writes through one tensor are seen by every tensor that views
 /// the same storage. Relayout never writes to a storage concurrently from two copies it runs itself;
@@ -34,9 +35,10 @@ public final class Storage: @unchecked Sendable {
     static let hugePageSize = 2 << 20
 
     /// Allocates `byteCount` bytes, optionally zero-filled. Large allocations are 2 MiB aligned and
-    /// advised for transparent huge pages unless `hugePages` is false. A NUMA placement other than
-    /// `.standard`/`.firstTouch` maps fresh pages and binds them before anything touches them; where
-    /// NUMA is unavailable it falls back to plain allocation with one warning.
+    /// advised for transparent huge pages unless `hugePages` is false. `.firstTouch` maps fresh pages
+    /// that nothing touches (they read as zero); `.local`, `.node` and `.interleaved` map fresh pages
+    /// and bind them with libnuma before anything touches them, falling back to plain allocation with
+    /// one warning where NUMA is unavailable.
     public convenience init(byteCount: Int, placement: Placement = .standard, zeroed: Bool = false, hugePages: Bool = true) throws {
         guard byteCount >= 0 else { throw RelayoutError.allocationFailed("negative byte count \(byteCount)") }
         switch placement {
