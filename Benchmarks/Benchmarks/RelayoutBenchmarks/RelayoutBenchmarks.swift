@@ -55,8 +55,8 @@ let benchmarks: @Sendable () -> Void = {
         warmupIterations: 1,
         maxDuration: .seconds(1),
         maxIterations: 10,
-        // Ratios wander ±20 % on a shared VM: fail only on a drop of more than half.
-        thresholds: [ratioToMemcpy: .init(relative: [.p90: 50.0], absolute: [.p90: 100_000])]
+        // Ratios wander ±20 % on a shared VM: fail only on a change of more than 70 % (package-benchmark fails on large improvements too: re-record with --update).
+        thresholds: [ratioToMemcpy: .init(relative: [.p90: 70.0], absolute: [.p90: 100_000])]
     )
     // Allocation counts: exact, the same on every machine.
     func allocations(slack: Int = 0, iterations: Int = 20) -> Benchmark.Configuration {
