@@ -32,7 +32,7 @@ struct CopyCommand: ParsableCommand {
             if let permute { view = try view.permuted(try parseAxes(permute)) }
             if let slice { view = try view.indexed(try IndexSpec.parseList(slice)) }
             var result = try view.contiguous(format: memoryFormat, threads: threads)
-            if memoryFormat == .channelsLast, let order = channelsLastAxes(rank: result.rank) {
+            if memoryFormat == .channelsLast, let order = Layout.channelsLastOrder(rank: result.rank) {
                 // Write memory order: the C-ordered NHWC (NDHWC) array.
                 result = try result.permuted(order)
             }
@@ -46,14 +46,6 @@ struct CopyCommand: ParsableCommand {
         return try trimmed.split(separator: ",", omittingEmptySubsequences: false).map {
             guard let axis = Int($0) else { throw RelayoutError.invalidArgument("--permute '\(text)': '\($0)' is not an axis") }
             return axis
-        }
-    }
-
-    func channelsLastAxes(rank: Int) -> [Int]? {
-        switch rank {
-        case 4: return [0, 2, 3, 1]
-        case 5: return [0, 2, 3, 4, 1]
-        default: return nil
         }
     }
 }

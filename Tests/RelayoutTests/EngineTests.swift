@@ -1,18 +1,6 @@
 import XCTest
 @testable import Relayout
 
-/// A small deterministic generator, so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// The engine against the reference copy on thousands of random layouts.
 final class EngineTests: XCTestCase {
     /// Tiny tiles and chunks, no inline threshold: every path (tails, many chunks, several workers)
@@ -31,7 +19,7 @@ final class EngineTests: XCTestCase {
 
     /// A random view of a random storage: random shape, permutation, steps (negative too), offsets and
     /// broadcast dimensions.
-    static func randomSource(rank: Int, elementSize: Int, using rng: inout SplitMix64) throws -> RawTensor {
+    static func randomSource(rank: Int, elementSize: Int, using rng: inout SeededGenerator) throws -> RawTensor {
         var shape = (0..<rank).map { _ in sizes.randomElement(using: &rng)! }
         while shape.reduce(1, *) > 1500 { shape[Int.random(in: 0..<rank, using: &rng)] = Int.random(in: 1...3, using: &rng) }
         let steps = shape.map { _ in [1, 1, 1, 2, -1, -2].randomElement(using: &rng)! }
@@ -61,7 +49,7 @@ final class EngineTests: XCTestCase {
 
     /// A random destination of `shape`: a dense layout in a random dimension order, sometimes stepped
     /// or reversed, inside a larger storage filled with garbage.
-    static func randomDestination(shape: [Int], elementSize: Int, using rng: inout SplitMix64) throws -> RawTensor {
+    static func randomDestination(shape: [Int], elementSize: Int, using rng: inout SeededGenerator) throws -> RawTensor {
         let order = Array(0..<shape.count).shuffled(using: &rng)
         let step = Bool.random(using: &rng) ? 1 : [2, -1, -2].randomElement(using: &rng)!
         var baseShape = order.map { shape[$0] }
@@ -76,7 +64,7 @@ final class EngineTests: XCTestCase {
         return try view.permuted(inverse)
     }
 
-    static func fillRandom(_ storage: Storage, using rng: inout SplitMix64) {
+    static func fillRandom(_ storage: Storage, using rng: inout SeededGenerator) {
         var word = 0
         while word * 8 < storage.byteCount {
             let value = rng.next()
@@ -100,7 +88,7 @@ final class EngineTests: XCTestCase {
     }
 
     func testEngineMatchesReferenceOnRandomLayouts() throws {
-        var rng = SplitMix64(state: 42)
+        var rng = SeededGenerator(seed: 42)
         var kernels = [CopyPlan.Kernel: Int]()
         var streamed = 0, groupedAlong = 0, groupedAcross = 0
         for trial in 0..<4000 {
@@ -130,7 +118,7 @@ final class EngineTests: XCTestCase {
     }
 
     func testDefaultTuningAndEveryThreadCountGiveIdenticalResults() throws {
-        var rng = SplitMix64(state: 7)
+        var rng = SeededGenerator(seed: 7)
         for trial in 0..<60 {
             let source = try Self.randomSource(rank: 2 + trial % 4, elementSize: 4, using: &rng)
             let destination = try Self.randomDestination(shape: source.shape, elementSize: 4, using: &rng)
@@ -149,7 +137,7 @@ final class EngineTests: XCTestCase {
         for elementSize in [1, 2, 4, 8, 16] {
             for shape in [[257, 383], [64, 64, 33], [7, 130, 129]] {
                 let source = try RawTensor(shape: shape, elementSize: elementSize)
-                var rng = SplitMix64(state: UInt64(elementSize))
+                var rng = SeededGenerator(seed: UInt64(elementSize))
                 Self.fillRandom(source.storage, using: &rng)
                 let view = try source.permuted(Array((0..<shape.count).reversed()))
                 let result = try view.contiguous(threads: 3)
@@ -161,7 +149,7 @@ final class EngineTests: XCTestCase {
     }
 
     func testOverlappingCopiesMatchCopyingThroughATemporary() throws {
-        var rng = SplitMix64(state: 99)
+        var rng = SeededGenerator(seed: 99)
         var overlapping = 0
         for trial in 0..<1500 {
             let elementSize = [1, 2, 4, 8, 16][trial % 5]
@@ -194,7 +182,7 @@ final class EngineTests: XCTestCase {
         tuning.runTileBytes = 4096
         for (shape, elementSize) in [([40, 5, 6, 16], 4), ([33, 7, 3, 8], 8), ([64, 9, 5, 32], 2)] {
             let source = try RawTensor(shape: shape, elementSize: elementSize)
-            var rng = SplitMix64(state: UInt64(shape[2]))
+            var rng = SeededGenerator(seed: UInt64(shape[2]))
             Self.fillRandom(source.storage, using: &rng)
             let view = try source.permuted([2, 1, 0, 3])
             let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
@@ -209,7 +197,7 @@ final class EngineTests: XCTestCase {
 
     func testPlansAreReusableAndValidateTheirInputs() throws {
         let a = try RawTensor(shape: [40, 50], elementSize: 4)
-        var rng = SplitMix64(state: 3)
+        var rng = SeededGenerator(seed: 3)
         Self.fillRandom(a.storage, using: &rng)
         let t = try a.transposed(0, 1)
         let plan = try CopyPlan(source: t.layout, destination: Layout.rowMajor([50, 40]), elementSize: 4)

@@ -99,7 +99,7 @@ final class NUMATests: XCTestCase {
     }
 
     func testCopiesWithInjectedTopologiesMatchTheReference() throws {
-        var rng = SplitMix64(state: 11)
+        var rng = SeededGenerator(seed: 11)
         for nodes in [2, 4, 8] {
             for trial in 0..<20 {
                 let source = try EngineTests.randomSource(rank: 2 + trial % 4, elementSize: [1, 2, 4, 8, 16][trial % 5], using: &rng)

@@ -97,8 +97,9 @@ public struct Layout: Hashable, Sendable, CustomStringConvertible {
         return true
     }
 
-    /// The dimension order, outermost first, of channels-last memory for a logical NCHW / NCDHW view.
-    static func channelsLastOrder(rank: Int) -> [Int]? {
+    /// The dimension order, outermost first, of channels-last memory for a logical NCHW / NCDHW view
+    /// (`[0, 2, 3, 1]`, `[0, 2, 3, 4, 1]`), or nil for other ranks.
+    public static func channelsLastOrder(rank: Int) -> [Int]? {
         switch rank {
         case 4: return [0, 2, 3, 1]
         case 5: return [0, 2, 3, 4, 1]
