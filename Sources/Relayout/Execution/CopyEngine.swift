@@ -3,25 +3,61 @@ enum CopyEngine {
     /// The tuning every copy uses unless a plan is made with another.
     static var tuning: CopyTuning { .active }
 
-    /// Copies `source` into `destination` (same shape, no overlap between them, destination free of
-    /// self-overlap: the caller has checked all three).
-    /// `freshDestination`: nothing has touched the destination's pages yet (a new result), so
-    /// workers claim larger chunks and fault in different huge pages.
-    static func copy(from source: RawTensor, into destination: RawTensor, threads: Int?, freshDestination: Bool = false) throws {
+    /// The tuning for one copy. `freshDestination`: nothing has touched the destination's pages yet
+    /// (a new result), so workers claim larger chunks and fault in different huge pages.
+    static func tuning(freshDestination: Bool) -> CopyTuning {
         var tuning = self.tuning
         if freshDestination { tuning.chunkBytes = Swift.max(tuning.chunkBytes, tuning.freshChunkBytes) }
+        return tuning
+    }
+
+    /// Copies `source` into `destination` (same shape, no overlap between them, destination free of
+    /// self-overlap: the caller has checked all three).
+    static func copy(from source: RawTensor, into destination: RawTensor, threads: Int?, freshDestination: Bool = false) throws {
+        let tuning = tuning(freshDestination: freshDestination)
         if destination.count * destination.elementSize <= tuning.directCopyBytes {
-            let s = UnsafeRawPointer(source.storage.baseAddress), d = destination.storage.baseAddress
-            switch source.elementSize {
-            case 1: Kernels.direct(UInt8.self, from: s, source.layout, to: d, destination.layout)
-            case 2: Kernels.direct(UInt16.self, from: s, source.layout, to: d, destination.layout)
-            case 4: Kernels.direct(UInt32.self, from: s, source.layout, to: d, destination.layout)
-            case 8: Kernels.direct(UInt64.self, from: s, source.layout, to: d, destination.layout)
-            default: Kernels.direct(SIMD2<UInt64>.self, from: s, source.layout, to: d, destination.layout)
-            }
+            direct(from: source, into: destination)
             return
         }
-        let plan = try CopyPlan(source: source.layout, destination: destination.layout, elementSize: source.elementSize, tuning: tuning, threads: threads)
+        let key = PlanCache.Key(source: source.layout, destination: .layout(destination.layout), elementSize: source.elementSize,
+                                threads: threads ?? Parallelism.defaultThreadCount, tuning: tuning)
+        let plan = try PlanCache.shared.plan(for: key) {
+            try CopyPlan(source: source.layout, destination: destination.layout, elementSize: source.elementSize, tuning: tuning, threads: threads)
+        }
         plan.execute(source: UnsafeRawPointer(source.storage.baseAddress), destination: destination.storage.baseAddress)
+    }
+
+    /// The plan for copying `source` into a new tensor dense in `format`; its `destinationLayout` is
+    /// the new tensor's layout. Cached, so repeated `contiguous()` calls on one kind of view neither
+    /// plan nor build a layout again.
+    static func densePlan(source: Layout, format: MemoryFormat, elementSize: Int, threads: Int?, freshDestination: Bool) throws -> CopyPlan {
+        let tuning = tuning(freshDestination: freshDestination)
+        let key = PlanCache.Key(source: source, destination: .dense(format), elementSize: elementSize,
+                                threads: threads ?? Parallelism.defaultThreadCount, tuning: tuning)
+        return try PlanCache.shared.plan(for: key) {
+            try CopyPlan(source: source, destination: try format.layout(for: source.shape), elementSize: elementSize, tuning: tuning, threads: threads)
+        }
+    }
+
+    /// Runs `plan` from `source` into `destination`, whose layouts are the plan's; tiny copies take
+    /// the plain strided loop instead.
+    static func execute(_ plan: CopyPlan, from source: RawTensor, into destination: RawTensor) {
+        if plan.payloadBytes <= tuning.directCopyBytes {
+            direct(from: source, into: destination)
+        } else {
+            plan.execute(source: UnsafeRawPointer(source.storage.baseAddress), destination: destination.storage.baseAddress)
+        }
+    }
+
+    /// A plain strided loop on the caller's thread: for copies too small to pay for a plan.
+    private static func direct(from source: RawTensor, into destination: RawTensor) {
+        let s = UnsafeRawPointer(source.storage.baseAddress), d = destination.storage.baseAddress
+        switch source.elementSize {
+        case 1: Kernels.direct(UInt8.self, from: s, source.layout, to: d, destination.layout)
+        case 2: Kernels.direct(UInt16.self, from: s, source.layout, to: d, destination.layout)
+        case 4: Kernels.direct(UInt32.self, from: s, source.layout, to: d, destination.layout)
+        case 8: Kernels.direct(UInt64.self, from: s, source.layout, to: d, destination.layout)
+        default: Kernels.direct(SIMD2<UInt64>.self, from: s, source.layout, to: d, destination.layout)
+        }
     }
 }

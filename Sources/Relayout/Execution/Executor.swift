@@ -24,8 +24,23 @@ struct NodeAffinity {
     var workerNode: (Int) -> Int
 }
 
-/// Runs chunks on worker slots of `DispatchQueue.concurrentPerform`; each worker claims the next
-/// chunk from a shared atomic cursor until none is left, so fast workers take more. With a
+/// Work split into chunks that may run concurrently, each exactly once (chunks write disjoint
+/// destination elements). A struct of up to three words (a plan pointer and two base pointers) is
+/// stored inline when the worker pool publishes it, so running it allocates nothing; a closure
+/// cannot be published without a heap-allocated escaping thunk.
+protocol ChunkedWork {
+    func run(chunk: Int, worker: Int)
+}
+
+/// A closure as `ChunkedWork`, for callers where one allocation per run does not matter.
+struct ClosureWork: ChunkedWork {
+    let body: (_ chunk: Int, _ worker: Int) -> Void
+    func run(chunk: Int, worker: Int) { body(chunk, worker) }
+}
+
+/// Runs chunks on worker slots — the parked Dispatch workers of `WorkerPool`, or
+/// `DispatchQueue.concurrentPerform` when the pool is busy; each worker claims the next chunk from a
+/// shared atomic cursor until none is left, so fast workers take more. With a
 /// `NodeAffinity`, chunks are grouped by node, each worker drains its own node's chunks first and
 /// then steals from the other nodes, nearest first.
 enum Executor {
@@ -34,25 +49,34 @@ enum Executor {
             for chunk in 0..<chunks { body(chunk, 0) }
             return
         }
-        if let affinity, affinity.nodeCount > 1 {
-            runByNode(chunks: chunks, workers: workers, affinity: affinity, body)
+        withoutActuallyEscaping(body) { body in
+            run(chunks: chunks, workers: workers, affinity: affinity, work: ClosureWork(body: body))
+        }
+    }
+
+    static func run<Work: ChunkedWork>(chunks: Int, workers: Int, affinity: NodeAffinity? = nil, work: Work) {
+        if workers <= 1 || chunks <= 1 {
+            for chunk in 0..<chunks { work.run(chunk: chunk, worker: 0) }
             return
         }
+        if let affinity, affinity.nodeCount > 1 {
+            runByNode(chunks: chunks, workers: workers, affinity: affinity, work)
+            return
+        }
+        let slots = Swift.min(workers, chunks)
+        if WorkerPool.shared.run(chunks: chunks, workers: slots, work) { return }
         let cursor = Atomic<Int>(0)
-        withoutActuallyEscaping(body) { body in
-            // Chunks write disjoint destination elements, so running `body` concurrently is safe.
-            nonisolated(unsafe) let body = body
-            DispatchQueue.concurrentPerform(iterations: Swift.min(workers, chunks)) { worker in
-                while true {
-                    let chunk = cursor.add(1, ordering: .relaxed).oldValue
-                    if chunk >= chunks { break }
-                    body(chunk, worker)
-                }
+        nonisolated(unsafe) let work = work
+        DispatchQueue.concurrentPerform(iterations: slots) { worker in
+            while true {
+                let chunk = cursor.add(1, ordering: .relaxed).oldValue
+                if chunk >= chunks { break }
+                work.run(chunk: chunk, worker: worker)
             }
         }
     }
 
-    private static func runByNode(chunks: Int, workers: Int, affinity: NodeAffinity, _ body: (Int, Int) -> Void) {
+    private static func runByNode<Work: ChunkedWork>(chunks: Int, workers: Int, affinity: NodeAffinity, _ work: Work) {
         let nodes = affinity.nodeCount
         // Chunks grouped by node (a counting sort): node n owns order[start[n] ..< start[n + 1]].
         var start = [Int](repeating: 0, count: nodes + 1)
@@ -70,8 +94,8 @@ enum Executor {
             (cursors).deinitialize(count: nodes)
             cursors.deallocate()
         }
-        withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let body = body
+        do {
+            nonisolated(unsafe) let work = work
             nonisolated(unsafe) let cursors = cursors
             let (order, start, distances, workerNode) = (order, start, affinity.distances, affinity.workerNode)
             nonisolated(unsafe) let nodeOf = workerNode
@@ -83,7 +107,7 @@ enum Executor {
                     while true {
                         let k = cursors[node].add(1, ordering: .relaxed).oldValue
                         if k >= count { break }
-                        body(order[start[node] + k], worker)
+                        work.run(chunk: order[start[node] + k], worker: worker)
                     }
                 }
             }

@@ -270,9 +270,17 @@ public struct CopyPlan: Sendable {
     private func run<T>(_: T.Type, _ source: UnsafeRawPointer, _ destination: UnsafeMutableRawPointer, _ affinity: NodeAffinity?) {
         let s = source.assumingMemoryBound(to: T.self)
         let d = destination.assumingMemoryBound(to: T.self)
-        Executor.run(chunks: chunkCount, workers: workers, affinity: affinity) { chunk, _ in
-            self.runChunk(chunk, s, d)
+        withUnsafePointer(to: self) { plan in
+            Executor.run(chunks: chunkCount, workers: workers, affinity: affinity, work: Chunks(plan: plan, source: s, destination: d))
         }
+    }
+
+    /// The plan's chunks as `ChunkedWork`: three words, so publishing it to the workers allocates nothing.
+    private struct Chunks<T>: ChunkedWork {
+        let plan: UnsafePointer<CopyPlan>
+        let source: UnsafePointer<T>
+        let destination: UnsafeMutablePointer<T>
+        func run(chunk: Int, worker: Int) { plan.pointee.runChunk(chunk, source, destination) }
     }
 
     /// The destination element offset of each chunk's first work item.
@@ -310,7 +318,7 @@ public struct CopyPlan: Sendable {
 
     /// Walks the work items of one chunk with an odometer over the loop nest.
     @inline(__always)
-    private func runChunk<T>(_ chunk: Int, _ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>) {
+    fileprivate func runChunk<T>(_ chunk: Int, _ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>) {
         let begin = chunk * itemsPerChunk
         let end = Swift.min(begin + itemsPerChunk, workItems)
         loops.withUnsafeBufferPointer { loops in

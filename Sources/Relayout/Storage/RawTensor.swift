@@ -93,10 +93,14 @@ public struct RawTensor: StridedView, Sendable {
     /// `placement` and `hugePages` choose how the result's memory is obtained (by default: first touch
     /// by the copy's workers and transparent huge pages for large results).
     public func copied(format: MemoryFormat = .contiguous, threads: Int? = nil, placement: Placement? = nil, hugePages: Bool = true) throws -> RawTensor {
-        let bytes = layout.count * elementSize
+        let (bytes, overflow) = layout.count.multipliedReportingOverflow(by: elementSize)
+        guard !overflow else { throw RelayoutError.allocationFailed("\(shape) of \(elementSize)-byte elements overflows") }
         let chosen = placement ?? RawTensor.resultPlacement(bytes: bytes)
-        let result = try RawTensor(shape: layout.shape, elementSize: elementSize, format: format, placement: chosen, hugePages: hugePages)
-        try result.copy(from: self, threads: threads, freshDestination: chosen == .firstTouch)
+        // The plan comes first: its destination layout is the result's (cached with it).
+        let plan = try CopyEngine.densePlan(source: layout, format: format, elementSize: elementSize, threads: threads, freshDestination: chosen == .firstTouch)
+        let storage = try Storage(byteCount: bytes, placement: chosen, hugePages: hugePages)
+        let result = try RawTensor(storage: storage, layout: plan.destinationLayout, elementSize: elementSize)
+        CopyEngine.execute(plan, from: self, into: result)
         return result
     }
 
