@@ -54,6 +54,34 @@ final class NUMATests: XCTestCase {
         XCTAssertEqual(sampled, [0, 0, 0])
     }
 
+    func testPopulatingFaultsPagesInWithoutChangingThem() throws {
+        try requireNUMA()
+        let storage = try Storage(byteCount: 12 << 20, placement: .firstTouch)
+        // Some bytes written already (as by a chunk that ran first), the rest never touched.
+        memset(storage.baseAddress + (3 << 20), 0xA5, 4096)
+        Pages.populateForWriting(storage.baseAddress + 100, byteCount: storage.byteCount - 200, workers: 3)
+        let nodes = try XCTUnwrap(NUMA.pageNodes(address: storage.baseAddress, byteCount: storage.byteCount))
+        XCTAssertEqual(Set(nodes), [0], "every page is faulted in")
+        let bytes = UnsafeRawBufferPointer(start: storage.baseAddress, count: storage.byteCount)
+        XCTAssertTrue(bytes[(3 << 20)..<((3 << 20) + 4096)].allSatisfy { $0 == 0xA5 })
+        XCTAssertEqual(bytes.reduce(0) { $0 + Int($1 == 0xA5 ? 0 : $1) }, 0, "everything else still reads as zero")
+    }
+
+    func testFreshResultsMatchTheReference() throws {
+        // contiguous() of large views: fresh destinations, populated by the workers first.
+        for (shape, perm) in [([1100, 1300], [1, 0]), ([40, 300, 170], [2, 0, 1])] {
+            let source = try RawTensor(shape: shape, elementSize: 4)
+            var rng = SeededGenerator(seed: 3)
+            EngineTests.fillRandom(source.storage, using: &rng)
+            let view = try source.permuted(perm)
+            let result = try view.contiguous(threads: 2)
+            XCTAssertEqual(result.storage.placement, .firstTouch)
+            let expected = try RawTensor(shape: view.shape, elementSize: 4)
+            ReferenceCopy.copy(from: view.storage.baseAddress, layout: view.layout, to: expected.storage.baseAddress, layout: expected.layout, elementSize: 4)
+            XCTAssertEqual(EngineTests.bytes(result), EngineTests.bytes(expected))
+        }
+    }
+
     func testUnknownNodesAreErrors() throws {
         try requireNUMA()
         XCTAssertThrowsError(try Storage(byteCount: 1 << 20, placement: .node(NUMA.highestNode + 1))) { error in

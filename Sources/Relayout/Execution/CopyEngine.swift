@@ -24,7 +24,7 @@ enum CopyEngine {
         let plan = try PlanCache.shared.plan(for: key) {
             try CopyPlan(source: source.layout, destination: destination.layout, elementSize: source.elementSize, tuning: tuning, threads: threads)
         }
-        plan.execute(source: UnsafeRawPointer(source.storage.baseAddress), destination: destination.storage.baseAddress)
+        plan.execute(source: UnsafeRawPointer(source.storage.baseAddress), destination: destination.storage.baseAddress, freshDestination: freshDestination)
     }
 
     /// The plan for copying `source` into a new tensor dense in `format`; its `destinationLayout` is
@@ -41,11 +41,11 @@ enum CopyEngine {
 
     /// Runs `plan` from `source` into `destination`, whose layouts are the plan's; tiny copies take
     /// the plain strided loop instead.
-    static func execute(_ plan: CopyPlan, from source: RawTensor, into destination: RawTensor) {
+    static func execute(_ plan: CopyPlan, from source: RawTensor, into destination: RawTensor, freshDestination: Bool) {
         if plan.payloadBytes <= tuning.directCopyBytes {
             direct(from: source, into: destination)
         } else {
-            plan.execute(source: UnsafeRawPointer(source.storage.baseAddress), destination: destination.storage.baseAddress)
+            plan.execute(source: UnsafeRawPointer(source.storage.baseAddress), destination: destination.storage.baseAddress, freshDestination: freshDestination)
         }
     }
 

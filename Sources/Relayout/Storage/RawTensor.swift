@@ -100,7 +100,7 @@ public struct RawTensor: StridedView, Sendable {
         let plan = try CopyEngine.densePlan(source: layout, format: format, elementSize: elementSize, threads: threads, freshDestination: chosen == .firstTouch)
         let storage = try Storage(byteCount: bytes, placement: chosen, hugePages: hugePages)
         let result = try RawTensor(storage: storage, layout: plan.destinationLayout, elementSize: elementSize)
-        CopyEngine.execute(plan, from: self, into: result)
+        CopyEngine.execute(plan, from: self, into: result, freshDestination: chosen == .firstTouch)
         return result
     }
 

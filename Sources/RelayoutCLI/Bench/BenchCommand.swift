@@ -20,7 +20,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "A tuning profile to use instead of the lookup ($RELAYOUT_PROFILE, then the cache).") var profile: String?
     @Option(help: "Timed runs per case; the median is reported.") var repeats: Int = 5
     @Flag(help: "Print a JSON array of results and nothing else on stdout.") var json = false
-    @Flag(help: "Also time contiguous() with pages faulted in serially first, and without huge pages.") var allocation = false
+    @Flag(help: "Also time contiguous() with pages faulted in serially first and without huge pages, and memcpy into fresh pages (the ceiling).") var allocation = false
     @Option(help: ArgumentHelp("Override the transpose tile for every element size, ALONGxACROSS.", visibility: .hidden)) var tile: String?
     @Option(help: ArgumentHelp("Override chunk bytes.", visibility: .hidden)) var chunkBytes: Int?
     @Option(help: ArgumentHelp("Override run-tile bytes.", visibility: .hidden)) var runTileBytes: Int?
@@ -123,9 +123,11 @@ enum BenchTable {
 
     static func allocationSummary(_ results: [BenchResult]) -> String {
         let serial = results.compactMap(\.contiguousSerialTouchGbps), noHuge = results.compactMap(\.contiguousNoHugePagesGbps)
-        guard !serial.isEmpty, !noHuge.isEmpty else { return "" }
+        let fresh = results.compactMap(\.freshMemcpyGbps)
+        guard !serial.isEmpty, !noHuge.isEmpty, !fresh.isEmpty else { return "" }
         return "\ncontiguous() with allocation: parallel first touch + huge pages \(fixed(geometricMean(results.map(\.contiguousGbps)), 2)) GB/s, "
-            + "serial first touch \(fixed(geometricMean(serial), 2)) GB/s, parallel first touch without huge pages \(fixed(geometricMean(noHuge), 2)) GB/s"
+            + "serial first touch \(fixed(geometricMean(serial), 2)) GB/s, parallel first touch without huge pages \(fixed(geometricMean(noHuge), 2)) GB/s; "
+            + "ceiling (memcpy into fresh huge pages, same threads) \(fixed(geometricMean(fresh), 2)) GB/s"
     }
 
     static func summary(_ results: [BenchResult]) -> String {

@@ -23,6 +23,9 @@ struct BenchResult: Encodable {
     /// and no transparent huge pages.
     var contiguousSerialTouchGbps: Double?
     var contiguousNoHugePagesGbps: Double?
+    /// memcpy of the same bytes into fresh pages (first touch, huge pages) on the same threads (with
+    /// --allocation): the ceiling for any copy that allocates its result.
+    var freshMemcpyGbps: Double?
     var kernel: String
     var threads: Int
 }
@@ -65,7 +68,7 @@ struct BenchRunner {
             precondition(result?.count == view.count)
             result = nil
         }
-        var serialTouch = [Double](), noHugePages = [Double]()
+        var serialTouch = [Double](), noHugePages = [Double](), freshMemcpy = [Double]()
         if allocationModes {
             let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
             for _ in 0..<repeats {
@@ -84,6 +87,12 @@ struct BenchRunner {
                 result = nil
                 noHugePages.append(try Stopwatch.seconds { result = try view.copied(threads: threads, hugePages: false) })
                 result = nil
+                freshMemcpy.append(try Stopwatch.seconds {
+                    let fresh = try RawTensor(shape: view.shape, elementSize: elementSize, placement: .firstTouch)
+                    ParallelMemcpy.copy(from: source.storage.baseAddress, to: fresh.storage.baseAddress, byteCount: bytes, threads: plan.workers)
+                    result = fresh
+                })
+                result = nil
             }
         }
         if withLoop {
@@ -100,6 +109,7 @@ struct BenchRunner {
             contiguousRatio: contiguousGbps / memcpyGbps, loopGbps: withLoop ? Self.gbps(bytes, median(loopTimes)) : nil,
             contiguousSerialTouchGbps: allocationModes ? Self.gbps(bytes, median(serialTouch)) : nil,
             contiguousNoHugePagesGbps: allocationModes ? Self.gbps(bytes, median(noHugePages)) : nil,
+            freshMemcpyGbps: allocationModes ? Self.gbps(bytes, median(freshMemcpy)) : nil,
             kernel: plan.kernel.rawValue, threads: plan.workers)
     }
 }
