@@ -198,7 +198,13 @@ public struct CopyPlan: Sendable {
         let chunks = workItems == 0 ? 0 : (workItems + perChunk - 1) / perChunk
         // Streaming stores pay only when they fill whole cache lines in a row; partial lines written
         // around the cache are slower than ordinary stores.
-        let destinationRun = tileA * (roleA2 == nil ? 1 : tileA2) * elementSize
+        var destinationRun = tileA * (roleA2 == nil ? 1 : tileA2) * elementSize
+        // Whole destination rows of whole lines, with B next to A in the destination: the tile's rows
+        // lie back to back, one contiguous stretch of tileA x tileB elements, written line by line
+        // through the kernel's staging buffer (e.g. 28x28x48x28x48:1,3,0,4,2, rows of 48 floats).
+        if roleA2 == nil, let b = roleB, tileA == inner.size, dims[b].destination == inner.size, (tileA * elementSize) % 64 == 0 {
+            destinationRun = tileA * tileB * elementSize
+        }
         // Short runs stream when the tile writes a long contiguous stretch of them (see
         // rl_copy_run_tile) and every run starts 16-byte aligned relative to the next.
         let runStretch = roleA2 != nil && (tileA * elementSize) % 16 == 0 && tileA * tileA2 * elementSize >= 1024
