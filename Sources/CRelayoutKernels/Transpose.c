@@ -2,75 +2,17 @@
 // perfect-shuffle network (log2(N) stages of interleaving rows i and i + N/2), which compiles to
 // unpack instructions on x86 and zip instructions on ARM. Non-temporal stores where available.
 #include "CRelayoutKernels.h"
-#include <stdint.h>
-#include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
-typedef uint8_t v16 __attribute__((vector_size(16)));
-typedef uint16_t v8 __attribute__((vector_size(16)));
-typedef uint32_t v4 __attribute__((vector_size(16)));
-typedef uint64_t v2 __attribute__((vector_size(16)));
-
-static inline v16 load16(const char *p) { v16 v; memcpy(&v, p, 16); return v; }
-
-static inline void store16(char *p, v16 v, int streaming) {
-#if defined(__SSE2__)
-    if (streaming) { _mm_stream_si128((__m128i *)p, (__m128i)v); return; }
-#endif
-    memcpy(p, &v, 16);
-}
-
-#define UNPACK8(lo, hi)                                                                                     \
-    lo = __builtin_shufflevector(x, y, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);            \
-    hi = __builtin_shufflevector(x, y, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
-
-static inline void interleave(v16 a, v16 b, v16 *lo, v16 *hi, int element_size) {
-    switch (element_size) {
-    case 1: {
-        v16 x = a, y = b, l, h;
-        UNPACK8(l, h);
-        *lo = l; *hi = h;
-        break;
-    }
-    case 2: {
-        v8 x = (v8)a, y = (v8)b;
-        *lo = (v16)__builtin_shufflevector(x, y, 0, 8, 1, 9, 2, 10, 3, 11);
-        *hi = (v16)__builtin_shufflevector(x, y, 4, 12, 5, 13, 6, 14, 7, 15);
-        break;
-    }
-    case 4: {
-        v4 x = (v4)a, y = (v4)b;
-        *lo = (v16)__builtin_shufflevector(x, y, 0, 4, 1, 5);
-        *hi = (v16)__builtin_shufflevector(x, y, 2, 6, 3, 7);
-        break;
-    }
-    default: {
-        v2 x = (v2)a, y = (v2)b;
-        *lo = (v16)__builtin_shufflevector(x, y, 0, 2);
-        *hi = (v16)__builtin_shufflevector(x, y, 1, 3);
-        break;
-    }
-    }
-}
+#include "TransposeBlocks.h"
 
 // One N x N block, N = 16 / E: rows of the source (16 bytes each) become rows of the destination.
 static inline __attribute__((always_inline)) void block(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row,
                                                         const int E, int streaming) {
-    enum { MAXN = 16 };
     const int N = 16 / E;
-    v16 v[MAXN], w[MAXN];
-    // Fully unrolled so that v and w live in registers.
+    v16 v[16];
 #pragma clang loop unroll(full)
     for (int i = 0; i < N; i++) v[i] = load16(src + i * src_row);
-#pragma clang loop unroll(full)
-    for (int stage = 1; stage < N; stage *= 2) {
-#pragma clang loop unroll(full)
-        for (int i = 0; i < N / 2; i++) interleave(v[i], v[i + N / 2], &w[2 * i], &w[2 * i + 1], E);
-#pragma clang loop unroll(full)
-        for (int i = 0; i < N; i++) v[i] = w[i];
-    }
+    transpose_registers(v, E);
 #pragma clang loop unroll(full)
     for (int i = 0; i < N; i++) store16(dst + i * dst_row, v[i], streaming);
 }

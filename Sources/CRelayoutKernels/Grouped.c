@@ -1,0 +1,91 @@
+// Transposes of grouped tiles: the destination's stride-1 dimension A continued by its next dimension
+// A2, and the source's stride-1 dimension B continued by B2. Such a tile is one 2-D transpose whose
+// rows are not evenly spaced (row (i, i2) starts at i * stride + i2 * stride2), so the rows are
+// looked up in tables built once per tile. One call replaces a call per (a2, b2) pair of small
+// transposes, and strips of destination rows run the full grouped width (TTC's 15/28/32/48-sized
+// axes otherwise give tiles of a few KiB each).
+#include "CRelayoutKernels.h"
+#include "TransposeBlocks.h"
+
+// One N x N block through a row table: N source rows at srows[0..<N] + b_offset, transposed into v.
+static inline __attribute__((always_inline)) void load_block(const char *const *srows, ptrdiff_t b_offset, v16 *v, const int E) {
+    const int N = 16 / E;
+#pragma clang loop unroll(full)
+    for (int i = 0; i < N; i++) v[i] = load16(srows[i] + b_offset);
+    transpose_registers(v, E);
+}
+
+// A block stored to N destination rows at drows[0..<N] + a_offset.
+static inline __attribute__((always_inline)) void block_rows(const char *const *srows, ptrdiff_t b_offset,
+                                                             char *const *drows, ptrdiff_t a_offset, const int E) {
+    v16 v[16];
+    load_block(srows, b_offset, v, E);
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16 / E; i++) store16(drows[i] + a_offset, v[i], 0);
+}
+
+// A block stored into a staging buffer of 64-byte rows.
+static inline __attribute__((always_inline)) void block_to_staging(const char *const *srows, ptrdiff_t b_offset, char *staging, const int E) {
+    v16 v[16];
+    load_block(srows, b_offset, v, E);
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16 / E; i++) memcpy(staging + i * 64, &v[i], 16);
+}
+
+// Strips of N destination rows, walked along the destination; with streaming stores each 64-byte
+// stretch of the N rows is staged in L1 and written as whole lines (as in Transpose.c's row walk).
+static inline __attribute__((always_inline)) void grouped_rows(const char *const *srows, char *const *drows,
+                                                               ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming) {
+    const ptrdiff_t N = 16 / E, line = 64 / E;
+    const ptrdiff_t along_full = along_n - along_n % N, across_full = across_n - across_n % N;
+    const ptrdiff_t along_lines = streaming ? along_full - along_full % line : 0;
+    _Alignas(64) char staging[16 * 64];
+    for (ptrdiff_t b = 0; b < across_full; b += N) {
+        for (ptrdiff_t a = 0; a < along_lines; a += line) {
+#pragma clang loop unroll(full)
+            for (ptrdiff_t k = 0; k < 4; k++) block_to_staging(srows + a + k * N, b * E, staging + k * 16, E);
+            for (ptrdiff_t r = 0; r < N; r++) {
+#pragma clang loop unroll(full)
+                for (int q = 0; q < 4; q++) store16(drows[b + r] + a * E + 16 * q, load16(staging + r * 64 + 16 * q), 1);
+            }
+        }
+        for (ptrdiff_t a = along_lines; a < along_full; a += N) block_rows(srows + a, b * E, drows + b, a * E, E);
+        for (ptrdiff_t a = along_full; a < along_n; a++)
+            for (ptrdiff_t k = b; k < b + N; k++) memcpy(drows[k] + a * E, srows[a] + k * E, E);
+    }
+    for (ptrdiff_t b = across_full; b < across_n; b++)
+        for (ptrdiff_t a = 0; a < along_n; a++) memcpy(drows[b] + a * E, srows[a] + b * E, E);
+}
+
+enum { MAX_GROUPED_ROWS = 2048 };
+
+int rl_transpose_grouped_fits(ptrdiff_t along_rows, ptrdiff_t across_rows) {
+    return along_rows <= MAX_GROUPED_ROWS && across_rows <= MAX_GROUPED_ROWS;
+}
+
+void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t src_along2,
+                               void *dst, ptrdiff_t dst_across, ptrdiff_t dst_across2,
+                               ptrdiff_t along_n, ptrdiff_t along2_n, ptrdiff_t across_n, ptrdiff_t across2_n,
+                               ptrdiff_t element_size, int streaming) {
+    const ptrdiff_t E = element_size;
+    const ptrdiff_t along_rows = along_n * along2_n, across_rows = across_n * across2_n;
+    // Whole destination lines only: every destination row starts 64-byte aligned and is whole lines
+    // long (streamed lines next to ordinary stores in one line measured slower than no streaming).
+    if (streaming && ((((uintptr_t)dst) | (uintptr_t)(dst_across * E) | (uintptr_t)(dst_across2 * E) | (uintptr_t)(along_rows * E)) & 63) != 0)
+        streaming = 0;
+    const char *srows[MAX_GROUPED_ROWS];
+    char *drows[MAX_GROUPED_ROWS];
+    const char *s = (const char *)src;
+    char *d = (char *)dst;
+    for (ptrdiff_t i2 = 0, k = 0; i2 < along2_n; i2++)
+        for (ptrdiff_t i = 0; i < along_n; i++, k++) srows[k] = s + (i * src_along + i2 * src_along2) * E;
+    for (ptrdiff_t j2 = 0, k = 0; j2 < across2_n; j2++)
+        for (ptrdiff_t j = 0; j < across_n; j++, k++) drows[k] = d + (j * dst_across + j2 * dst_across2) * E;
+    switch (E) {
+    case 1: grouped_rows(srows, drows, along_rows, across_rows, 1, streaming); break;
+    case 2: grouped_rows(srows, drows, along_rows, across_rows, 2, streaming); break;
+    case 4: grouped_rows(srows, drows, along_rows, across_rows, 4, streaming); break;
+    case 8: grouped_rows(srows, drows, along_rows, across_rows, 8, streaming); break;
+    default: grouped_rows(srows, drows, along_rows, across_rows, 16, streaming); break;
+    }
+}
