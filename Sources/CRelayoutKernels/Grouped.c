@@ -57,6 +57,52 @@ static inline __attribute__((always_inline)) void grouped_rows(const char *const
         for (ptrdiff_t a = 0; a < along_n; a++) memcpy(drows[b] + a * E, srows[a] + b * E, E);
 }
 
+// The remainder of a line walk: N x N blocks over [a0, along_n) x [b0, across_n), then elements.
+static inline __attribute__((always_inline)) void grouped_blocks(const char *const *srows, char *const *drows, ptrdiff_t a0, ptrdiff_t along_n,
+                                                                 ptrdiff_t b0, ptrdiff_t across_n, const int E) {
+    const ptrdiff_t N = 16 / E;
+    const ptrdiff_t along_full = a0 + (along_n - a0) - (along_n - a0) % N;
+    const ptrdiff_t across_full = b0 + (across_n - b0) - (across_n - b0) % N;
+    for (ptrdiff_t b = b0; b < across_full; b += N) {
+        for (ptrdiff_t a = a0; a < along_full; a += N) block_rows(srows + a, b * E, drows + b, a * E, E);
+        for (ptrdiff_t a = along_full; a < along_n; a++)
+            for (ptrdiff_t k = b; k < b + N; k++) memcpy(drows[k] + a * E, srows[a] + k * E, E);
+    }
+    for (ptrdiff_t b = across_full; b < across_n; b++)
+        for (ptrdiff_t a = a0; a < along_n; a++) memcpy(drows[b] + a * E, srows[a] + b * E, E);
+}
+
+// Line-by-line super-blocks, as Transpose.c's line walk: 64 / E source rows by 64 / E destination
+// rows, each source line read whole while in L1, each destination line written whole from an L1
+// staging buffer. For row strides that are multiples of 1 KiB, where the row walk's many open rows
+// share a few cache sets (48x28x28x28x48:4,3,2,1,0 has 4 MiB and 147 KiB strides).
+static inline __attribute__((always_inline)) void grouped_lines(const char *const *srows, char *const *drows,
+                                                                ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming) {
+    const ptrdiff_t N = 16 / E, L = 64 / E;
+    const ptrdiff_t along_lines = along_n - along_n % L, across_lines = across_n - across_n % L;
+    _Alignas(64) char staging[64 * 64];
+    for (ptrdiff_t b = 0; b < across_lines; b += L) {
+        for (ptrdiff_t a = 0; a < along_lines; a += L) {
+            for (ptrdiff_t ab = 0; ab < L; ab += N)
+#pragma clang loop unroll(full)
+                for (ptrdiff_t bb = 0; bb < L; bb += N)
+                    block_to_staging(srows + a + ab, (b + bb) * E, staging + bb * 64 + ab * E, E);
+            for (ptrdiff_t r = 0; r < L; r++) {
+#pragma clang loop unroll(full)
+                for (int q = 0; q < 4; q++) store16(drows[b + r] + a * E + 16 * q, load16(staging + r * 64 + 16 * q), streaming);
+            }
+        }
+        if (along_lines < along_n) grouped_blocks(srows, drows, along_lines, along_n, b, b + L, E);
+    }
+    if (across_lines < across_n) grouped_blocks(srows, drows, 0, along_n, across_lines, across_n, E);
+}
+
+static inline __attribute__((always_inline)) void grouped(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
+                                                          int lines, const int E, int streaming) {
+    if (lines) grouped_lines(srows, drows, along_n, across_n, E, streaming);
+    else grouped_rows(srows, drows, along_n, across_n, E, streaming);
+}
+
 enum { MAX_GROUPED_ROWS = 2048 };
 
 int rl_transpose_grouped_fits(ptrdiff_t along_rows, ptrdiff_t across_rows) {
@@ -81,11 +127,13 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
         for (ptrdiff_t i = 0; i < along_n; i++, k++) srows[k] = s + (i * src_along + i2 * src_along2) * E;
     for (ptrdiff_t j2 = 0, k = 0; j2 < across2_n; j2++)
         for (ptrdiff_t j = 0; j < across_n; j++, k++) drows[k] = d + (j * dst_across + j2 * dst_across2) * E;
+    // As in rl_transpose_tile: strides that are multiples of 1 KiB take the line walk.
+    const int lines = (((src_along | src_along2 | dst_across | dst_across2) * E) & 1023) == 0;
     switch (E) {
-    case 1: grouped_rows(srows, drows, along_rows, across_rows, 1, streaming); break;
-    case 2: grouped_rows(srows, drows, along_rows, across_rows, 2, streaming); break;
-    case 4: grouped_rows(srows, drows, along_rows, across_rows, 4, streaming); break;
-    case 8: grouped_rows(srows, drows, along_rows, across_rows, 8, streaming); break;
-    default: grouped_rows(srows, drows, along_rows, across_rows, 16, streaming); break;
+    case 1: grouped(srows, drows, along_rows, across_rows, lines, 1, streaming); break;
+    case 2: grouped(srows, drows, along_rows, across_rows, lines, 2, streaming); break;
+    case 4: grouped(srows, drows, along_rows, across_rows, lines, 4, streaming); break;
+    case 8: grouped(srows, drows, along_rows, across_rows, lines, 8, streaming); break;
+    default: grouped(srows, drows, along_rows, across_rows, lines, 16, streaming); break;
     }
 }

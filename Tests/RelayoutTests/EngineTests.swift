@@ -198,9 +198,13 @@ final class EngineTests: XCTestCase {
     func testGroupedTransposesMatchTheReference() throws {
         // Short axes on both sides (TTC's 15/28/32/48 kind): the tile's A continues into A2 in the
         // destination and B into B2 in the source, so one grouped kernel call does each tile.
-        // Sizes that are and are not multiples of the register block, streaming on and off.
+        // Sizes that are and are not multiples of the register block, streaming on and off, the row
+        // walk and the line walk.
         for elementSize in [1, 2, 4, 8, 16] {
-            for (shape, permutation) in [([16, 5, 3, 5, 16], [4, 3, 2, 1, 0]), ([12, 7, 9, 12], [3, 2, 1, 0]), ([15, 4, 6, 17], [3, 0, 2, 1]), ([32, 3, 3, 3, 32], [4, 3, 2, 1, 0])] {
+            // The last shape gives every row stride a multiple of 1 KiB: the kernel's line walk.
+            let side = 64 / elementSize
+            for (shape, permutation) in [([16, 5, 3, 5, 16], [4, 3, 2, 1, 0]), ([12, 7, 9, 12], [3, 2, 1, 0]), ([15, 4, 6, 17], [3, 0, 2, 1]),
+                                         ([32, 3, 3, 3, 32], [4, 3, 2, 1, 0]), ([side, 4, 4, 4, side], [4, 3, 2, 1, 0])] {
                 for streaming in [false, true] {
                     var tuning = CopyTuning.defaults
                     tuning.streamingThresholdBytes = streaming ? 0 : Int.max

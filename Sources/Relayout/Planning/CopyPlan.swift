@@ -66,7 +66,7 @@ public struct CopyPlan: Sendable {
     /// Which sides of a register transpose's tile run as one grouped kernel call
     /// (rl_transpose_tile_grouped): A whole and continued by A2 in the destination, B whole and
     /// continued by B2 in the source.
-    let grouped: (along: Bool, across: Bool)
+    public let grouped: (along: Bool, across: Bool)
 
     /// The number of chunks workers claim.
     public var chunkCount: Int { workItems == 0 ? 0 : (workItems + itemsPerChunk - 1) / itemsPerChunk }
