@@ -13,7 +13,7 @@ final class EngineTests: XCTestCase {
     /// so the planner keeps the tiles whole).
     static let streamingTuning = CopyTuning(
         tiles: [1: .init(along: 256, across: 32), 2: .init(along: 128, across: 16), 4: .init(along: 64, across: 8), 8: .init(along: 32, across: 4), 16: .init(along: 16, across: 4)],
-        runBytes: 4096, runTileBytes: 256, chunkBytes: 4096, inlineThresholdBytes: 1 << 20, streamingThresholdBytes: 0)
+        runBytes: 4096, runTileAreaBytes: 1024, chunkBytes: 4096, inlineThresholdBytes: 1 << 20, streamingThresholdBytes: 0)
 
     static let sizes = [1, 1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 31, 33]
 
@@ -179,7 +179,7 @@ final class EngineTests: XCTestCase {
     func testShortRunsStreamAsOneStretchPerTile() throws {
         var tuning = CopyTuning.defaults
         tuning.streamingThresholdBytes = 0
-        tuning.runTileBytes = 4096
+        tuning.runTileAreaBytes = 32 << 10
         for (shape, elementSize) in [([40, 5, 6, 16], 4), ([33, 7, 3, 8], 8), ([64, 9, 5, 32], 2)] {
             let source = try RawTensor(shape: shape, elementSize: elementSize)
             var rng = SeededGenerator(seed: UInt64(shape[2]))

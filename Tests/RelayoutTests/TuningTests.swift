@@ -112,7 +112,7 @@ final class TuningTests: XCTestCase {
             if tuningCase.elementSize == 4, tuning.tiles[4] == fastTile { seconds *= 0.8 }
             // A 1 % "win" for 1-byte 2048x2048 tiles: noise, inside the margin.
             if tuningCase.elementSize == 1, tuning.tiles[1]?.along == 2048 { seconds *= 0.99 }
-            if tuning.runTileBytes == 16384 { seconds *= 0.9 }
+            if tuning.runTileAreaBytes == 64 << 10 { seconds *= 0.9 }
             if tuning.chunkBytes == 1 << 20 { seconds *= 0.95 }
             // Streaming wins from 4 MiB; two threads win from 64 KiB.
             if tuning.streamingThresholdBytes == 0 { seconds *= tuningCase.payloadBytes >= 4 << 20 ? 0.7 : 1.2 }
@@ -128,7 +128,7 @@ final class TuningTests: XCTestCase {
         let profile = try tuner.run(measurer: &fake, ttc: ttc) { reports.append($0) }
         XCTAssertEqual(profile.tuning.tiles[4], fastTile)
         XCTAssertEqual(profile.tuning.tiles[1], CopyTuning.defaults.tiles[1], "a win inside the margin does not move the tile")
-        XCTAssertEqual(profile.tuning.runTileBytes, 16384)
+        XCTAssertEqual(profile.tuning.runTileAreaBytes, 64 << 10)
         XCTAssertEqual(profile.tuning.chunkBytes, 1 << 20)
         XCTAssertEqual(profile.tuning.streamingThresholdBytes, 4 << 20)
         XCTAssertEqual(profile.tuning.inlineThresholdBytes, 64 << 10)

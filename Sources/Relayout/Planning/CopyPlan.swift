@@ -45,6 +45,10 @@ public struct CopyPlan: Sendable {
     /// Whether the destination is written with non-temporal stores (large copies, where the machine
     /// has them): it skips reading destination lines before overwriting them.
     public let streaming: Bool
+
+    /// Contiguous runs up to this many bytes are "short": the bulk kernel tiles them over the next
+    /// dimensions of both sides. Longer runs already read and write long stretches by themselves.
+    public static let shortRunBytes = 4096
     /// Units of work (tiles or runs) and how many a worker claims at once.
     public let workItems: Int
     public let itemsPerChunk: Int
@@ -109,17 +113,19 @@ public struct CopyPlan: Sendable {
             tileA = Swift.min(runElements, inner.size)
         } else if inner.source == 1 && inner.destination == 1 {
             kernel = .bulk
-            let runTileElements = Swift.max(1, tuning.runTileBytes / elementSize)
-            if inner.size * 2 > runTileElements {
+            let runBytes = inner.size * elementSize
+            if runBytes > CopyPlan.shortRunBytes {
                 tileA = Swift.min(runElements, inner.size)
             } else {
                 // Short runs: tile runs over the destination's and the source's next dimensions, so
-                // both sides are read and written in long stretches.
+                // both sides are read and written in long stretches; as many runs per side as keep
+                // the tile near `runTileAreaBytes` (320-byte runs: 11 per side, 1856-byte runs: 4).
                 tileA = inner.size
                 roleA2 = destinationNext
                 roleB2 = sourceNext(after: inner, excluding: [a, roleA2])
-                if let k = roleA2 { tileA2 = Swift.min(dims[k].size, Swift.max(1, runTileElements / inner.size)) }
-                if let k = roleB2 { tileB2 = Swift.min(dims[k].size, Swift.max(1, runTileElements / inner.size)) }
+                let perSide = Swift.max(1, Int((Double(tuning.runTileAreaBytes) / Double(runBytes)).squareRoot()))
+                if let k = roleA2 { tileA2 = Swift.min(dims[k].size, perSide) }
+                if let k = roleB2 { tileB2 = Swift.min(dims[k].size, perSide) }
             }
         } else {
             // The transpose partner: the dimension the source walks most densely, when that beats

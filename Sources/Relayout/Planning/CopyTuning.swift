@@ -16,9 +16,11 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     public var tiles: [Int: Tile]
     /// Elements of a contiguous or strided 1-D run processed as one work item, in bytes.
     public var runBytes: Int
-    /// For copies made of short contiguous runs: the stretch, in bytes, that a tile of runs reads
-    /// contiguously from the source and writes contiguously to the destination.
-    public var runTileBytes: Int
+    /// For copies made of short contiguous runs (at most ``CopyPlan/shortRunBytes``): the bytes one
+    /// tile of runs covers. A tile takes about √(area / run) runs along the destination's next
+    /// dimension and as many along the source's, so both sides move in stretches of about
+    /// √(area × run) bytes and the tile stays cache-sized whatever the run length.
+    public var runTileAreaBytes: Int
     /// Bytes a worker claims at a time.
     public var chunkBytes: Int
     /// Bytes a worker claims at a time when the destination is fresh memory (`contiguous()`,
@@ -33,10 +35,10 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// kernel supports them; `Int.max` disables streaming.
     public var streamingThresholdBytes: Int
 
-    public init(tiles: [Int: Tile], runBytes: Int, runTileBytes: Int = 4096, chunkBytes: Int, freshChunkBytes: Int = 8 << 20, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
+    public init(tiles: [Int: Tile], runBytes: Int, runTileAreaBytes: Int = 40 << 10, chunkBytes: Int, freshChunkBytes: Int = 8 << 20, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
         self.tiles = tiles
         self.runBytes = runBytes
-        self.runTileBytes = runTileBytes
+        self.runTileAreaBytes = runTileAreaBytes
         self.chunkBytes = chunkBytes
         self.freshChunkBytes = freshChunkBytes
         self.directCopyBytes = directCopyBytes
@@ -51,7 +53,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
             8: Tile(along: 256, across: 256), 16: Tile(along: 128, across: 128),
         ],
         runBytes: 64 << 10,
-        runTileBytes: 8192,
+        runTileAreaBytes: 40 << 10,
         chunkBytes: 256 << 10,
         freshChunkBytes: 8 << 20,
         directCopyBytes: 4096,
@@ -60,7 +62,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     )
 
     enum CodingKeys: String, CodingKey {
-        case tiles, runBytes, runTileBytes, chunkBytes, freshChunkBytes, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes
+        case tiles, runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes
     }
 
     // Tiles are keyed by element size; JSON objects need string keys ("4": {...}).
@@ -77,14 +79,16 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         self.init(
             tiles: tiles,
             runBytes: try c.decode(Int.self, forKey: .runBytes),
-            runTileBytes: try c.decode(Int.self, forKey: .runTileBytes),
+            // Profiles written before the knob existed carry `runTileBytes`, a per-side stretch with
+            // another meaning: it is ignored and the default area applies.
+            runTileAreaBytes: try c.decodeIfPresent(Int.self, forKey: .runTileAreaBytes) ?? CopyTuning.defaults.runTileAreaBytes,
             chunkBytes: try c.decode(Int.self, forKey: .chunkBytes),
             // Absent from profiles written before the knob existed.
             freshChunkBytes: try c.decodeIfPresent(Int.self, forKey: .freshChunkBytes) ?? CopyTuning.defaults.freshChunkBytes,
             directCopyBytes: try c.decode(Int.self, forKey: .directCopyBytes),
             inlineThresholdBytes: try c.decode(Int.self, forKey: .inlineThresholdBytes),
             streamingThresholdBytes: try c.decode(Int.self, forKey: .streamingThresholdBytes))
-        let sizes = [runBytes, runTileBytes, chunkBytes, freshChunkBytes]
+        let sizes = [runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes]
         guard sizes.allSatisfy({ $0 > 0 }), directCopyBytes >= 0, inlineThresholdBytes >= 0, streamingThresholdBytes >= 0 else {
             throw DecodingError.dataCorruptedError(forKey: .runBytes, in: c, debugDescription: "sizes must be positive")
         }
@@ -94,7 +98,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(Dictionary(uniqueKeysWithValues: tiles.map { (String($0.key), $0.value) }), forKey: .tiles)
         try c.encode(runBytes, forKey: .runBytes)
-        try c.encode(runTileBytes, forKey: .runTileBytes)
+        try c.encode(runTileAreaBytes, forKey: .runTileAreaBytes)
         try c.encode(chunkBytes, forKey: .chunkBytes)
         try c.encode(freshChunkBytes, forKey: .freshChunkBytes)
         try c.encode(directCopyBytes, forKey: .directCopyBytes)

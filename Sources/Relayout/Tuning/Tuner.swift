@@ -112,7 +112,7 @@ public struct Tuner {
         var tuning = CopyTuning.defaults
         var measurements = [TuningMeasurement]()
         let sizes = Array(RawTensor.supportedElementSizes).sorted()
-        let runCandidates = [2048, 4096, 8192, 16384, 32768]
+        let runCandidates = [16 << 10, 24 << 10, 40 << 10, 64 << 10, 128 << 10]
         let chunkCandidates = [64 << 10, 256 << 10, 1 << 20, 4 << 20]
         func tileSweep(_ size: Int) -> [CopyTuning.Tile] {
             let current = tuning.tile(elementSize: size)
@@ -161,8 +161,8 @@ public struct Tuner {
             }
             tuning = try sweep(knob: "tile.\(size)", candidates: tunings, names: candidates.map { "\($0.along)x\($0.across)" }, incumbent: 0, cases: tileCases(elementSize: size))
         }
-        tuning = try sweep(knob: "runTileBytes", candidates: runCandidates.map { var t = tuning; t.runTileBytes = $0; return t },
-                           names: runCandidates.map(String.init), incumbent: runCandidates.firstIndex(of: tuning.runTileBytes) ?? 0, cases: runCases)
+        tuning = try sweep(knob: "runTileAreaBytes", candidates: runCandidates.map { var t = tuning; t.runTileAreaBytes = $0; return t },
+                           names: runCandidates.map(String.init), incumbent: runCandidates.firstIndex(of: tuning.runTileAreaBytes) ?? 0, cases: runCases)
         tuning = try sweep(knob: "chunkBytes", candidates: chunkCandidates.map { var t = tuning; t.chunkBytes = $0; return t },
                            names: chunkCandidates.map(String.init), incumbent: chunkCandidates.firstIndex(of: tuning.chunkBytes) ?? 0, cases: chunkCases)
 

@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also time contiguous() with pages faulted in serially first and without huge pages, and memcpy into fresh pages (the ceiling).") var allocation = false
     @Option(help: ArgumentHelp("Override the transpose tile for every element size, ALONGxACROSS.", visibility: .hidden)) var tile: String?
     @Option(help: ArgumentHelp("Override chunk bytes.", visibility: .hidden)) var chunkBytes: Int?
-    @Option(help: ArgumentHelp("Override run-tile bytes.", visibility: .hidden)) var runTileBytes: Int?
+    @Option(help: ArgumentHelp("Override the area, in bytes, of a tile of short runs.", visibility: .hidden)) var runTileAreaBytes: Int?
     @Option(help: ArgumentHelp("Override chunk bytes for fresh destinations.", visibility: .hidden)) var freshChunkBytes: Int?
     @Option(help: ArgumentHelp("Override the streaming-store threshold in bytes.", visibility: .hidden)) var streamingThreshold: Int?
 
@@ -40,7 +40,7 @@ struct BenchCommand: ParsableCommand {
                 CopyTuning.active = tuning
             }
             if let chunkBytes { CopyTuning.active.chunkBytes = chunkBytes }
-            if let runTileBytes { CopyTuning.active.runTileBytes = runTileBytes }
+            if let runTileAreaBytes { CopyTuning.active.runTileAreaBytes = runTileAreaBytes }
             if let freshChunkBytes { CopyTuning.active.freshChunkBytes = freshChunkBytes }
             if let streamingThreshold { CopyTuning.active.streamingThresholdBytes = streamingThreshold }
             var selected = try cases.map { try BenchCase(parsing: $0) }
