@@ -41,6 +41,9 @@ final class TuningTests: XCTestCase {
     func testProfilesWrittenBeforeANewKnobStillLoad() throws {
         var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(CopyTuning.defaults)) as! [String: Any]
         object.removeValue(forKey: "freshChunkBytes")
+        // Before runTileAreaBytes there was runTileBytes, a per-side stretch: ignored, default area.
+        object.removeValue(forKey: "runTileAreaBytes")
+        object["runTileBytes"] = 8192
         let decoded = try JSONDecoder().decode(CopyTuning.self, from: JSONSerialization.data(withJSONObject: object))
         XCTAssertEqual(decoded, .defaults)
     }
