@@ -124,8 +124,10 @@ public struct CopyPlan: Sendable {
                 roleA2 = destinationNext
                 roleB2 = sourceNext(after: inner, excluding: [a, roleA2])
                 let perSide = Swift.max(1, Int((Double(tuning.runTileAreaBytes) / Double(runBytes)).squareRoot()))
-                if let k = roleA2 { tileA2 = Swift.min(dims[k].size, perSide) }
-                if let k = roleB2 { tileB2 = Swift.min(dims[k].size, perSide) }
+                // Even tiles: 32 runs with 25 per side become 16 + 16, not 25 + 7.
+                func balanced(_ size: Int) -> Int { let tiles = (size + perSide - 1) / perSide; return (size + tiles - 1) / tiles }
+                if let k = roleA2 { tileA2 = balanced(dims[k].size) }
+                if let k = roleB2 { tileB2 = balanced(dims[k].size) }
             }
         } else {
             // The transpose partner: the dimension the source walks most densely, when that beats
