@@ -49,8 +49,11 @@ enum CopyEngine {
         }
     }
 
-    /// A plain strided loop on the caller's thread: for copies too small to pay for a plan.
-    private static func direct(from source: RawTensor, into destination: RawTensor) {
+    /// A plain strided loop on the caller's thread: for copies too small to pay for a plan. Inlined
+    /// into its callers: passing the two tensors to a call retains and releases their storages and
+    /// layout arrays, which measured 50 ns of a 1 KiB copy's 190.
+    @inline(__always)
+    private static func direct(from source: borrowing RawTensor, into destination: borrowing RawTensor) {
         let s = UnsafeRawPointer(source.storage.baseAddress), d = destination.storage.baseAddress
         switch source.elementSize {
         case 1: Kernels.direct(UInt8.self, from: s, source.layout, to: d, destination.layout)
