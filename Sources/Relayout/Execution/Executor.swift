@@ -28,7 +28,7 @@ struct NodeAffinity {
 /// destination elements). A struct of up to three words (a plan pointer and two base pointers) is
 /// stored inline when the worker pool publishes it, so running it allocates nothing; a closure
 /// cannot be published without a heap-allocated escaping thunk.
-protocol ChunkedWork {
+protocol ChunkedWork: SendableMetatype {
     func run(chunk: Int, worker: Int)
 }
 
