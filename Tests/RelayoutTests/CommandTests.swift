@@ -43,11 +43,11 @@ protocol ParsableCommandRunnable {
 }
 
 extension BenchCommand: ParsableCommandRunnable {
-    static func parseAndRun(_ arguments: [String]) throws { var c = try parse(arguments); try c.run() }
+    static func parseAndRun(_ arguments: [String]) throws { let c = try parse(arguments); try c.run() }
 }
 extension TuneCommand: ParsableCommandRunnable {
-    static func parseAndRun(_ arguments: [String]) throws { var c = try parse(arguments); try c.run() }
+    static func parseAndRun(_ arguments: [String]) throws { let c = try parse(arguments); try c.run() }
 }
 extension InfoCommand: ParsableCommandRunnable {
-    static func parseAndRun(_ arguments: [String]) throws { var c = try parse(arguments); try c.run() }
+    static func parseAndRun(_ arguments: [String]) throws { let c = try parse(arguments); try c.run() }
 }

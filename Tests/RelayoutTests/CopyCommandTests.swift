@@ -18,7 +18,7 @@ final class CopyCommandTests: XCTestCase {
     func path(_ name: String) -> String { folder + "/" + name }
 
     func runCopy(_ arguments: [String]) throws {
-        var command = try CopyCommand.parse(arguments)
+        let command = try CopyCommand.parse(arguments)
         try command.run()
     }
 

@@ -58,7 +58,7 @@ final class ExecutorTests: XCTestCase {
         ReferenceCopy.copy(from: view.storage.baseAddress, layout: view.layout, to: expected.storage.baseAddress, layout: expected.layout, elementSize: 4)
         let want = EngineTests.bytes(expected)
         let mismatches = Atomic<Int>(0)
-        nonisolated(unsafe) let shared = view
+        let shared = view
         DispatchQueue.concurrentPerform(iterations: 4) { _ in
             for _ in 0..<10 {
                 let plan = try! CopyPlan(source: shared.layout, destination: expected.layout, elementSize: 4, tuning: EngineTests.smallTuning, threads: 3)
