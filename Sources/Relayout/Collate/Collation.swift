@@ -93,10 +93,11 @@ public struct Collation: Sendable {
         let workers = Swift.min(threads ?? Parallelism.defaultThreadCount, samples.count)
         if output == .same {
             // One plan per distinct sample layout, each run single-threaded: workers split samples.
+            // From the engine's plan cache, so later batches of the same layouts do not plan again.
             var plans = [Layout: CopyPlan]()
             for sample in samples where plans[sample.layout] == nil {
                 let view = try permutation.map { try sample.layout.permuted($0) } ?? sample.layout
-                plans[sample.layout] = try CopyPlan(source: view, destination: slotLayout, elementSize: inputElementSize, threads: 1)
+                plans[sample.layout] = try CopyEngine.plan(source: view, destination: slotLayout, elementSize: inputElementSize, threads: 1)
             }
             Executor.run(chunks: samples.count, workers: workers) { n, _ in
                 plans[samples[n].layout]!.execute(source: samples[n].storage.baseAddress, destination: base + n * slot * inputElementSize)

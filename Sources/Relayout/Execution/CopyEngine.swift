@@ -19,23 +19,35 @@ enum CopyEngine {
             direct(from: source, into: destination)
             return
         }
-        let key = PlanCache.Key(source: source.layout, destination: .layout(destination.layout), elementSize: source.elementSize,
-                                threads: threads ?? Parallelism.defaultThreadCount, tuning: tuning)
-        let plan = try PlanCache.shared.plan(for: key) {
-            try CopyPlan(source: source.layout, destination: destination.layout, elementSize: source.elementSize, tuning: tuning, threads: threads)
-        }
+        let plan = try self.plan(source: source.layout, destination: destination.layout, elementSize: source.elementSize, threads: threads,
+                                 freshDestination: freshDestination)
         plan.execute(source: UnsafeRawPointer(source.storage.baseAddress), destination: destination.storage.baseAddress, freshDestination: freshDestination)
+    }
+
+    /// The plan for copying `source` into `destination`, from the plan cache (made and remembered on
+    /// a miss).
+    static func plan(source: Layout, destination: Layout, elementSize: Int, threads: Int?, freshDestination: Bool = false) throws -> CopyPlan {
+        try cachedPlan(source: source, destination: .layout(destination), elementSize: elementSize, threads: threads, freshDestination: freshDestination) {
+            destination
+        }
     }
 
     /// The plan for copying `source` into a new tensor dense in `format`; its `destinationLayout` is
     /// the new tensor's layout. Cached, so repeated `contiguous()` calls on one kind of view neither
     /// plan nor build a layout again.
     static func densePlan(source: Layout, format: MemoryFormat, elementSize: Int, threads: Int?, freshDestination: Bool) throws -> CopyPlan {
+        try cachedPlan(source: source, destination: .dense(format), elementSize: elementSize, threads: threads, freshDestination: freshDestination) {
+            try format.layout(for: source.shape)
+        }
+    }
+
+    private static func cachedPlan(source: Layout, destination: PlanCache.Key.Destination, elementSize: Int, threads: Int?, freshDestination: Bool,
+                                   destinationLayout: () throws -> Layout) throws -> CopyPlan {
         let tuning = tuning(freshDestination: freshDestination)
-        let key = PlanCache.Key(source: source, destination: .dense(format), elementSize: elementSize,
+        let key = PlanCache.Key(source: source, destination: destination, elementSize: elementSize,
                                 threads: threads ?? Parallelism.defaultThreadCount, tuning: tuning)
         return try PlanCache.shared.plan(for: key) {
-            try CopyPlan(source: source, destination: try format.layout(for: source.shape), elementSize: elementSize, tuning: tuning, threads: threads)
+            try CopyPlan(source: source, destination: try destinationLayout(), elementSize: elementSize, tuning: tuning, threads: threads)
         }
     }
 
