@@ -226,6 +226,36 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testStreamedTransposesWithRowsInsideLinesMatchTheReference() throws {
+        // The register kernel decides per tile whether rows that start inside a cache line may
+        // stream, and 1-byte elements take the row walk (with fetches ahead) for strides that are
+        // multiples of 1 KiB but not of 2 KiB. Rows of 16 bytes past a line, 32 past, on a line,
+        // and a 3 KiB row; source views offset so that tiles start inside lines too.
+        for elementSize in [1, 2, 4, 8] {
+            for rowBytes in [1040, 1056, 1088, 3072] {
+                let columns = rowBytes / elementSize
+                for (rows, offset) in [(96, 0), (70, 1)] {
+                    var tuning = CopyTuning.defaults
+                    tuning.streamingThresholdBytes = 0
+                    tuning.inlineThresholdBytes = 0
+                    tuning.chunkBytes = 8192
+                    tuning.tiles[elementSize] = .init(along: 64 * 16 / elementSize, across: 48)
+                    let source = try RawTensor(shape: [columns, rows + offset], elementSize: elementSize)
+                    var rng = SeededGenerator(seed: UInt64(rowBytes * 7 + elementSize + offset))
+                    Self.fillRandom(source.storage, using: &rng)
+                    let view = try source.sliced(axis: 1, start: offset).transposed(0, 1)
+                    let destination = try RawTensor(shape: [rows, columns], elementSize: elementSize)
+                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 2)
+                    let label = "\(elementSize) B, rows of \(rowBytes) bytes, offset \(offset)"
+                    XCTAssertEqual(plan.kernel, .transpose, label)
+                    XCTAssertTrue(plan.streaming, label)
+                    try plan.execute(from: view, into: destination)
+                    XCTAssertEqual(Self.bytes(destination), try Self.referenceResult(view, destination), label)
+                }
+            }
+        }
+    }
+
     func testPlansAreReusableAndValidateTheirInputs() throws {
         let a = try RawTensor(shape: [40, 50], elementSize: 4)
         var rng = SeededGenerator(seed: 3)

@@ -232,9 +232,7 @@ public struct CopyPlan: Sendable {
         // rl_copy_run_tile) and every run starts 16-byte aligned relative to the next.
         let runStretch = roleA2 != nil && (tileA * elementSize) % 16 == 0 && tileA * tileA2 * elementSize >= 1024
         let fillsLines = (kernel == .bulk && (tileA * elementSize >= 1024 || runStretch))
-            // 1-byte transposes keep ordinary stores: measured 12 GB/s streaming against 15-17 without
-            // (their 16-row register blocks already keep 16 destination lines busy).
-            || (kernel == .transpose && inner.destination == 1 && across.source == 1 && destinationRun >= 256 && elementSize > 1)
+            || (kernel == .transpose && inner.destination == 1 && across.source == 1 && destinationRun >= 256)
         streaming = bytes >= tuning.streamingThresholdBytes && fillsLines && rl_has_streaming_stores() != 0
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
     }

@@ -49,7 +49,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// The built-in defaults.
     public static let defaults = CopyTuning(
         tiles: [
-            1: Tile(along: 512, across: 512), 2: Tile(along: 512, across: 512), 4: Tile(along: 512, across: 512),
+            1: Tile(along: 1024, across: 1024), 2: Tile(along: 512, across: 512), 4: Tile(along: 512, across: 512),
             8: Tile(along: 256, across: 256), 16: Tile(along: 128, across: 128),
         ],
         runBytes: 64 << 10,
