@@ -4,12 +4,16 @@
 For each case DTYPE:SHAPE:PERM it times, single-threaded as NumPy runs:
   copyto   np.copyto(dst, src.transpose(PERM)) into a preallocated, touched destination
   ascontig np.ascontiguousarray(src.transpose(PERM)), allocation included
-and prints GB/s counting bytes read plus bytes written (medians of --repeats runs).
+and prints GB/s counting bytes read plus bytes written (medians of --repeats runs). With --torch it
+also times PyTorch on the same threads as `relayout bench` (all cores unless --torch-threads):
+  copy_    dst.copy_(src.permute(PERM)) into a preallocated, touched tensor
+  contig   src.permute(PERM).contiguous(), allocation included
 
     python3 Benchmarks/numpy_peer.py                       # the ttc suite
     python3 Benchmarks/numpy_peer.py --case f4:7264x7264:1,0
     .build/release/relayout bench --json > relayout.json
     python3 Benchmarks/numpy_peer.py --relayout relayout.json   # adds relayout/NumPy ratios
+    python3 Benchmarks/numpy_peer.py --relayout relayout.json --torch   # and PyTorch (pip install torch)
 """
 import argparse, json, os, statistics, sys, time
 import numpy as np
@@ -91,15 +95,31 @@ def main():
     parser.add_argument("--case", action="append", default=[])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--relayout", help="JSON from `relayout bench --json` on the same cases")
+    parser.add_argument("--torch", action="store_true", help="also time PyTorch's copy_ and permute().contiguous()")
+    parser.add_argument("--torch-threads", type=int, default=os.cpu_count(), help="PyTorch intra-op threads (default: all cores)")
     options = parser.parse_args()
+    torch = None
+    if options.torch:
+        try:
+            import torch
+        except ImportError:
+            print("numpy_peer.py: --torch needs PyTorch (pip install torch)", file=sys.stderr)
+            return 2
+        torch.set_num_threads(options.torch_threads)
     if options.suite in ("deepcopy", "loader") and not options.case:
         return workload(options.suite, options.repeats)
     cases = options.case or (ttc_cases() if options.suite == "ttc" else small_cases())
     ours = {}
     if options.relayout:
         ours = {r["case"]: r for r in json.load(open(options.relayout))}
-    print(f"{'case':34} {'bytes':>11} {'copyto GB/s':>12} {'ascontig GB/s':>14}" + ("  relayout/copyto  contiguous/ascontig" if ours else ""))
+    header = f"{'case':34} {'bytes':>11} {'copyto GB/s':>12} {'ascontig GB/s':>14}"
+    if torch:
+        header += f" {'torch copy_':>12} {'torch contig':>13}"
+    if ours:
+        header += "  relayout/copyto  contiguous/ascontig" + ("  copy/copy_  contiguous/torch" if torch else "")
+    print(header)
     copy_ratios, contig_ratios, ceiling_ratios, copyto_all, ascontig_all = [], [], [], [], []
+    torch_copy_all, torch_contig_all, torch_copy_ratios, torch_contig_ratios = [], [], [], []
     for case in cases:
         dtype, shape, perm = parse(case)
         src = np.full(shape, 1, dtype=dtype)
@@ -112,6 +132,14 @@ def main():
         copyto_all.append(copyto)
         ascontig_all.append(ascontig)
         line = f"{case:34} {nbytes:>11} {copyto:>12.2f} {ascontig:>14.2f}"
+        if torch:
+            tsrc = torch.from_numpy(src)
+            tdst = torch.from_numpy(dst)
+            torch_copy = 2 * nbytes / median_seconds(lambda: tdst.copy_(tsrc.permute(perm)), options.repeats) / 1e9
+            torch_contig = 2 * nbytes / median_seconds(lambda: tsrc.permute(perm).contiguous(), options.repeats) / 1e9
+            torch_copy_all.append(torch_copy)
+            torch_contig_all.append(torch_contig)
+            line += f" {torch_copy:>12.2f} {torch_contig:>13.2f}"
         if case in ours:
             r = ours[case]
             copy_ratios.append(r["gbps"] / copyto)
@@ -119,11 +147,19 @@ def main():
             if r.get("freshMemcpyGbps"):
                 ceiling_ratios.append(r["freshMemcpyGbps"] / ascontig)
             line += f"  {copy_ratios[-1]:>15.2f}  {contig_ratios[-1]:>19.2f}"
+            if torch:
+                torch_copy_ratios.append(r["gbps"] / torch_copy)
+                torch_contig_ratios.append(r["contiguousGbps"] / torch_contig)
+                line += f"  {torch_copy_ratios[-1]:>10.2f}  {torch_contig_ratios[-1]:>15.2f}"
         print(line, flush=True)
     gm = lambda xs: float(np.exp(np.mean(np.log(xs))))
     summary = f"geometric mean: copyto {gm(copyto_all):.2f} GB/s, ascontiguousarray {gm(ascontig_all):.2f} GB/s"
     if copy_ratios:
         summary += f"; relayout copy / copyto {gm(copy_ratios):.2f}x, contiguous() / ascontiguousarray {gm(contig_ratios):.2f}x"
+    if torch:
+        summary += f"; torch ({options.torch_threads} threads) copy_ {gm(torch_copy_all):.2f} GB/s, permute().contiguous() {gm(torch_contig_all):.2f} GB/s"
+    if torch_copy_ratios:
+        summary += f"; relayout copy / copy_ {gm(torch_copy_ratios):.2f}x, contiguous() / torch contiguous() {gm(torch_contig_ratios):.2f}x"
     if ceiling_ratios:
         # From `relayout bench --allocation`: what no allocating copy can beat on this machine.
         summary += f"; ceiling (memcpy into fresh huge pages) / ascontiguousarray {gm(ceiling_ratios):.2f}x"
