@@ -7,7 +7,8 @@
 /// on elements of `element_size` bytes (1, 2, 4, 8 or 16). Strides are in elements. The source is
 /// read along b (its stride-1 side), the destination written along a (its stride-1 side), through
 /// 16-byte register transposes. With `streaming` non-zero and 16-byte aligned destination rows, full
-/// blocks are written with non-temporal stores (callers end a batch with rl_store_fence).
+/// blocks are written with non-temporal stores (callers end a batch with rl_store_fence), unless rows
+/// that start inside cache lines would keep more than 12 partial lines open per strip of blocks.
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int streaming);
 
