@@ -230,9 +230,10 @@ final class EngineTests: XCTestCase {
         // The register kernel decides per tile whether rows that start inside a cache line may
         // stream, and 1-byte elements take the row walk (with fetches ahead) for strides that are
         // multiples of 1 KiB but not of 2 KiB. Rows of 16 bytes past a line, 32 past, on a line,
-        // and a 3 KiB row; source views offset so that tiles start inside lines too.
-        for elementSize in [1, 2, 4, 8] {
-            for rowBytes in [1040, 1056, 1088, 3072] {
+        // a 3 KiB row, and odd rows (one element past 1040 bytes, which the kernel declines to
+        // stream); source views offset so that tiles start inside lines too.
+        for elementSize in [1, 2, 4, 8, 16] {
+            for rowBytes in [1040, 1056, 1088, 3072, 1040 + elementSize] {
                 let columns = rowBytes / elementSize
                 for (rows, offset) in [(96, 0), (70, 1)] {
                     var tuning = CopyTuning.defaults
