@@ -39,6 +39,9 @@ struct BenchRunner {
 
     static func gbps(_ bytes: Int, _ seconds: Double) -> Double { 2 * Double(bytes) / seconds / 1e9 }
 
+    /// Calls per timed sample for a copy of `bytes`: enough to move 1 MiB, at least one.
+    static func batch(bytes: Int) -> Int { Swift.max(1, (1 << 20) / Swift.max(bytes, 1)) }
+
     /// Seconds `body` takes to make a tensor; the tensor is freed after the clock stops, so giving
     /// its pages back is not timed.
     static func secondsKeeping(_ body: () throws -> RawTensor) rethrows -> Double {
@@ -66,10 +69,17 @@ struct BenchRunner {
         try copyOnce()
         memcpyOnce()
         var copyTimes = [Double](), memcpyTimes = [Double](), contiguousTimes = [Double](), loopTimes = [Double]()
+        // Copies under a microsecond are timed in batches, so that the clock's own cost and jitter
+        // do not swamp them: one sample moves at least 1 MiB (1 KiB copies: 1024 per sample).
+        // contiguous() stays one call per sample, so that its results are freed off the clock.
+        let batch = Self.batch(bytes: bytes)
+        func batched(_ body: () throws -> Void) rethrows -> Double {
+            try Stopwatch.seconds { for _ in 0..<batch { try body() } } / Double(batch)
+        }
         // Interleaved, so drift in the machine's state hits both sides alike.
         for _ in 0..<repeats {
-            copyTimes.append(try Stopwatch.seconds(copyOnce))
-            memcpyTimes.append(Stopwatch.seconds(memcpyOnce))
+            copyTimes.append(try batched(copyOnce))
+            memcpyTimes.append(batched(memcpyOnce))
         }
         for _ in 0..<repeats {
             contiguousTimes.append(try Self.secondsKeeping { try view.copied(threads: threads) })
@@ -99,7 +109,7 @@ struct BenchRunner {
         }
         if withLoop {
             for _ in 0..<repeats {
-                loopTimes.append(Stopwatch.seconds { NaiveLoop.copy(view, into: destination) })
+                loopTimes.append(batched { NaiveLoop.copy(view, into: destination) })
             }
         }
         let copyGbps = Self.gbps(bytes, median(copyTimes))
