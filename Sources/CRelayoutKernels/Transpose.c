@@ -48,8 +48,8 @@ static inline __attribute__((always_inline)) void tile_lines(const char *src, pt
         for (ptrdiff_t a = 0; a < along_lines; a += L) {
             // The source lines of the rows 64 ahead, into L2: the hardware prefetchers do not follow
             // a walk down a column of lines (2 threads, f4 rows of 14 KiB 28 -> 46 GB/s, 7 KiB
-            // 33 -> 39, 16 KiB +8 %; u2 rows of 7 KiB 26 -> 42, f8 rows of 14 KiB 40 -> 60).
-            if (E > 1 && a + 64 + L <= along_n)
+            // 33 -> 39, 16 KiB +8 %; u2 rows of 7 KiB 26 -> 42; u1 rows of 6 KiB 22 -> 27).
+            if (a + 64 + L <= along_n)
 #pragma clang loop unroll(full)
                 for (ptrdiff_t k = 0; k < L; k++) __builtin_prefetch(src + (a + 64 + k) * src_row + b * E, 0, 2);
             if (E == 1 && (src_row & 4095) == 0) {
