@@ -83,10 +83,14 @@ static inline __attribute__((always_inline)) void grouped_lines(const char *cons
     _Alignas(64) char staging[64 * 64];
     for (ptrdiff_t b = 0; b < across_lines; b += L) {
         for (ptrdiff_t a = 0; a < along_lines; a += L) {
-            // As in Transpose.c's line walk: the source lines of the rows 64 ahead, into L2.
-            if (a + 64 + L <= along_n)
+            // As in Transpose.c's line walk: the source lines 64 rows ahead in walk order, into L2.
+            {
+                ptrdiff_t ahead_a = a + 64, ahead_b = b;
+                if (ahead_a + L > along_lines) { ahead_a -= along_lines; ahead_b += L; }
+                if (ahead_a >= 0 && ahead_a + L <= along_lines && ahead_b + L <= across_lines)
 #pragma clang loop unroll(full)
-                for (ptrdiff_t k = 0; k < L; k++) __builtin_prefetch(srows[a + 64 + k] + b * E, 0, 2);
+                    for (ptrdiff_t k = 0; k < L; k++) __builtin_prefetch(srows[ahead_a + k] + ahead_b * E, 0, 2);
+            }
             for (ptrdiff_t ab = 0; ab < L; ab += N)
 #pragma clang loop unroll(full)
                 for (ptrdiff_t bb = 0; bb < L; bb += N)
