@@ -41,7 +41,17 @@ static inline __attribute__((always_inline)) void grouped_rows(const char *const
     const ptrdiff_t along_lines = streaming ? along_full - along_full % line : 0;
     _Alignas(64) char staging[16 * 64];
     for (ptrdiff_t b = 0; b < across_full; b += N) {
+        // On a pass that first touches source lines, the lines 64 rows ahead (on into the next
+        // line's pass near the end), into L2.
+        const int fetch_ahead = along_lines > 0 && (((uintptr_t)srows[0] + b * E + 15) & 63) < 16;
         for (ptrdiff_t a = 0; a < along_lines; a += line) {
+            if (fetch_ahead) {
+                ptrdiff_t ahead_a = a + 64, ahead_b = b;
+                if (ahead_a + line > along_lines) { ahead_a -= along_lines; ahead_b += 64 / E; }
+                if (ahead_a >= 0 && ahead_a + line <= along_lines && ahead_b < across_n)
+#pragma clang loop unroll(full)
+                    for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(srows[ahead_a + k] + ahead_b * E + 15, 0, 2);
+            }
 #pragma clang loop unroll(full)
             for (ptrdiff_t k = 0; k < 4; k++) block_to_staging(srows + a + k * N, b * E, staging + k * 16, E);
             for (ptrdiff_t r = 0; r < N; r++) {
