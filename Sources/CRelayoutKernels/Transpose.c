@@ -105,14 +105,25 @@ static inline __attribute__((always_inline)) void tile_rows(const char *src, ptr
     const ptrdiff_t along_lines = streaming ? along_full - along_full % line : 0;
     _Alignas(64) char staging[16 * 64];
     for (ptrdiff_t b = 0; b < across_full; b += N) {
-        // 1-byte blocks spend 64 shuffles on every 16 source lines, so without help the loads of
-        // the next rows issue late; on the pass that first touches a source line, the lines of the
-        // rows 64 ahead are requested (2 threads, u1 7232²: 29 -> 36 GB/s).
-        const int fetch_ahead = E == 1 && (((uintptr_t)src + b * E + 15) & 63) < 16;
+        // On the pass that first touches a source line, the lines of the rows 64 ahead are
+        // requested. 1-byte blocks spend 64 shuffles on every 16 source lines, so without help the
+        // loads of the next rows issue late (2 threads, u1 7232²: 29 -> 36 GB/s); wider elements
+        // fetch into L2 in walk order, on into the next line's pass near the end, as the line walk
+        // does (TTC 96x75x75x96:3,2,1,0 29-30 -> 33.5-37 GB/s, 28x28x4x48x352:2,0,4,1,3 25-27 ->
+        // 26-33.5; f4 7264² unchanged).
+        const int fetch_ahead = (((uintptr_t)src + b * E + 15) & 63) < 16;
         for (ptrdiff_t a = 0; a < along_lines; a += line) {
-            if (fetch_ahead && a + 2 * line <= along_n)
+            if (E == 1) {
+                if (fetch_ahead && a + 2 * line <= along_n)
 #pragma clang loop unroll(full)
-                for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(src + (a + line + k) * src_row + b * E + 15);
+                    for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(src + (a + line + k) * src_row + b * E + 15);
+            } else if (fetch_ahead) {
+                ptrdiff_t ahead_a = a + 64, ahead_b = b;
+                if (ahead_a + line > along_lines) { ahead_a -= along_lines; ahead_b += 64 / E; }
+                if (ahead_a >= 0 && ahead_a + line <= along_lines && ahead_b < across_n)
+#pragma clang loop unroll(full)
+                    for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(src + (ahead_a + k) * src_row + ahead_b * E + 15, 0, 2);
+            }
 #pragma clang loop unroll(full)
             for (ptrdiff_t k = 0; k < 64 / 16; k++)
                 block(src + (a + k * N) * src_row + b * E, src_row, staging + k * 16, 64, E, 0);
