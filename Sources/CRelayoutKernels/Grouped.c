@@ -45,13 +45,10 @@ static inline __attribute__((always_inline)) void grouped_rows(const char *const
         // line's pass near the end), into L2.
         const int fetch_ahead = along_lines > 0 && (((uintptr_t)srows[0] + b * E + 15) & 63) < 16;
         for (ptrdiff_t a = 0; a < along_lines; a += line) {
-            if (fetch_ahead) {
-                ptrdiff_t ahead_a = a + 64, ahead_b = b;
-                if (ahead_a + line > along_lines) { ahead_a -= along_lines; ahead_b += 64 / E; }
-                if (ahead_a >= 0 && ahead_a + line <= along_lines && ahead_b < across_n)
+            ptrdiff_t ahead_a, ahead_b;
+            if (fetch_ahead && rows_ahead(a, b, line, along_lines, line, across_n, &ahead_a, &ahead_b))
 #pragma clang loop unroll(full)
-                    for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(srows[ahead_a + k] + ahead_b * E + 15, 0, 2);
-            }
+                for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(srows[ahead_a + k] + ahead_b * E + 15, 0, 2);
 #pragma clang loop unroll(full)
             for (ptrdiff_t k = 0; k < 4; k++) block_to_staging(srows + a + k * N, b * E, staging + k * 16, E);
             for (ptrdiff_t r = 0; r < N; r++) {
@@ -94,13 +91,10 @@ static inline __attribute__((always_inline)) void grouped_lines(const char *cons
     for (ptrdiff_t b = 0; b < across_lines; b += L) {
         for (ptrdiff_t a = 0; a < along_lines; a += L) {
             // As in Transpose.c's line walk: the source lines 64 rows ahead in walk order, into L2.
-            {
-                ptrdiff_t ahead_a = a + 64, ahead_b = b;
-                if (ahead_a + L > along_lines) { ahead_a -= along_lines; ahead_b += L; }
-                if (ahead_a >= 0 && ahead_a + L <= along_lines && ahead_b + L <= across_lines)
+            ptrdiff_t ahead_a, ahead_b;
+            if (rows_ahead(a, b, L, along_lines, L, across_lines, &ahead_a, &ahead_b))
 #pragma clang loop unroll(full)
-                    for (ptrdiff_t k = 0; k < L; k++) __builtin_prefetch(srows[ahead_a + k] + ahead_b * E, 0, 2);
-            }
+                for (ptrdiff_t k = 0; k < L; k++) __builtin_prefetch(srows[ahead_a + k] + ahead_b * E, 0, 2);
             for (ptrdiff_t ab = 0; ab < L; ab += N)
 #pragma clang loop unroll(full)
                 for (ptrdiff_t bb = 0; bb < L; bb += N)

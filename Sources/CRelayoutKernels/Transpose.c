@@ -49,15 +49,12 @@ static inline __attribute__((always_inline)) void tile_lines(const char *src, pt
             // The source lines of the rows 64 ahead, into L2: the hardware prefetchers do not follow
             // a walk down a column of lines (2 threads, f4 rows of 14 KiB 28 -> 46 GB/s, 7 KiB
             // 33 -> 39, 16 KiB +8 %; u2 rows of 7 KiB 26 -> 42; u1 rows of 6 KiB 22 -> 27).
-            {
-                // 64 rows ahead in walk order: down this column band, or on into the next one when
-                // the tile is short along (48-row tiles of TTC's 48x28x28x4x352:4,3,2,1,0).
-                ptrdiff_t ahead_a = a + 64, ahead_b = b;
-                if (ahead_a + L > along_lines) { ahead_a -= along_lines; ahead_b += L; }
-                if (ahead_a >= 0 && ahead_a + L <= along_lines && ahead_b + L <= across_lines)
+            // In walk order: on into the next column band when the tile is short along (48-row tiles
+            // of TTC's 48x28x28x4x352:4,3,2,1,0).
+            ptrdiff_t ahead_a, ahead_b;
+            if (rows_ahead(a, b, L, along_lines, L, across_lines, &ahead_a, &ahead_b))
 #pragma clang loop unroll(full)
-                    for (ptrdiff_t k = 0; k < L; k++) __builtin_prefetch(src + (ahead_a + k) * src_row + ahead_b * E, 0, 2);
-            }
+                for (ptrdiff_t k = 0; k < L; k++) __builtin_prefetch(src + (ahead_a + k) * src_row + ahead_b * E, 0, 2);
             if (E == 1 && (src_row & 4095) == 0) {
                 // With 4 KiB-multiple rows, 16 rows of 1-byte blocks are 16 lines in one L1 set,
                 // more than its ways; the four blocks along a line would each fetch them again. So
@@ -113,16 +110,14 @@ static inline __attribute__((always_inline)) void tile_rows(const char *src, ptr
         // 26-33.5; f4 7264² unchanged).
         const int fetch_ahead = (((uintptr_t)src + b * E + 15) & 63) < 16;
         for (ptrdiff_t a = 0; a < along_lines; a += line) {
+            ptrdiff_t ahead_a, ahead_b;
             if (E == 1) {
                 if (fetch_ahead && a + 2 * line <= along_n)
 #pragma clang loop unroll(full)
                     for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(src + (a + line + k) * src_row + b * E + 15);
-            } else if (fetch_ahead) {
-                ptrdiff_t ahead_a = a + 64, ahead_b = b;
-                if (ahead_a + line > along_lines) { ahead_a -= along_lines; ahead_b += 64 / E; }
-                if (ahead_a >= 0 && ahead_a + line <= along_lines && ahead_b < across_n)
+            } else if (fetch_ahead && rows_ahead(a, b, line, along_lines, line, across_n, &ahead_a, &ahead_b)) {
 #pragma clang loop unroll(full)
-                    for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(src + (ahead_a + k) * src_row + ahead_b * E + 15, 0, 2);
+                for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(src + (ahead_a + k) * src_row + ahead_b * E + 15, 0, 2);
             }
 #pragma clang loop unroll(full)
             for (ptrdiff_t k = 0; k < 64 / 16; k++)
