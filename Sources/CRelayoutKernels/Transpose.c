@@ -108,7 +108,10 @@ static inline __attribute__((always_inline)) void tile_rows(const char *src, ptr
         // fetch into L2 in walk order, on into the next line's pass near the end, as the line walk
         // does (TTC 96x75x75x96:3,2,1,0 29-30 -> 33.5-37 GB/s, 28x28x4x48x352:2,0,4,1,3 25-27 ->
         // 26-33.5; f4 7264² unchanged).
-        const int fetch_ahead = (((uintptr_t)src + b * E + 15) & 63) < 16;
+        // Source rows that are not whole lines start their lines at different strips, so there
+        // every strip fetches (2 threads, f4 rows of 16396 bytes into aligned rows 26.5-28 -> 31-33
+        // GB/s; one thread 16.5 -> 20).
+        const int fetch_ahead = (src_row & 63) != 0 || (((uintptr_t)src + b * E + 15) & 63) < 16;
         for (ptrdiff_t a = 0; a < along_lines; a += line) {
             ptrdiff_t ahead_a, ahead_b;
             if (E == 1) {
@@ -128,8 +131,16 @@ static inline __attribute__((always_inline)) void tile_rows(const char *src, ptr
                 for (int q = 0; q < 4; q++) store16(row + 16 * q, load16(staging + r * 64 + 16 * q), 1);
             }
         }
-        for (ptrdiff_t a = along_lines; a < along_full; a += N)
+        // Ordinary stores (rows that start inside lines, copies under the streaming threshold):
+        // the same fetching ahead, once per line of rows (2 threads, f4 4097x4099 21.5-22 ->
+        // 23.5-25.5 GB/s, 7263x7265 20.3-22.3 -> 21.9-24.2, u2 and f8 alike; one thread 14 -> 17).
+        for (ptrdiff_t a = along_lines; a < along_full; a += N) {
+            ptrdiff_t ahead_a, ahead_b;
+            if (fetch_ahead && ((a * E) & 63) == 0 && rows_ahead(a, b, line, along_full, N, across_n, &ahead_a, &ahead_b))
+#pragma clang loop unroll(full)
+                for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(src + (ahead_a + k) * src_row + ahead_b * E + 15, 0, 2);
             block(src + a * src_row + b * E, src_row, dst + b * dst_row + a * E, dst_row, E, 0);
+        }
         for (ptrdiff_t a = along_full; a < along_n; a++)
             for (ptrdiff_t k = b; k < b + N; k++) memcpy(dst + k * dst_row + a * E, src + a * src_row + k * E, E);
     }
