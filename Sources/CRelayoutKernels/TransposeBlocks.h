@@ -71,12 +71,14 @@ static inline __attribute__((always_inline)) void transpose_registers(v16 *v, co
 }
 
 // Where a walk down columns of source lines will be 64 rows from now, for fetching ahead: rows
-// a + 64 of column b, or, once those run past the rows walked (rows_end), the first rows of the next
-// column, `step` further on. Zero when that lies outside the tile; `rows` rows from there are fetched.
+// a + 64 of column b, or, once those run past the rows walked (rows_end), rows of a later column,
+// `step` further on per column (tiles shorter than 64 rows wrap more than once). Zero when that lies
+// outside the tile; `rows` rows from there are fetched.
 static inline int rows_ahead(ptrdiff_t a, ptrdiff_t b, ptrdiff_t rows, ptrdiff_t rows_end, ptrdiff_t step, ptrdiff_t columns_end,
                              ptrdiff_t *ahead_a, ptrdiff_t *ahead_b) {
+    if (rows_end < rows) return 0;
     ptrdiff_t na = a + 64, nb = b;
-    if (na + rows > rows_end) { na -= rows_end; nb += step; }
+    while (na + rows > rows_end) { na -= rows_end; nb += step; }
     *ahead_a = na;
     *ahead_b = nb;
     return na >= 0 && na + rows <= rows_end && nb < columns_end;
