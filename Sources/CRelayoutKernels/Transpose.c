@@ -55,20 +55,21 @@ static inline __attribute__((always_inline)) void tile_lines(const char *src, pt
             if (rows_ahead(a, b, L, along_lines, L, across_lines, &ahead_a, &ahead_b))
 #pragma clang loop unroll(full)
                 for (ptrdiff_t k = 0; k < L; k++) __builtin_prefetch(src + (ahead_a + k) * src_row + ahead_b * E, 0, 2);
-            if (E == 1 && (src_row & 4095) == 0) {
-                // With 4 KiB-multiple rows, 16 rows of 1-byte blocks are 16 lines in one L1 set,
-                // more than its ways; the four blocks along a line would each fetch them again. So
-                // each group of rows is first copied, line by line, into an L1 buffer that does not
-                // alias (2 threads, u1 4096²: 17 -> 20-24 GB/s, 8192²: 15-17 -> 20-21.5; but 6 KiB
-                // rows, two sets, 24 -> 19, and 2-byte and wider blocks gain nothing).
+            if (E <= 2 && (src_row & 4095) == 0) {
+                // With 4 KiB-multiple rows, the 16 (1-byte) or 8 (2-byte) rows of a block are lines
+                // in one L1 set, as many as or more than its ways; the four blocks along a line would
+                // each fetch them again. So each group of rows is first copied, line by line, into an
+                // L1 buffer that does not alias (2 threads, u1 4096²: 17 -> 20-24 GB/s, 8192²: 15-17
+                // -> 20-21.5; u2 4096² 24-31 -> 29-38 once the line walk fetched ahead; but 6 KiB
+                // rows, two sets, 24 -> 19, and 4-byte blocks gain nothing).
                 _Alignas(64) char rows[16 * 64];
                 for (ptrdiff_t ab = 0; ab < L; ab += N) {
 #pragma clang loop unroll(full)
-                    for (int r = 0; r < 16; r++)
+                    for (int r = 0; r < N; r++)
 #pragma clang loop unroll(full)
-                        for (int q = 0; q < 4; q++) store16(rows + r * 64 + 16 * q, load16(src + (a + ab + r) * src_row + b + 16 * q), 0);
+                        for (int q = 0; q < 4; q++) store16(rows + r * 64 + 16 * q, load16(src + (a + ab + r) * src_row + b * E + 16 * q), 0);
 #pragma clang loop unroll(full)
-                    for (ptrdiff_t bb = 0; bb < L; bb += N) block(rows + bb, 64, staging + bb * 64 + ab, 64, 1, 0);
+                    for (ptrdiff_t bb = 0; bb < L; bb += N) block(rows + bb * E, 64, staging + bb * 64 + ab * E, 64, E, 0);
                 }
             } else {
                 for (ptrdiff_t ab = 0; ab < L; ab += N)

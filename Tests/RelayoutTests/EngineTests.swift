@@ -263,21 +263,23 @@ final class EngineTests: XCTestCase {
                 }
             }
         }
-        // 1-byte line walk: 2 KiB-multiple destination rows, 4 KiB-multiple source rows (whose
-        // blocks are copied through an L1 buffer first), with and without streaming, with tails.
-        let source = try RawTensor(shape: [2048, 4096], elementSize: 1)
-        var rng = SeededGenerator(seed: 2048)
-        Self.fillRandom(source.storage, using: &rng)
-        for (rows, streaming) in [(128, true), (131, false)] {
-            var tuning = CopyTuning.defaults
-            tuning.streamingThresholdBytes = streaming ? 0 : Int.max
-            tuning.inlineThresholdBytes = 0
-            let view = try source.sliced(axis: 1, stop: rows).transposed(0, 1)
-            let destination = try RawTensor(shape: [rows, 2048], elementSize: 1)
-            let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: 1, tuning: tuning, threads: 2)
-            XCTAssertEqual(plan.streaming, streaming)
-            try plan.execute(from: view, into: destination)
-            try Self.assertSameBytes(destination, Self.referenceResult(view, destination), "u1 line walk, \(rows) rows")
+        // 1- and 2-byte line walks: 2 KiB-multiple destination rows, 4 KiB source rows (whose blocks
+        // are copied through an L1 buffer first), with and without streaming, with tails.
+        for elementSize in [1, 2] {
+            let source = try RawTensor(shape: [2048, 4096 / elementSize], elementSize: elementSize)
+            var rng = SeededGenerator(seed: 2048)
+            Self.fillRandom(source.storage, using: &rng)
+            for (rows, streaming) in [(128, true), (131, false)] {
+                var tuning = CopyTuning.defaults
+                tuning.streamingThresholdBytes = streaming ? 0 : Int.max
+                tuning.inlineThresholdBytes = 0
+                let view = try source.sliced(axis: 1, stop: rows).transposed(0, 1)
+                let destination = try RawTensor(shape: [rows, 2048], elementSize: elementSize)
+                let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 2)
+                XCTAssertEqual(plan.streaming, streaming)
+                try plan.execute(from: view, into: destination)
+                try Self.assertSameBytes(destination, Self.referenceResult(view, destination), "\(elementSize) B line walk, \(rows) rows")
+            }
         }
     }
 
