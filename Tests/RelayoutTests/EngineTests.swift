@@ -283,6 +283,15 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testBaselineBuildOfNarrowTransposesMatchesTheReference() throws {
+        // 1- and 2-byte tiles run an AVX-512 build of the kernel where the CPU has it; the same
+        // checks on the baseline build, whichever this machine would pick.
+        Kernels.allowAVX512Transposes(false)
+        defer { Kernels.allowAVX512Transposes(true) }
+        try testStreamedTransposesWithRowsInsideLinesMatchTheReference()
+        try testEngineMatchesReferenceOnRandomLayouts()
+    }
+
     func testPlansAreReusableAndValidateTheirInputs() throws {
         let a = try RawTensor(shape: [40, 50], elementSize: 4)
         var rng = SeededGenerator(seed: 3)

@@ -12,6 +12,10 @@
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int streaming);
 
+/// Whether 1- and 2-byte rl_transpose_tile calls may run the kernel's AVX-512 build (by default they do
+/// where the CPU has AVX-512BW and VL). Tests turn it off to check the baseline build on such a CPU.
+void rl_set_avx512_allowed(int allowed);
+
 /// Transposes a grouped tile: the rows of rl_transpose_tile are indexed by two dimensions per side.
 /// For a < along_n, a2 < along2_n, b < across_n, b2 < across2_n:
 ///   dst[b * dst_across + b2 * dst_across2 + a + a2 * along_n] = src[a * src_along + a2 * src_along2 + b + b2 * across_n]

@@ -1,5 +1,11 @@
+import CRelayoutKernels
+
 /// Leaf routines on raw pointers: no allocation, no bounds checks, no threads.
 enum Kernels {
+    /// Whether 1- and 2-byte transposes may run the C kernel's AVX-512 build where the CPU has it
+    /// (the default); tests turn it off to check the baseline build on such a CPU.
+    static func allowAVX512Transposes(_ allowed: Bool) { rl_set_avx512_allowed(allowed ? 1 : 0) }
+
     /// `count` elements along one dimension with arbitrary strides (a stride-0 source fills).
     @inline(__always)
     static func strided<T>(_ source: UnsafePointer<T>, _ sourceStride: Int, _ destination: UnsafeMutablePointer<T>, _ destinationStride: Int, _ count: Int) {
