@@ -115,6 +115,16 @@ static inline __attribute__((always_inline)) void grouped(const char *const *sro
     else grouped_rows(srows, drows, along_n, across_n, E, streaming);
 }
 
+#if defined(__x86_64__)
+// As in Transpose.c: 1- and 2-byte blocks need more vector registers than the baseline has.
+__attribute__((target("avx512f,avx512vl,avx512bw")))
+static void grouped_narrow_avx512(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
+                                  int lines, ptrdiff_t E, int streaming) {
+    if (E == 1) grouped(srows, drows, along_n, across_n, lines, 1, streaming);
+    else grouped(srows, drows, along_n, across_n, lines, 2, streaming);
+}
+#endif
+
 enum { MAX_GROUPED_ROWS = 2048 };
 
 int rl_transpose_grouped_fits(ptrdiff_t along_rows, ptrdiff_t across_rows) {
@@ -141,6 +151,12 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
         for (ptrdiff_t j = 0; j < across_n; j++, k++) drows[k] = d + (j * dst_across + j2 * dst_across2) * E;
     // As in rl_transpose_tile: strides that are multiples of 1 KiB take the line walk.
     const int lines = (((src_along | src_along2 | dst_across | dst_across2) * E) & 1023) == 0;
+#if defined(__x86_64__)
+    if (E <= 2 && rl_avx512_transposes()) {
+        grouped_narrow_avx512(srows, drows, along_rows, across_rows, lines, E, streaming);
+        return;
+    }
+#endif
     switch (E) {
     case 1: grouped(srows, drows, along_rows, across_rows, lines, 1, streaming); break;
     case 2: grouped(srows, drows, along_rows, across_rows, lines, 2, streaming); break;

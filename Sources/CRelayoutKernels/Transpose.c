@@ -177,7 +177,7 @@ static void tile_narrow_avx512(const char *src, ptrdiff_t src_along, char *dst, 
 
 static int avx512_allowed = 1;
 
-static int has_avx512bw(void) {
+int rl_avx512_transposes(void) {
     static int known = -1;
     int value = __atomic_load_n(&known, __ATOMIC_RELAXED);
     if (value < 0) {
@@ -214,7 +214,7 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     const char *s = (const char *)src;
     char *d = (char *)dst;
 #if defined(__x86_64__)
-    if (element_size <= 2 && has_avx512bw()) {
+    if (element_size <= 2 && rl_avx512_transposes()) {
         tile_narrow_avx512(s, src_along, d, dst_across, along_n, across_n, element_size, streaming);
         return;
     }

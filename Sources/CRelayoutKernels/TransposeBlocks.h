@@ -70,6 +70,12 @@ static inline __attribute__((always_inline)) void transpose_registers(v16 *v, co
     }
 }
 
+#if defined(__x86_64__)
+// Whether 1- and 2-byte tiles take the kernels' AVX-512 builds (the CPU has AVX-512BW and VL, and
+// rl_set_avx512_allowed has not turned them off). Defined in Transpose.c.
+int rl_avx512_transposes(void);
+#endif
+
 // Where a walk down columns of source lines will be 64 rows from now, for fetching ahead: rows
 // a + 64 of column b, or, once those run past the rows walked (rows_end), rows of a later column,
 // `step` further on per column (tiles shorter than 64 rows wrap more than once). Zero when that lies

@@ -284,11 +284,12 @@ final class EngineTests: XCTestCase {
     }
 
     func testBaselineBuildOfNarrowTransposesMatchesTheReference() throws {
-        // 1- and 2-byte tiles run an AVX-512 build of the kernel where the CPU has it; the same
-        // checks on the baseline build, whichever this machine would pick.
+        // 1- and 2-byte tiles (plain and grouped) run AVX-512 builds of the kernels where the CPU
+        // has it; the same checks on the baseline builds, whichever this machine would pick.
         Kernels.allowAVX512Transposes(false)
         defer { Kernels.allowAVX512Transposes(true) }
         try testStreamedTransposesWithRowsInsideLinesMatchTheReference()
+        try testGroupedTransposesMatchTheReference()
         try testEngineMatchesReferenceOnRandomLayouts()
     }
 

@@ -12,8 +12,9 @@
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int streaming);
 
-/// Whether 1- and 2-byte rl_transpose_tile calls may run the kernel's AVX-512 build (by default they do
-/// where the CPU has AVX-512BW and VL). Tests turn it off to check the baseline build on such a CPU.
+/// Whether 1- and 2-byte transposes (rl_transpose_tile, rl_transpose_tile_grouped) may run the kernels'
+/// AVX-512 builds (by default they do where the CPU has AVX-512BW and VL). Tests turn it off to check
+/// the baseline builds on such a CPU.
 void rl_set_avx512_allowed(int allowed);
 
 /// Transposes a grouped tile: the rows of rl_transpose_tile are indexed by two dimensions per side.
