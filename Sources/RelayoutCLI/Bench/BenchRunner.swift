@@ -81,30 +81,42 @@ struct BenchRunner {
             copyTimes.append(try batched(copyOnce))
             memcpyTimes.append(batched(memcpyOnce))
         }
+        // Allocating modes get one untimed call first too, as copy(from:) above and as every function
+        // the NumPy/PyTorch peer script times: on a VM that hands free memory back to its host (free
+        // page reporting), the first allocation after a pause can take 10-30x longer while the host
+        // faults the memory back in, which is the VM's cost, not the copy's.
+        func contiguousOnce() throws -> RawTensor { try view.copied(threads: threads) }
+        _ = try contiguousOnce()
         for _ in 0..<repeats {
-            contiguousTimes.append(try Self.secondsKeeping { try view.copied(threads: threads) })
+            contiguousTimes.append(try Self.secondsKeeping(contiguousOnce))
         }
         var serialTouch = [Double](), noHugePages = [Double](), freshMemcpy = [Double]()
         if allocationModes {
             let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+            func serialTouchOnce() throws -> RawTensor {
+                let fresh = try RawTensor(shape: view.shape, elementSize: elementSize, placement: .firstTouch)
+                // One thread faults every page in, as a single-threaded allocator-and-copy would.
+                var offset = 0
+                while offset < fresh.storage.byteCount {
+                    fresh.storage.baseAddress.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
+                    offset += pageSize
+                }
+                try fresh.copy(from: view, threads: threads)
+                return fresh
+            }
+            func noHugePagesOnce() throws -> RawTensor { try view.copied(threads: threads, hugePages: false) }
+            func freshMemcpyOnce() throws -> RawTensor {
+                let fresh = try RawTensor(shape: view.shape, elementSize: elementSize, placement: .firstTouch)
+                ParallelMemcpy.copy(from: source.storage.baseAddress, to: fresh.storage.baseAddress, byteCount: bytes, threads: plan.workers)
+                return fresh
+            }
+            _ = try serialTouchOnce()
+            _ = try noHugePagesOnce()
+            _ = try freshMemcpyOnce()
             for _ in 0..<repeats {
-                serialTouch.append(try Self.secondsKeeping {
-                    let fresh = try RawTensor(shape: view.shape, elementSize: elementSize, placement: .firstTouch)
-                    // One thread faults every page in, as a single-threaded allocator-and-copy would.
-                    var offset = 0
-                    while offset < fresh.storage.byteCount {
-                        fresh.storage.baseAddress.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
-                        offset += pageSize
-                    }
-                    try fresh.copy(from: view, threads: threads)
-                    return fresh
-                })
-                noHugePages.append(try Self.secondsKeeping { try view.copied(threads: threads, hugePages: false) })
-                freshMemcpy.append(try Self.secondsKeeping {
-                    let fresh = try RawTensor(shape: view.shape, elementSize: elementSize, placement: .firstTouch)
-                    ParallelMemcpy.copy(from: source.storage.baseAddress, to: fresh.storage.baseAddress, byteCount: bytes, threads: plan.workers)
-                    return fresh
-                })
+                serialTouch.append(try Self.secondsKeeping(serialTouchOnce))
+                noHugePages.append(try Self.secondsKeeping(noHugePagesOnce))
+                freshMemcpy.append(try Self.secondsKeeping(freshMemcpyOnce))
             }
         }
         if withLoop {
