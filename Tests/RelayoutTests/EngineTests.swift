@@ -283,6 +283,30 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testFreshDestinationsPopulatedAheadMatchTheReference() throws {
+        // Results of 4 MiB and more are fresh huge-page memory: one slot faults them in ahead while
+        // the others copy the chunks whose pages are in. Transposes, grouped transposes, short runs,
+        // channels-last, odd sizes, and more workers than chunks.
+        let cases: [([Int], [Int], Int)] = [([1100, 1301], [1, 0], 4), ([15, 15, 32, 15, 32, 3], [4, 1, 0, 3, 2, 5], 4),
+                                            ([16, 75, 96, 10], [2, 1, 0, 3], 4), ([2049, 1025], [1, 0], 2), ([700, 1500], [1, 0], 8)]
+        for (shape, permutation, elementSize) in cases {
+            let source = try RawTensor(shape: shape, elementSize: elementSize)
+            var rng = SeededGenerator(seed: UInt64(shape.reduce(0, +)))
+            Self.fillRandom(source.storage, using: &rng)
+            let view = try source.permuted(permutation)
+            XCTAssertGreaterThanOrEqual(view.count * elementSize, Storage.hugePageThreshold)
+            for threads in [2, 3, 8] {
+                let result = try view.contiguous(threads: threads)
+                Self.assertSameBytes(result, try Self.referenceResult(view, result), "\(shape) \(permutation), \(threads) threads")
+            }
+        }
+        let image = try RawTensor(shape: [8, 3, 300, 400], elementSize: 4)
+        var rng = SeededGenerator(seed: 77)
+        Self.fillRandom(image.storage, using: &rng)
+        let channelsLast = try image.contiguous(format: .channelsLast, threads: 3)
+        Self.assertSameBytes(channelsLast, try Self.referenceResult(image, channelsLast), "channels-last")
+    }
+
     func testBaselineBuildOfNarrowTransposesMatchesTheReference() throws {
         // 1- and 2-byte tiles (plain and grouped) run AVX-512 builds of the kernels where the CPU
         // has it; the same checks on the baseline builds, whichever this machine would pick.

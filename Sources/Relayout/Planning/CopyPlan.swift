@@ -1,4 +1,8 @@
 import CRelayoutKernels
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A planned copy between two layouts of one shape: dimensions normalised, fused and ordered, a kernel
 /// chosen, the iteration space tiled and cut into chunks. Planning allocates; executing does not, so a
@@ -271,15 +275,78 @@ public struct CopyPlan: Sendable {
         execute(source: source, destination: destination, freshDestination: false)
     }
 
-    /// `freshDestination`: the destination's pages have never been touched (a new result). The
-    /// workers then first have the kernel fault them in (`MADV_POPULATE_WRITE`), each a contiguous
-    /// share, which measured faster than faulting them one store at a time in tile order.
+    /// `freshDestination`: the destination's pages have never been touched (a new result). The kernel
+    /// then faults them in (`MADV_POPULATE_WRITE`) ahead of the copy, which measured faster than
+    /// faulting them one store at a time in tile order: on one node by one slot, in destination order,
+    /// while the others copy behind it; on several nodes by all workers, each a contiguous share, before
+    /// the node lookup.
     func execute(source: UnsafeRawPointer, destination: UnsafeMutableRawPointer, freshDestination: Bool) {
         if freshDestination, let footprint = destinationLayout.span() {
+            if workers > 1, chunkCount > 1, Topology.machine.nodes.count <= 1 || !NUMA.isAvailable {
+                executePopulatingAhead(source: source, destination: destination, footprint: footprint)
+                return
+            }
             // Before the node lookup, so that it finds the pages where the workers faulted them.
             Pages.populateForWriting(destination + footprint.lowerBound * elementSize, byteCount: footprint.count * elementSize, workers: workers)
         }
         execute(source: source, destination: destination, affinity: machineAffinity(destination: destination))
+    }
+
+    /// A fresh destination on one node: the first slot to claim work faults the destination's pages
+    /// in, 2 MiB at a time in destination order, while the others copy the chunks whose pages are
+    /// already in. Both workers faulting at once measured far slower in phases where this VM's
+    /// memory had been handed back to its host (free page reporting: 45-250 ms for 211 MB instead
+    /// of about 11; one thread alone 61-91), and no faster otherwise.
+    private func executePopulatingAhead(source: UnsafeRawPointer, destination: UnsafeMutableRawPointer, footprint: ClosedRange<Int>) {
+        let page = NUMA.pageSize
+        let first = Int(bitPattern: destination + footprint.lowerBound * elementSize) & ~(page - 1)
+        let last = (Int(bitPattern: destination + (footprint.upperBound + 1) * elementSize) + page - 1) & ~(page - 1)
+        let frontier = Atomic<Int>(first)
+        withUnsafePointer(to: self) { plan in
+            withUnsafePointer(to: frontier) { frontier in
+                let work = PopulatingChunks(plan: plan, source: source, destination: destination, frontier: frontier,
+                                            first: first, last: last, footprintEnd: footprint.upperBound + 1)
+                Executor.run(chunks: chunkCount + 1, workers: workers, work: work)
+            }
+        }
+    }
+
+    /// Chunk 0 populates; chunk k > 0 is the plan's chunk k - 1, run once the pages it writes are in.
+    private struct PopulatingChunks: ChunkedWork {
+        let plan: UnsafePointer<CopyPlan>
+        let source: UnsafeRawPointer
+        let destination: UnsafeMutableRawPointer
+        let frontier: UnsafePointer<Atomic<Int>>
+        /// Page-aligned addresses of the destination's footprint, and its end in elements.
+        let first: Int, last: Int, footprintEnd: Int
+
+        func run(chunk: Int, worker: Int) {
+            if chunk == 0 {
+                var at = first
+                while at < last {
+                    let next = Swift.min(last, (at & ~(Storage.hugePageSize - 1)) + Storage.hugePageSize)
+                    guard Pages.populate(from: at, to: next) else { break }
+                    at = next
+                    frontier.pointee.store(at, ordering: .releasing)
+                }
+                frontier.pointee.store(Int.max, ordering: .releasing)
+                return
+            }
+            let needed = Int(bitPattern: destination + plan.pointee.destinationEnd(ofChunk: chunk - 1, footprintEnd: footprintEnd) * plan.pointee.elementSize)
+            while frontier.pointee.load(ordering: .acquiring) < needed { sched_yield() }
+            plan.pointee.runChunk(chunk - 1, source: source, destination: destination)
+        }
+    }
+
+    /// One past the last destination element (offset from the base) that chunk `chunk` writes, at most
+    /// `footprintEnd`: work items start in increasing destination order (the destination is dense and
+    /// the loops go by its strides), so every item of the chunk starts before the next chunk's first
+    /// and reaches at most a tile's span beyond its start.
+    func destinationEnd(ofChunk chunk: Int, footprintEnd: Int) -> Int {
+        guard chunk + 1 < chunkCount else { return footprintEnd }
+        var reach = 0
+        for loop in loops where loop.extent > 1 { reach += (loop.extent - 1) * Swift.abs(loop.destinationStep / loop.extent) }
+        return Swift.min(footprintEnd, destinationOffset(ofChunk: chunk + 1) + reach + 1)
     }
 
     /// Runs with chunks grouped by node as `affinity` says (tests inject other machines' topologies).
@@ -327,15 +394,18 @@ public struct CopyPlan: Sendable {
 
     /// The destination element offset of each chunk's first work item.
     func chunkDestinationOffsets() -> [Int] {
-        (0..<chunkCount).map { chunk in
-            var remainder = chunk * itemsPerChunk
-            var to = destinationOffset
-            for l in stride(from: loops.count - 1, through: 0, by: -1) {
-                to += (remainder % loops[l].count) * loops[l].destinationStep
-                remainder /= loops[l].count
-            }
-            return to
+        (0..<chunkCount).map(destinationOffset(ofChunk:))
+    }
+
+    /// The destination element offset of chunk `chunk`'s first work item.
+    func destinationOffset(ofChunk chunk: Int) -> Int {
+        var remainder = chunk * itemsPerChunk
+        var to = destinationOffset
+        for l in stride(from: loops.count - 1, through: 0, by: -1) {
+            to += (remainder % loops[l].count) * loops[l].destinationStep
+            remainder /= loops[l].count
         }
+        return to
     }
 
     /// On a machine with several NUMA nodes (and only there): where each chunk's destination pages

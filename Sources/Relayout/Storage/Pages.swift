@@ -32,14 +32,28 @@ enum Pages {
         #endif
     }
 
+    /// Has the kernel fault in, writable, the pages of `[from, to)` (page-aligned addresses). False where
+    /// the kernel cannot (no `MADV_POPULATE_WRITE`: then the stores fault the pages in as they come).
+    @discardableResult
+    static func populate(from: Int, to: Int) -> Bool {
+        #if os(Linux)
+        guard from < to else { return true }
+        guard populateWorks.load(ordering: .relaxed) else { return false }
+        if madvise(UnsafeMutableRawPointer(bitPattern: from), to - from, populateWriteAdvice) != 0, errno == EINVAL {
+            populateWorks.store(false, ordering: .relaxed)
+            return false
+        }
+        return true
+        #else
+        return false
+        #endif
+    }
+
     private struct Populate: ChunkedWork {
         let start: Int, end: Int, share: Int
         func run(chunk: Int, worker: Int) {
-            let from = start + chunk * share, to = Swift.min(end, from + share)
-            guard from < to else { return }
-            if madvise(UnsafeMutableRawPointer(bitPattern: from), to - from, Pages.populateWriteAdvice) != 0, errno == EINVAL {
-                Pages.populateWorks.store(false, ordering: .relaxed)
-            }
+            let from = start + chunk * share
+            Pages.populate(from: from, to: Swift.min(end, from + share))
         }
     }
 }
