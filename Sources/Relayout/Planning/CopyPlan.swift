@@ -304,15 +304,23 @@ public struct CopyPlan: Sendable {
         let frontier = Atomic<Int>(first)
         withUnsafePointer(to: self) { plan in
             withUnsafePointer(to: frontier) { frontier in
-                let work = PopulatingChunks(plan: plan, source: source, destination: destination, frontier: frontier,
+                let ahead = PopulatingAhead(plan: plan, source: source, destination: destination, frontier: frontier,
                                             first: first, last: last, footprintEnd: footprint.upperBound + 1)
-                Executor.run(chunks: chunkCount + 1, workers: workers, work: work)
+                // The job itself is one pointer, so that the pool keeps it inline (no allocation).
+                withUnsafePointer(to: ahead) { ahead in
+                    Executor.run(chunks: chunkCount + 1, workers: workers, work: PopulatingChunks(ahead: ahead))
+                }
             }
         }
     }
 
-    /// Chunk 0 populates; chunk k > 0 is the plan's chunk k - 1, run once the pages it writes are in.
     private struct PopulatingChunks: ChunkedWork {
+        let ahead: UnsafePointer<PopulatingAhead>
+        func run(chunk: Int, worker: Int) { ahead.pointee.run(chunk: chunk) }
+    }
+
+    /// Chunk 0 populates; chunk k > 0 is the plan's chunk k - 1, run once the pages it writes are in.
+    private struct PopulatingAhead {
         let plan: UnsafePointer<CopyPlan>
         let source: UnsafeRawPointer
         let destination: UnsafeMutableRawPointer
@@ -320,7 +328,7 @@ public struct CopyPlan: Sendable {
         /// Page-aligned addresses of the destination's footprint, and its end in elements.
         let first: Int, last: Int, footprintEnd: Int
 
-        func run(chunk: Int, worker: Int) {
+        func run(chunk: Int) {
             if chunk == 0 {
                 var at = first
                 while at < last {
