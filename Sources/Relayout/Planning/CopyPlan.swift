@@ -298,14 +298,12 @@ public struct CopyPlan: Sendable {
     /// memory had been handed back to its host (free page reporting: 45-250 ms for 211 MB instead
     /// of about 11; one thread alone 61-91), and no faster otherwise.
     private func executePopulatingAhead(source: UnsafeRawPointer, destination: UnsafeMutableRawPointer, footprint: ClosedRange<Int>) {
-        let page = NUMA.pageSize
-        let first = Int(bitPattern: destination + footprint.lowerBound * elementSize) & ~(page - 1)
-        let last = (Int(bitPattern: destination + (footprint.upperBound + 1) * elementSize) + page - 1) & ~(page - 1)
-        let frontier = Atomic<Int>(first)
+        let pages = Pages.pageBounds(destination + footprint.lowerBound * elementSize, byteCount: footprint.count * elementSize)
+        let frontier = Atomic<Int>(pages.start)
         withUnsafePointer(to: self) { plan in
             withUnsafePointer(to: frontier) { frontier in
                 let ahead = PopulatingAhead(plan: plan, source: source, destination: destination, frontier: frontier,
-                                            first: first, last: last, footprintEnd: footprint.upperBound + 1)
+                                            pages: pages, footprintEnd: footprint.upperBound + 1, reach: destinationReach)
                 // The job itself is one pointer, so that the pool keeps it inline (no allocation).
                 withUnsafePointer(to: ahead) { ahead in
                     Executor.run(chunks: chunkCount + 1, workers: workers, work: PopulatingChunks(ahead: ahead))
@@ -325,35 +323,34 @@ public struct CopyPlan: Sendable {
         let source: UnsafeRawPointer
         let destination: UnsafeMutableRawPointer
         let frontier: UnsafePointer<Atomic<Int>>
-        /// Page-aligned addresses of the destination's footprint, and its end in elements.
-        let first: Int, last: Int, footprintEnd: Int
+        /// Page-aligned addresses of the destination's footprint; its end in elements; a work item's
+        /// destination reach.
+        let pages: (start: Int, end: Int)
+        let footprintEnd: Int, reach: Int
 
         func run(chunk: Int) {
             if chunk == 0 {
-                var at = first
-                while at < last {
-                    let next = Swift.min(last, (at & ~(Storage.hugePageSize - 1)) + Storage.hugePageSize)
-                    guard Pages.populate(from: at, to: next) else { break }
-                    at = next
-                    frontier.pointee.store(at, ordering: .releasing)
-                }
-                frontier.pointee.store(Int.max, ordering: .releasing)
+                Pages.populateInOrder(start: pages.start, end: pages.end, frontier: frontier.pointee)
                 return
             }
-            let needed = Int(bitPattern: destination + plan.pointee.destinationEnd(ofChunk: chunk - 1, footprintEnd: footprintEnd) * plan.pointee.elementSize)
+            let end = plan.pointee.destinationEnd(ofChunk: chunk - 1, reach: reach, footprintEnd: footprintEnd)
+            let needed = Int(bitPattern: destination + end * plan.pointee.elementSize)
             while frontier.pointee.load(ordering: .acquiring) < needed { sched_yield() }
             plan.pointee.runChunk(chunk - 1, source: source, destination: destination)
         }
     }
 
+    /// How far past its first destination element a work item writes: a tile's span.
+    var destinationReach: Int {
+        loops.reduce(0) { reach, loop in loop.extent > 1 ? reach + (loop.extent - 1) * Swift.abs(loop.destinationStep / loop.extent) : reach }
+    }
+
     /// One past the last destination element (offset from the base) that chunk `chunk` writes, at most
     /// `footprintEnd`: work items start in increasing destination order (the destination is dense and
     /// the loops go by its strides), so every item of the chunk starts before the next chunk's first
-    /// and reaches at most a tile's span beyond its start.
-    func destinationEnd(ofChunk chunk: Int, footprintEnd: Int) -> Int {
+    /// and writes at most `reach` (``destinationReach``) beyond its start.
+    func destinationEnd(ofChunk chunk: Int, reach: Int, footprintEnd: Int) -> Int {
         guard chunk + 1 < chunkCount else { return footprintEnd }
-        var reach = 0
-        for loop in loops where loop.extent > 1 { reach += (loop.extent - 1) * Swift.abs(loop.destinationStep / loop.extent) }
         return Swift.min(footprintEnd, destinationOffset(ofChunk: chunk + 1) + reach + 1)
     }
 

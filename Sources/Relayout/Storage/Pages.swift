@@ -22,14 +22,34 @@ enum Pages {
     static func populateForWriting(_ address: UnsafeMutableRawPointer, byteCount: Int, workers: Int) {
         #if os(Linux)
         guard byteCount > 0, populateWorks.load(ordering: .relaxed) else { return }
-        let page = NUMA.pageSize, unit = Storage.hugePageSize
-        let start = Int(bitPattern: address) & ~(page - 1)
-        let end = (Int(bitPattern: address) + byteCount + page - 1) & ~(page - 1)
+        let unit = Storage.hugePageSize
+        let (start, end) = pageBounds(address, byteCount: byteCount)
         let units = (end - start + unit - 1) / unit
         let shares = Swift.max(1, Swift.min(workers, units))
         let share = (units + shares - 1) / shares * unit
         Executor.run(chunks: shares, workers: shares, work: Populate(start: start, end: end, share: share))
         #endif
+    }
+
+    /// The page-aligned addresses `[start, end)` of the pages covering `byteCount` bytes at `address`.
+    static func pageBounds(_ address: UnsafeRawPointer, byteCount: Int) -> (start: Int, end: Int) {
+        let page = NUMA.pageSize
+        return (Int(bitPattern: address) & ~(page - 1), (Int(bitPattern: address) + byteCount + page - 1) & ~(page - 1))
+    }
+
+    /// Faults in the pages of `[start, end)` (page-aligned addresses) on the calling thread, 2 MiB at a
+    /// time in address order, storing into `frontier` the address up to which they are in after each
+    /// step, and `Int.max` at the end (also where the kernel cannot populate: the stores then fault
+    /// the pages in as they come). Copies running behind wait on `frontier`.
+    static func populateInOrder(start: Int, end: Int, frontier: borrowing Atomic<Int>) {
+        var at = start
+        while at < end {
+            let next = Swift.min(end, (at & ~(Storage.hugePageSize - 1)) + Storage.hugePageSize)
+            guard populate(from: at, to: next) else { break }
+            at = next
+            frontier.store(at, ordering: .releasing)
+        }
+        frontier.store(Int.max, ordering: .releasing)
     }
 
     /// Has the kernel fault in, writable, the pages of `[from, to)` (page-aligned addresses). False where
