@@ -198,6 +198,9 @@ void rl_set_avx512_allowed(int allowed) {
 
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int streaming) {
+    if (streaming && ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0 &&
+        rl_transpose_tile_skewed(src, src_along, dst, dst_across, along_n, across_n, element_size))
+        return;
     // Non-temporal stores need every block row 16-byte aligned.
     if (streaming && ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 15) != 0) streaming = 0;
     // Rows that start inside a line stream 64-byte stretches across two lines each, so a strip keeps

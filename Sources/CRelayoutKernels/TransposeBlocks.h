@@ -76,6 +76,12 @@ static inline __attribute__((always_inline)) void transpose_registers(v16 *v, co
 int rl_avx512_transposes(void);
 #endif
 
+// Transposes a 4-byte tile into destination rows that start inside lines with whole-line
+// non-temporal stores (AVX-512 only; Skewed.c). Returns 0, having written nothing, where it does not
+// apply.
+int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
+                             ptrdiff_t across_n, ptrdiff_t element_size);
+
 // Where a walk down columns of source lines will be 64 rows from now, for fetching ahead: rows
 // a + 64 of column b, or, once those run past the rows walked (rows_end), rows of a later column,
 // `step` further on per column (tiles shorter than 64 rows wrap more than once). Zero when that lies

@@ -9,12 +9,14 @@
 /// 16-byte register transposes. With `streaming` non-zero and 16-byte aligned destination rows, full
 /// blocks are written with non-temporal stores (callers end a batch with rl_store_fence), unless rows
 /// that start inside cache lines would keep more than 12 partial lines open per strip of blocks.
+/// With AVX-512, 4-byte tiles whose destination rows start inside lines stream whole aligned lines
+/// instead (each row's lines joined from two register blocks), whatever the rows' alignment.
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int streaming);
 
-/// Whether 1- and 2-byte transposes (rl_transpose_tile, rl_transpose_tile_grouped) may run the kernels'
-/// AVX-512 builds (by default they do where the CPU has AVX-512BW and VL). Tests turn it off to check
-/// the baseline builds on such a CPU.
+/// Whether 1- and 2-byte transposes (rl_transpose_tile, rl_transpose_tile_grouped) and streamed 4-byte
+/// transposes into rows that start inside lines may run the kernels' AVX-512 builds (by default they do
+/// where the CPU has AVX-512BW and VL). Tests turn it off to check the baseline builds on such a CPU.
 void rl_set_avx512_allowed(int allowed);
 
 /// Transposes a grouped tile: the rows of rl_transpose_tile are indexed by two dimensions per side.
