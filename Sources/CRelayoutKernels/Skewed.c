@@ -39,70 +39,130 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose16x16(__m
     }
 }
 
-// One strip: destination rows b..b+15 over a in [0, along_n), along_n a multiple of 16.
-SKEW_TARGET static void strip4(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n,
-                               int next_strip) {
+// 8 rows of 8 64-bit elements, or 4 rows of 4 128-bit ones (as pairs of 64-bit lanes), transposed
+// the same way: interleave 64-bit lanes (8-byte elements only), then two stages of 128-bit lane
+// shuffles.
+SKEW_TARGET static inline __attribute__((always_inline)) void transpose8x8(__m512i *r) {
+    __m512i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_epi64(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi64(r[i], r[i + 1]);
+    }
+    // t[2p + c]: lane q holds element 2q + c of rows 2p, 2p + 1.
+    for (int p = 0; p < 8; p += 4)
+        for (int c = 0; c < 2; c++) {
+            u[p + c] = _mm512_shuffle_i64x2(t[p + c], t[p + 2 + c], 0x88);
+            u[p + 2 + c] = _mm512_shuffle_i64x2(t[p + c], t[p + 2 + c], 0xdd);
+        }
+    for (int c = 0; c < 2; c++) {
+        r[c] = _mm512_shuffle_i64x2(u[c], u[4 + c], 0x88);
+        r[4 + c] = _mm512_shuffle_i64x2(u[c], u[4 + c], 0xdd);
+        r[2 + c] = _mm512_shuffle_i64x2(u[2 + c], u[6 + c], 0x88);
+        r[6 + c] = _mm512_shuffle_i64x2(u[2 + c], u[6 + c], 0xdd);
+    }
+}
+
+SKEW_TARGET static inline __attribute__((always_inline)) void transpose4x4(__m512i *r) {
+    __m512i t0 = _mm512_shuffle_i64x2(r[0], r[1], 0x88), t1 = _mm512_shuffle_i64x2(r[0], r[1], 0xdd);
+    __m512i t2 = _mm512_shuffle_i64x2(r[2], r[3], 0x88), t3 = _mm512_shuffle_i64x2(r[2], r[3], 0xdd);
+    r[0] = _mm512_shuffle_i64x2(t0, t2, 0x88);
+    r[2] = _mm512_shuffle_i64x2(t0, t2, 0xdd);
+    r[1] = _mm512_shuffle_i64x2(t1, t3, 0x88);
+    r[3] = _mm512_shuffle_i64x2(t1, t3, 0xdd);
+}
+
+// Rows a..a+L-1 of the strip's source column, transposed: cur[r] = 64 bytes of destination row r.
+SKEW_TARGET static inline __attribute__((always_inline)) void block(const char *src, ptrdiff_t src_row, ptrdiff_t a, ptrdiff_t along_n,
+                                                                   int next_strip, __m512i *cur, const int E) {
+    const int L = 64 / E;
+    // The source rows 64 ahead (on into the next strip's column near the end): the hardware
+    // prefetchers do not follow a walk down a column.
+    const ptrdiff_t ahead = a + 64;
+    const char *fetch = ahead < along_n ? src + ahead * src_row + 63
+                      : next_strip && ahead - along_n < along_n ? src + (ahead - along_n) * src_row + 64 + 63 : 0;
+    if (fetch)
+        for (int k = 0; k < L; k++) _mm_prefetch(fetch + k * src_row, _MM_HINT_T1);
+    for (int i = 0; i < L; i++) cur[i] = _mm512_loadu_si512((const void *)(src + (a + i) * src_row));
+    if (E == 4) transpose16x16((__m512 *)cur);
+    else if (E == 8) transpose8x8(cur);
+    else transpose4x4(cur);
+}
+
+// One strip of E-byte elements: the L = 64 / E destination rows from dst over a in [0, along_n),
+// along_n a multiple of L. Lines are handled in lanes of 4 bytes (E = 4) or 8 bytes (E = 8, 16): a
+// row that starts s lanes into its line takes lanes W - s.. of the previous block and ..W - s of
+// the current one.
+SKEW_TARGET static inline __attribute__((always_inline)) void strip(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row,
+                                                                   ptrdiff_t along_n, int next_strip, const int E) {
+    const int L = 64 / E, lane = E == 4 ? 4 : 8, W = 64 / lane;
+    const unsigned full = (1u << W) - 1;
     __m512i shift[16];
     int skew[16];
-    for (int r = 0; r < 16; r++) {
-        skew[r] = (int)(((uintptr_t)(dst + r * dst_row) & 63) >> 2);
-        shift[r] = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                    _mm512_set1_epi32(16 - skew[r]));
+    for (int r = 0; r < L; r++) {
+        skew[r] = (int)(((uintptr_t)(dst + r * dst_row) & 63) / lane);
+        shift[r] = lane == 4 ? _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(16 - skew[r]))
+                             : _mm512_add_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi64(8 - skew[r]));
     }
-    __m512 prev[16], cur[16];
-    for (ptrdiff_t a = 0; a < along_n; a += 16) {
-        // The source rows 64 ahead (on into the next strip's column near the end): the hardware
-        // prefetchers do not follow a walk down a column.
-        const ptrdiff_t ahead = a + 64;
-        const char *fetch = ahead < along_n ? src + ahead * src_row + 63
-                          : next_strip && ahead - along_n < along_n ? src + (ahead - along_n) * src_row + 64 + 63 : 0;
-        if (fetch)
-            for (int k = 0; k < 16; k++) _mm_prefetch(fetch + k * src_row, _MM_HINT_T1);
-        for (int i = 0; i < 16; i++) cur[i] = _mm512_loadu_ps((const float *)(src + (a + i) * src_row));
-        transpose16x16(cur);
-        for (int r = 0; r < 16; r++) {
-            char *line = dst + r * dst_row + (a - skew[r]) * 4;
-            if (a == 0) {
-                __m512 head = _mm512_permutex2var_ps(cur[r], shift[r], cur[r]);
-                _mm512_mask_storeu_ps((float *)line, (__mmask16)(0xffffu << skew[r]), head);
-            } else {
-                __m512 joined = _mm512_permutex2var_ps(prev[r], shift[r], cur[r]);
-                _mm512_stream_ps((float *)line, joined);
-            }
+    __m512i prev[16], cur[16];
+    block(src, src_row, 0, along_n, next_strip, cur, E);
+    for (int r = 0; r < L; r++) {
+        // The row's first line is shared with the tile before (or lies before the tensor).
+        char *line = dst + r * dst_row - skew[r] * lane;
+        if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((full << skew[r]) & full), _mm512_permutex2var_epi32(cur[r], shift[r], cur[r]));
+        else _mm512_mask_storeu_epi64(line, (__mmask8)((full << skew[r]) & full), _mm512_permutex2var_epi64(cur[r], shift[r], cur[r]));
+        prev[r] = cur[r];
+    }
+    for (ptrdiff_t a = L; a < along_n; a += L) {
+        block(src, src_row, a, along_n, next_strip, cur, E);
+        for (int r = 0; r < L; r++) {
+            char *line = dst + r * dst_row + a * E - skew[r] * lane;
+            _mm512_stream_si512((void *)line, lane == 4 ? _mm512_permutex2var_epi32(prev[r], shift[r], cur[r])
+                                                        : _mm512_permutex2var_epi64(prev[r], shift[r], cur[r]));
             prev[r] = cur[r];
         }
     }
     // The last block's elements past the last whole line.
-    for (int r = 0; r < 16; r++) {
-        char *line = dst + r * dst_row + (along_n - skew[r]) * 4;
-        __m512 tail = _mm512_permutex2var_ps(prev[r], shift[r], prev[r]);
-        _mm512_mask_storeu_ps((float *)line, (__mmask16)((1u << skew[r]) - 1), tail);
+    for (int r = 0; r < L; r++) {
+        char *line = dst + r * dst_row + along_n * E - skew[r] * lane;
+        if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((1u << skew[r]) - 1), _mm512_permutex2var_epi32(prev[r], shift[r], prev[r]));
+        else _mm512_mask_storeu_epi64(line, (__mmask8)((1u << skew[r]) - 1), _mm512_permutex2var_epi64(prev[r], shift[r], prev[r]));
     }
 }
 
 // Returns 0 when the tile is not one it handles (then nothing was written).
-SKEW_TARGET static int skewed4(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                               ptrdiff_t across_n) {
-    const ptrdiff_t src_row = src_along * 4, dst_row = dst_across * 4;
-    const ptrdiff_t along_full = along_n & ~(ptrdiff_t)15, across_full = across_n & ~(ptrdiff_t)15;
-    if (along_full < 32 || across_full < 16 || ((uintptr_t)dst & 3) != 0) return 0;
-    for (ptrdiff_t b = 0; b < across_full; b += 16) {
-        strip4(src + b * 4, src_row, dst + b * dst_row, dst_row, along_full, b + 16 < across_full);
+SKEW_TARGET static inline __attribute__((always_inline)) int skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
+                                                                   ptrdiff_t along_n, ptrdiff_t across_n, const int E) {
+    const ptrdiff_t L = 64 / E, lane = E == 4 ? 4 : 8;
+    const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
+    const ptrdiff_t along_full = along_n - along_n % L, across_full = across_n - across_n % L;
+    if (along_full < 2 * L || across_full < L || (((uintptr_t)dst | (uintptr_t)dst_row) & (lane - 1)) != 0) return 0;
+    for (ptrdiff_t b = 0; b < across_full; b += L) {
+        strip(src + b * E, src_row, dst + b * dst_row, dst_row, along_full, b + L < across_full, E);
         if (along_full < along_n)
-            for (ptrdiff_t r = 0; r < 16; r++)
+            for (ptrdiff_t r = 0; r < L; r++)
                 for (ptrdiff_t a = along_full; a < along_n; a++)
-                    memcpy(dst + (b + r) * dst_row + a * 4, src + a * src_row + (b + r) * 4, 4);
+                    memcpy(dst + (b + r) * dst_row + a * E, src + a * src_row + (b + r) * E, E);
     }
     if (across_full < across_n)
-        rl_transpose_tile(src + across_full * 4, src_along, dst + across_full * dst_row, dst_across, along_n,
-                          across_n - across_full, 4, 0);
+        rl_transpose_tile(src + across_full * E, src_along, dst + across_full * dst_row, dst_across, along_n,
+                          across_n - across_full, E, 0);
     return 1;
+}
+
+SKEW_TARGET static int skewed_wide(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
+                                   ptrdiff_t across_n, ptrdiff_t element_size) {
+    switch (element_size) {
+    case 4: return skewed(src, src_along, dst, dst_across, along_n, across_n, 4);
+    case 8: return skewed(src, src_along, dst, dst_across, along_n, across_n, 8);
+    case 16: return skewed(src, src_along, dst, dst_across, along_n, across_n, 16);
+    default: return 0;
+    }
 }
 
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size) {
-    if (element_size != 4 || !rl_avx512_transposes()) return 0;
-    return skewed4((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n);
+    if (!rl_avx512_transposes()) return 0;
+    return skewed_wide((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size);
 }
 #else
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
