@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #define SKEW_TARGET __attribute__((target("avx512f,avx512vl,avx512bw")))
+#define SKEW_TARGET_NARROW __attribute__((target("avx512f,avx512vl,avx512bw,avx512vbmi")))
 
 // r[i] = 16 elements of source row i; afterwards r[k] = element k of every row (row k of the
 // destination block). Four stages: 32-bit and 64-bit interleaves within 128-bit lanes, then two
@@ -72,8 +73,8 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose4x4(__m51
 }
 
 // Rows a..a+L-1 of the strip's source column, transposed: cur[r] = 64 bytes of destination row r.
-SKEW_TARGET static inline __attribute__((always_inline)) void block(const char *src, ptrdiff_t src_row, ptrdiff_t a, ptrdiff_t along_n,
-                                                                   int next_strip, __m512i *cur, const int E) {
+SKEW_TARGET static inline __attribute__((always_inline)) void wide_block(const char *src, ptrdiff_t src_row, ptrdiff_t a, ptrdiff_t along_n,
+                                                                        int next_strip, __m512i *cur, const int E) {
     const int L = 64 / E;
     // The source rows 64 ahead (on into the next strip's column near the end): the hardware
     // prefetchers do not follow a walk down a column.
@@ -104,7 +105,7 @@ SKEW_TARGET static inline __attribute__((always_inline)) void strip(const char *
                              : _mm512_add_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi64(8 - skew[r]));
     }
     __m512i prev[16], cur[16];
-    block(src, src_row, 0, along_n, next_strip, cur, E);
+    wide_block(src, src_row, 0, along_n, next_strip, cur, E);
     for (int r = 0; r < L; r++) {
         // The row's first line is shared with the tile before (or lies before the tensor).
         char *line = dst + r * dst_row - skew[r] * lane;
@@ -113,7 +114,7 @@ SKEW_TARGET static inline __attribute__((always_inline)) void strip(const char *
         prev[r] = cur[r];
     }
     for (ptrdiff_t a = L; a < along_n; a += L) {
-        block(src, src_row, a, along_n, next_strip, cur, E);
+        wide_block(src, src_row, a, along_n, next_strip, cur, E);
         for (int r = 0; r < L; r++) {
             char *line = dst + r * dst_row + a * E - skew[r] * lane;
             _mm512_stream_si512((void *)line, lane == 4 ? _mm512_permutex2var_epi32(prev[r], shift[r], cur[r])
@@ -129,15 +130,100 @@ SKEW_TARGET static inline __attribute__((always_inline)) void strip(const char *
     }
 }
 
+// N = 16 / E source rows of 64 bytes: four N x N blocks side by side, one per 128-bit lane, all
+// transposed at once by the same interleaving network as the 16-byte kernels (the unpack
+// instructions work within lanes). Row k of lane q's block is destination row N * q + k; each goes
+// to its slot row as 16 bytes.
+SKEW_TARGET_NARROW static inline __attribute__((always_inline)) void four_blocks(const char *src, ptrdiff_t src_row, char *slot, const int E) {
+    const int N = 16 / E;
+    __m512i v[16], w[16];
+    for (int i = 0; i < N; i++) v[i] = _mm512_loadu_si512((const void *)(src + i * src_row));
+    for (int stage = 1; stage < N; stage *= 2) {
+        for (int i = 0; i < N / 2; i++) {
+            w[2 * i] = E == 1 ? _mm512_unpacklo_epi8(v[i], v[i + N / 2]) : _mm512_unpacklo_epi16(v[i], v[i + N / 2]);
+            w[2 * i + 1] = E == 1 ? _mm512_unpackhi_epi8(v[i], v[i + N / 2]) : _mm512_unpackhi_epi16(v[i], v[i + N / 2]);
+        }
+        for (int i = 0; i < N; i++) v[i] = w[i];
+    }
+    for (int k = 0; k < N; k++) {
+        _mm_store_si128((__m128i *)(slot + k * 64), _mm512_castsi512_si128(v[k]));
+        _mm_store_si128((__m128i *)(slot + (N + k) * 64), _mm512_extracti32x4_epi32(v[k], 1));
+        _mm_store_si128((__m128i *)(slot + (2 * N + k) * 64), _mm512_extracti32x4_epi32(v[k], 2));
+        _mm_store_si128((__m128i *)(slot + (3 * N + k) * 64), _mm512_extracti32x4_epi32(v[k], 3));
+    }
+}
+
+// One strip of 1- or 2-byte elements: L = 64 / E destination rows (32 or 64) over a in
+// [0, along_n), along_n a multiple of L. Too many rows for registers: each L x L block is transposed,
+// four 16-byte blocks at a time, into one of three L1 slots, and each row's line is joined from two
+// slots with a byte permute (vpermt2b) one block later, when the slot's stores have reached L1
+// (loading them at once would wait on store forwarding, which fails for a 64-byte load of 16-byte
+// stores).
+SKEW_TARGET_NARROW static inline __attribute__((always_inline)) void narrow_strip(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row,
+                                                                                 ptrdiff_t along_n, int next_strip, const int E) {
+    const int L = 64 / E, N = 16 / E;
+    _Alignas(64) char slots[3][64 * 64];
+    _Alignas(64) unsigned char shifts[64][64];
+    int skew[64];
+    for (int r = 0; r < L; r++) {
+        skew[r] = (int)((uintptr_t)(dst + r * dst_row) & 63);
+        for (int k = 0; k < 64; k++) shifts[r][k] = (unsigned char)(64 - skew[r] + k);
+    }
+    ptrdiff_t steps = along_n / L;
+    for (ptrdiff_t j = 0; j <= steps; j++) {
+        if (j < steps) {
+            const ptrdiff_t a = j * L;
+            const ptrdiff_t ahead = a + 64;
+            const char *fetch = ahead < along_n ? src + ahead * src_row + 63
+                              : next_strip && ahead - along_n < along_n ? src + (ahead - along_n) * src_row + 64 + 63 : 0;
+            if (fetch)
+                for (int k = 0; k < L; k++) _mm_prefetch(fetch + k * src_row, _MM_HINT_T1);
+            char *slot = slots[j % 3];
+            for (int ab = 0; ab < L; ab += N) four_blocks(src + (a + ab) * src_row, src_row, slot + ab * E, E);
+        }
+        if (j == 0) continue;
+        // Lines of block j - 1.
+        const char *cur = slots[(j - 1) % 3], *prev = slots[(j + 1) % 3];
+        for (int r = 0; r < L; r++) {
+            const __m512i c = _mm512_load_si512((const void *)(cur + r * 64));
+            const __m512i index = _mm512_load_si512((const void *)shifts[r]);
+            char *line = dst + r * dst_row + (j - 1) * 64 - skew[r];
+            if (j == 1) {
+                // The row's first line is shared with the tile before (or lies before the tensor).
+                _mm512_mask_storeu_epi8(line, ~(__mmask64)0 << skew[r], _mm512_permutex2var_epi8(c, index, c));
+            } else {
+                const __m512i p = _mm512_load_si512((const void *)(prev + r * 64));
+                _mm512_stream_si512((void *)line, _mm512_permutex2var_epi8(p, index, c));
+            }
+        }
+    }
+    // The last block's bytes past the last whole line.
+    const char *last = slots[(steps - 1) % 3];
+    for (int r = 0; r < L; r++) {
+        const __m512i c = _mm512_load_si512((const void *)(last + r * 64));
+        const __m512i index = _mm512_load_si512((const void *)shifts[r]);
+        _mm512_mask_storeu_epi8(dst + r * dst_row + along_n * E - skew[r], ((__mmask64)1 << skew[r]) - 1, _mm512_permutex2var_epi8(c, index, c));
+    }
+}
+
+// The strips compiled for each element size: the 1- and 2-byte ones need AVX-512 VBMI as well.
+typedef void strip_function(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, int next_strip);
+SKEW_TARGET_NARROW static void strip1(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t n, int next) { narrow_strip(s, sr, d, dr, n, next, 1); }
+SKEW_TARGET_NARROW static void strip2(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t n, int next) { narrow_strip(s, sr, d, dr, n, next, 2); }
+SKEW_TARGET static void strip4(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t n, int next) { strip(s, sr, d, dr, n, next, 4); }
+SKEW_TARGET static void strip8(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t n, int next) { strip(s, sr, d, dr, n, next, 8); }
+SKEW_TARGET static void strip16(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t n, int next) { strip(s, sr, d, dr, n, next, 16); }
+
 // Returns 0 when the tile is not one it handles (then nothing was written).
-SKEW_TARGET static inline __attribute__((always_inline)) int skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
-                                                                   ptrdiff_t along_n, ptrdiff_t across_n, const int E) {
-    const ptrdiff_t L = 64 / E, lane = E == 4 ? 4 : 8;
+static int skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                  ptrdiff_t E, strip_function *one_strip) {
+    // Lines are joined in lanes of 4 bytes (E = 4), 8 bytes (E = 8, 16) or bytes.
+    const ptrdiff_t L = 64 / E, lane = E <= 2 ? 1 : E == 4 ? 4 : 8;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_full = along_n - along_n % L, across_full = across_n - across_n % L;
     if (along_full < 2 * L || across_full < L || (((uintptr_t)dst | (uintptr_t)dst_row) & (lane - 1)) != 0) return 0;
     for (ptrdiff_t b = 0; b < across_full; b += L) {
-        strip(src + b * E, src_row, dst + b * dst_row, dst_row, along_full, b + L < across_full, E);
+        one_strip(src + b * E, src_row, dst + b * dst_row, dst_row, along_full, b + L < across_full);
         if (along_full < along_n)
             for (ptrdiff_t r = 0; r < L; r++)
                 for (ptrdiff_t a = along_full; a < along_n; a++)
@@ -149,20 +235,29 @@ SKEW_TARGET static inline __attribute__((always_inline)) int skewed(const char *
     return 1;
 }
 
-SKEW_TARGET static int skewed_wide(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                                   ptrdiff_t across_n, ptrdiff_t element_size) {
-    switch (element_size) {
-    case 4: return skewed(src, src_along, dst, dst_across, along_n, across_n, 4);
-    case 8: return skewed(src, src_along, dst, dst_across, along_n, across_n, 8);
-    case 16: return skewed(src, src_along, dst, dst_across, along_n, across_n, 16);
-    default: return 0;
+static int has_vbmi(void) {
+    static int known = -1;
+    int value = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (value < 0) {
+        value = __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
+        __atomic_store_n(&known, value, __ATOMIC_RELAXED);
     }
+    return value;
 }
 
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size) {
     if (!rl_avx512_transposes()) return 0;
-    return skewed_wide((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size);
+    strip_function *one_strip;
+    switch (element_size) {
+    case 1: one_strip = has_vbmi() ? strip1 : 0; break;
+    case 2: one_strip = has_vbmi() ? strip2 : 0; break;
+    case 4: one_strip = strip4; break;
+    case 8: one_strip = strip8; break;
+    case 16: one_strip = strip16; break;
+    default: one_strip = 0;
+    }
+    return one_strip && skewed((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size, one_strip);
 }
 #else
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
