@@ -13,6 +13,18 @@
 #define SKEW_TARGET __attribute__((target("avx512f,avx512vl,avx512bw")))
 #define SKEW_TARGET_NARROW __attribute__((target("avx512f,avx512vl,avx512bw,avx512vbmi")))
 
+// The source rows 64 ahead of a (on into the next strip's column near the end), into L2: the
+// hardware prefetchers do not follow a walk down a column.
+static inline __attribute__((always_inline)) void prefetch_ahead(const char *const *srows, ptrdiff_t col, ptrdiff_t a, ptrdiff_t along_n,
+                                                                 int next_strip, int rows) {
+    const ptrdiff_t ahead = a + 64;
+    if (ahead < along_n) {
+        for (int k = 0; k < rows; k++) _mm_prefetch(srows[ahead + k] + col + 63, _MM_HINT_T1);
+    } else if (next_strip && ahead - along_n < along_n) {
+        for (int k = 0; k < rows; k++) _mm_prefetch(srows[ahead - along_n + k] + col + 64 + 63, _MM_HINT_T1);
+    }
+}
+
 // r[i] = 16 elements of source row i; afterwards r[k] = element k of every row (row k of the
 // destination block). Four stages: 32-bit and 64-bit interleaves within 128-bit lanes, then two
 // stages of 128-bit lane shuffles.
@@ -72,18 +84,13 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose4x4(__m51
     r[3] = _mm512_shuffle_i64x2(t1, t3, 0xdd);
 }
 
-// Rows a..a+L-1 of the strip's source column, transposed: cur[r] = 64 bytes of destination row r.
-SKEW_TARGET static inline __attribute__((always_inline)) void wide_block(const char *src, ptrdiff_t src_row, ptrdiff_t a, ptrdiff_t along_n,
+// Source rows a..a+L-1 of the strip (srows[i] + col), transposed: cur[r] = 64 bytes of destination
+// row r.
+SKEW_TARGET static inline __attribute__((always_inline)) void wide_block(const char *const *srows, ptrdiff_t col, ptrdiff_t a, ptrdiff_t along_n,
                                                                         int next_strip, __m512i *cur, const int E) {
     const int L = 64 / E;
-    // The source rows 64 ahead (on into the next strip's column near the end): the hardware
-    // prefetchers do not follow a walk down a column.
-    const ptrdiff_t ahead = a + 64;
-    const char *fetch = ahead < along_n ? src + ahead * src_row + 63
-                      : next_strip && ahead - along_n < along_n ? src + (ahead - along_n) * src_row + 64 + 63 : 0;
-    if (fetch)
-        for (int k = 0; k < L; k++) _mm_prefetch(fetch + k * src_row, _MM_HINT_T1);
-    for (int i = 0; i < L; i++) cur[i] = _mm512_loadu_si512((const void *)(src + (a + i) * src_row));
+    prefetch_ahead(srows, col, a, along_n, next_strip, L);
+    for (int i = 0; i < L; i++) cur[i] = _mm512_loadu_si512((const void *)(srows[a + i] + col));
     if (E == 4) transpose16x16((__m512 *)cur);
     else if (E == 8) transpose8x8(cur);
     else transpose4x4(cur);
@@ -93,30 +100,30 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_block(const c
 // along_n a multiple of L. Lines are handled in lanes of 4 bytes (E = 4) or 8 bytes (E = 8, 16): a
 // row that starts s lanes into its line takes lanes W - s.. of the previous block and ..W - s of
 // the current one.
-SKEW_TARGET static inline __attribute__((always_inline)) void strip(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row,
+SKEW_TARGET static inline __attribute__((always_inline)) void strip(const char *const *srows, ptrdiff_t col, char *const *drows,
                                                                    ptrdiff_t along_n, int next_strip, const int E) {
     const int L = 64 / E, lane = E == 4 ? 4 : 8, W = 64 / lane;
     const unsigned full = (1u << W) - 1;
     __m512i shift[16];
     int skew[16];
     for (int r = 0; r < L; r++) {
-        skew[r] = (int)(((uintptr_t)(dst + r * dst_row) & 63) / lane);
+        skew[r] = (int)(((uintptr_t)drows[r] & 63) / lane);
         shift[r] = lane == 4 ? _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(16 - skew[r]))
                              : _mm512_add_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi64(8 - skew[r]));
     }
     __m512i prev[16], cur[16];
-    wide_block(src, src_row, 0, along_n, next_strip, cur, E);
+    wide_block(srows, col, 0, along_n, next_strip, cur, E);
     for (int r = 0; r < L; r++) {
         // The row's first line is shared with the tile before (or lies before the tensor).
-        char *line = dst + r * dst_row - skew[r] * lane;
+        char *line = drows[r] - skew[r] * lane;
         if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((full << skew[r]) & full), _mm512_permutex2var_epi32(cur[r], shift[r], cur[r]));
         else _mm512_mask_storeu_epi64(line, (__mmask8)((full << skew[r]) & full), _mm512_permutex2var_epi64(cur[r], shift[r], cur[r]));
         prev[r] = cur[r];
     }
     for (ptrdiff_t a = L; a < along_n; a += L) {
-        wide_block(src, src_row, a, along_n, next_strip, cur, E);
+        wide_block(srows, col, a, along_n, next_strip, cur, E);
         for (int r = 0; r < L; r++) {
-            char *line = dst + r * dst_row + a * E - skew[r] * lane;
+            char *line = drows[r] + a * E - skew[r] * lane;
             _mm512_stream_si512((void *)line, lane == 4 ? _mm512_permutex2var_epi32(prev[r], shift[r], cur[r])
                                                         : _mm512_permutex2var_epi64(prev[r], shift[r], cur[r]));
             prev[r] = cur[r];
@@ -124,7 +131,7 @@ SKEW_TARGET static inline __attribute__((always_inline)) void strip(const char *
     }
     // The last block's elements past the last whole line.
     for (int r = 0; r < L; r++) {
-        char *line = dst + r * dst_row + along_n * E - skew[r] * lane;
+        char *line = drows[r] + along_n * E - skew[r] * lane;
         if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((1u << skew[r]) - 1), _mm512_permutex2var_epi32(prev[r], shift[r], prev[r]));
         else _mm512_mask_storeu_epi64(line, (__mmask8)((1u << skew[r]) - 1), _mm512_permutex2var_epi64(prev[r], shift[r], prev[r]));
     }
@@ -134,10 +141,10 @@ SKEW_TARGET static inline __attribute__((always_inline)) void strip(const char *
 // transposed at once by the same interleaving network as the 16-byte kernels (the unpack
 // instructions work within lanes). Row k of lane q's block is destination row N * q + k; each goes
 // to its slot row as 16 bytes.
-SKEW_TARGET_NARROW static inline __attribute__((always_inline)) void four_blocks(const char *src, ptrdiff_t src_row, char *slot, const int E) {
+SKEW_TARGET_NARROW static inline __attribute__((always_inline)) void four_blocks(const char *const *srows, ptrdiff_t col, char *slot, const int E) {
     const int N = 16 / E;
     __m512i v[16], w[16];
-    for (int i = 0; i < N; i++) v[i] = _mm512_loadu_si512((const void *)(src + i * src_row));
+    for (int i = 0; i < N; i++) v[i] = _mm512_loadu_si512((const void *)(srows[i] + col));
     for (int stage = 1; stage < N; stage *= 2) {
         for (int i = 0; i < N / 2; i++) {
             w[2 * i] = E == 1 ? _mm512_unpacklo_epi8(v[i], v[i + N / 2]) : _mm512_unpacklo_epi16(v[i], v[i + N / 2]);
@@ -159,27 +166,23 @@ SKEW_TARGET_NARROW static inline __attribute__((always_inline)) void four_blocks
 // slots with a byte permute (vpermt2b) one block later, when the slot's stores have reached L1
 // (loading them at once would wait on store forwarding, which fails for a 64-byte load of 16-byte
 // stores).
-SKEW_TARGET_NARROW static inline __attribute__((always_inline)) void narrow_strip(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row,
+SKEW_TARGET_NARROW static inline __attribute__((always_inline)) void narrow_strip(const char *const *srows, ptrdiff_t col, char *const *drows,
                                                                                  ptrdiff_t along_n, int next_strip, const int E) {
     const int L = 64 / E, N = 16 / E;
     _Alignas(64) char slots[3][64 * 64];
     _Alignas(64) unsigned char shifts[64][64];
     int skew[64];
     for (int r = 0; r < L; r++) {
-        skew[r] = (int)((uintptr_t)(dst + r * dst_row) & 63);
+        skew[r] = (int)((uintptr_t)drows[r] & 63);
         for (int k = 0; k < 64; k++) shifts[r][k] = (unsigned char)(64 - skew[r] + k);
     }
     ptrdiff_t steps = along_n / L;
     for (ptrdiff_t j = 0; j <= steps; j++) {
         if (j < steps) {
             const ptrdiff_t a = j * L;
-            const ptrdiff_t ahead = a + 64;
-            const char *fetch = ahead < along_n ? src + ahead * src_row + 63
-                              : next_strip && ahead - along_n < along_n ? src + (ahead - along_n) * src_row + 64 + 63 : 0;
-            if (fetch)
-                for (int k = 0; k < L; k++) _mm_prefetch(fetch + k * src_row, _MM_HINT_T1);
+            prefetch_ahead(srows, col, a, along_n, next_strip, L);
             char *slot = slots[j % 3];
-            for (int ab = 0; ab < L; ab += N) four_blocks(src + (a + ab) * src_row, src_row, slot + ab * E, E);
+            for (int ab = 0; ab < L; ab += N) four_blocks(srows + a + ab, col, slot + ab * E, E);
         }
         if (j == 0) continue;
         // Lines of block j - 1.
@@ -187,7 +190,7 @@ SKEW_TARGET_NARROW static inline __attribute__((always_inline)) void narrow_stri
         for (int r = 0; r < L; r++) {
             const __m512i c = _mm512_load_si512((const void *)(cur + r * 64));
             const __m512i index = _mm512_load_si512((const void *)shifts[r]);
-            char *line = dst + r * dst_row + (j - 1) * 64 - skew[r];
+            char *line = drows[r] + (j - 1) * 64 - skew[r];
             if (j == 1) {
                 // The row's first line is shared with the tile before (or lies before the tensor).
                 _mm512_mask_storeu_epi8(line, ~(__mmask64)0 << skew[r], _mm512_permutex2var_epi8(c, index, c));
@@ -202,38 +205,17 @@ SKEW_TARGET_NARROW static inline __attribute__((always_inline)) void narrow_stri
     for (int r = 0; r < L; r++) {
         const __m512i c = _mm512_load_si512((const void *)(last + r * 64));
         const __m512i index = _mm512_load_si512((const void *)shifts[r]);
-        _mm512_mask_storeu_epi8(dst + r * dst_row + along_n * E - skew[r], ((__mmask64)1 << skew[r]) - 1, _mm512_permutex2var_epi8(c, index, c));
+        _mm512_mask_storeu_epi8(drows[r] + along_n * E - skew[r], ((__mmask64)1 << skew[r]) - 1, _mm512_permutex2var_epi8(c, index, c));
     }
 }
 
 // The strips compiled for each element size: the 1- and 2-byte ones need AVX-512 VBMI as well.
-typedef void strip_function(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, int next_strip);
-SKEW_TARGET_NARROW static void strip1(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t n, int next) { narrow_strip(s, sr, d, dr, n, next, 1); }
-SKEW_TARGET_NARROW static void strip2(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t n, int next) { narrow_strip(s, sr, d, dr, n, next, 2); }
-SKEW_TARGET static void strip4(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t n, int next) { strip(s, sr, d, dr, n, next, 4); }
-SKEW_TARGET static void strip8(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t n, int next) { strip(s, sr, d, dr, n, next, 8); }
-SKEW_TARGET static void strip16(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t n, int next) { strip(s, sr, d, dr, n, next, 16); }
-
-// Returns 0 when the tile is not one it handles (then nothing was written).
-static int skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
-                  ptrdiff_t E, strip_function *one_strip) {
-    // Lines are joined in lanes of 4 bytes (E = 4), 8 bytes (E = 8, 16) or bytes.
-    const ptrdiff_t L = 64 / E, lane = E <= 2 ? 1 : E == 4 ? 4 : 8;
-    const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
-    const ptrdiff_t along_full = along_n - along_n % L, across_full = across_n - across_n % L;
-    if (along_full < 2 * L || across_full < L || (((uintptr_t)dst | (uintptr_t)dst_row) & (lane - 1)) != 0) return 0;
-    for (ptrdiff_t b = 0; b < across_full; b += L) {
-        one_strip(src + b * E, src_row, dst + b * dst_row, dst_row, along_full, b + L < across_full);
-        if (along_full < along_n)
-            for (ptrdiff_t r = 0; r < L; r++)
-                for (ptrdiff_t a = along_full; a < along_n; a++)
-                    memcpy(dst + (b + r) * dst_row + a * E, src + a * src_row + (b + r) * E, E);
-    }
-    if (across_full < across_n)
-        rl_transpose_tile(src + across_full * E, src_along, dst + across_full * dst_row, dst_across, along_n,
-                          across_n - across_full, E, 0);
-    return 1;
-}
+typedef void strip_function(const char *const *srows, ptrdiff_t col, char *const *drows, ptrdiff_t along_n, int next_strip);
+SKEW_TARGET_NARROW static void strip1(const char *const *s, ptrdiff_t c, char *const *d, ptrdiff_t n, int next) { narrow_strip(s, c, d, n, next, 1); }
+SKEW_TARGET_NARROW static void strip2(const char *const *s, ptrdiff_t c, char *const *d, ptrdiff_t n, int next) { narrow_strip(s, c, d, n, next, 2); }
+SKEW_TARGET static void strip4(const char *const *s, ptrdiff_t c, char *const *d, ptrdiff_t n, int next) { strip(s, c, d, n, next, 4); }
+SKEW_TARGET static void strip8(const char *const *s, ptrdiff_t c, char *const *d, ptrdiff_t n, int next) { strip(s, c, d, n, next, 8); }
+SKEW_TARGET static void strip16(const char *const *s, ptrdiff_t c, char *const *d, ptrdiff_t n, int next) { strip(s, c, d, n, next, 16); }
 
 static int has_vbmi(void) {
     static int known = -1;
@@ -245,24 +227,61 @@ static int has_vbmi(void) {
     return value;
 }
 
+static strip_function *strip_for(ptrdiff_t element_size) {
+    if (!rl_avx512_transposes()) return 0;
+    switch (element_size) {
+    case 1: return has_vbmi() ? strip1 : 0;
+    case 2: return has_vbmi() ? strip2 : 0;
+    case 4: return strip4;
+    case 8: return strip8;
+    case 16: return strip16;
+    default: return 0;
+    }
+}
+
+ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
+                                     ptrdiff_t element_size) {
+    const ptrdiff_t E = element_size, L = 64 / E, lane = E <= 2 ? 1 : E == 4 ? 4 : 8;
+    strip_function *one_strip = strip_for(E);
+    const ptrdiff_t along_full = along_n - along_n % L, across_full = across_n - across_n % L;
+    if (!one_strip || along_full < 2 * L || across_full < L) return 0;
+    // Lines are joined in lanes of 4 bytes (E = 4), 8 bytes (E = 8, 16) or bytes.
+    for (ptrdiff_t r = 0; r < across_full; r++)
+        if (((uintptr_t)drows[r] & (lane - 1)) != 0) return 0;
+    for (ptrdiff_t b = 0; b < across_full; b += L) {
+        one_strip(srows, b * E, drows + b, along_full, b + L < across_full);
+        for (ptrdiff_t r = 0; r < L; r++)
+            for (ptrdiff_t a = along_full; a < along_n; a++) memcpy(drows[b + r] + a * E, srows[a] + (b + r) * E, E);
+    }
+    return across_full;
+}
+
+enum { MAX_SKEWED_ROWS = 2048 };
+
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size) {
-    if (!rl_avx512_transposes()) return 0;
-    strip_function *one_strip;
-    switch (element_size) {
-    case 1: one_strip = has_vbmi() ? strip1 : 0; break;
-    case 2: one_strip = has_vbmi() ? strip2 : 0; break;
-    case 4: one_strip = strip4; break;
-    case 8: one_strip = strip8; break;
-    case 16: one_strip = strip16; break;
-    default: one_strip = 0;
-    }
-    return one_strip && skewed((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size, one_strip);
+    const ptrdiff_t E = element_size;
+    if (!strip_for(E) || along_n > MAX_SKEWED_ROWS || across_n > MAX_SKEWED_ROWS) return 0;
+    const char *srows[MAX_SKEWED_ROWS];
+    char *drows[MAX_SKEWED_ROWS];
+    for (ptrdiff_t a = 0; a < along_n; a++) srows[a] = (const char *)src + a * src_along * E;
+    for (ptrdiff_t b = 0; b < across_n; b++) drows[b] = (char *)dst + b * dst_across * E;
+    const ptrdiff_t done = rl_transpose_rows_streamed(srows, drows, along_n, across_n, E);
+    if (done == 0) return 0;
+    if (done < across_n)
+        rl_transpose_tile((const char *)src + done * E, src_along, drows[done], dst_across, along_n, across_n - done, E, 0);
+    return 1;
 }
 #else
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size) {
     (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
+    return 0;
+}
+
+ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
+                                     ptrdiff_t element_size) {
+    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size;
     return 0;
 }
 #endif

@@ -76,11 +76,16 @@ static inline __attribute__((always_inline)) void transpose_registers(v16 *v, co
 int rl_avx512_transposes(void);
 #endif
 
-// Transposes a 4-byte tile into destination rows that start inside lines with whole-line
-// non-temporal stores (AVX-512 only; Skewed.c). Returns 0, having written nothing, where it does not
-// apply.
+// Transposes a tile with whole-line non-temporal stores whatever the alignment of its destination
+// rows (AVX-512 only; Skewed.c). Returns 0, having written nothing, where it does not apply.
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size);
+
+// The same through row tables: dst row b is drows[b], source row a is srows[a] (each contiguous), for
+// a < along_n, b < across_n. Transposes the first across rows that make whole strips and returns
+// how many (0 where it does not apply; the caller transposes the rest).
+ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
+                                     ptrdiff_t element_size);
 
 // Where a walk down columns of source lines will be 64 rows from now, for fetching ahead: rows
 // a + 64 of column b, or, once those run past the rows walked (rows_end), rows of a later column,

@@ -234,6 +234,32 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testGroupedTransposesIntoRowsInsideLinesMatchTheReference() throws {
+        // Grouped tiles whose destination rows start 32 bytes into a line (TTC's 96x75x75x96 kind,
+        // scaled: rows of 160 bytes, 96 for 1-byte elements, whose grouped tiles stay under 16 KiB,
+        // and 81 of them between rows): with AVX-512 whole strips stream lines joined in registers,
+        // the remaining rows take the grouped kernels. One and two workers (one whole tile, or several).
+        for elementSize in [1, 2, 4, 8, 16] {
+            let side = elementSize == 1 ? 96 : 160 / elementSize
+            let source = try RawTensor(shape: [side, 9, 9, side], elementSize: elementSize)
+            var rng = SeededGenerator(seed: UInt64(side))
+            Self.fillRandom(source.storage, using: &rng)
+            let view = try source.permuted([3, 2, 1, 0])
+            for threads in [1, 2] {
+                var tuning = CopyTuning.defaults
+                tuning.streamingThresholdBytes = 0
+                tuning.inlineThresholdBytes = 0
+                let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                let label = "\(elementSize) B, \(threads) threads"
+                XCTAssertTrue(plan.grouped.along && plan.grouped.across, label)
+                XCTAssertTrue(plan.streaming, label)
+                try plan.execute(from: view, into: destination)
+                try Self.assertSameBytes(destination, Self.referenceResult(view, destination), label)
+            }
+        }
+    }
+
     func testStreamedTransposesWithRowsInsideLinesMatchTheReference() throws {
         // The register kernel decides per tile whether rows that start inside a cache line may
         // stream (by the partial lines a strip keeps open), and 1-byte elements fetch ahead in the
@@ -311,12 +337,14 @@ final class EngineTests: XCTestCase {
     }
 
     func testBaselineBuildOfNarrowTransposesMatchesTheReference() throws {
-        // 1- and 2-byte tiles (plain and grouped) run AVX-512 builds of the kernels where the CPU
-        // has it; the same checks on the baseline builds, whichever this machine would pick.
+        // 1- and 2-byte tiles (plain and grouped) and streamed tiles into rows that start inside
+        // lines run AVX-512 builds of the kernels where the CPU has it; the same checks on the
+        // baseline builds, whichever this machine would pick.
         Kernels.allowAVX512Transposes(false)
         defer { Kernels.allowAVX512Transposes(true) }
         try testStreamedTransposesWithRowsInsideLinesMatchTheReference()
         try testGroupedTransposesMatchTheReference()
+        try testGroupedTransposesIntoRowsInsideLinesMatchTheReference()
         try testEngineMatchesReferenceOnRandomLayouts()
     }
 
