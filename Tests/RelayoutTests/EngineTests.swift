@@ -336,6 +336,30 @@ final class EngineTests: XCTestCase {
         Self.assertSameBytes(channelsLast, try Self.referenceResult(image, channelsLast), "channels-last")
     }
 
+    func testFreshDestinationsMatchTheReferenceForEveryPopulatorCount() throws {
+        // Slots copy chunks whose pages are in and fault in the next 2 MiB while none is, at most
+        // `freshPopulators` at a time; a reversed permutation's tile spans nearly the whole result,
+        // so its first chunk waits for every page.
+        for (shape, permutation, elementSize) in [([1100, 1301], [1, 0], 4), ([64, 20, 20, 64], [3, 2, 1, 0], 4), ([48, 9, 9, 9, 48], [4, 0, 3, 2, 1], 8)] {
+            let source = try RawTensor(shape: shape, elementSize: elementSize)
+            var rng = SeededGenerator(seed: UInt64(shape.reduce(0, +)))
+            Self.fillRandom(source.storage, using: &rng)
+            let view = try source.permuted(permutation)
+            for populators in [1, 2, 8] {
+                var tuning = CopyEngine.tuning(freshDestination: true)
+                tuning.freshPopulators = populators
+                for threads in [2, 3, 8] {
+                    let result = try RawTensor(shape: view.shape, elementSize: elementSize)
+                    XCTAssertGreaterThanOrEqual(result.storage.byteCount, Storage.hugePageThreshold)
+                    let plan = try CopyPlan(source: view.layout, destination: result.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                    XCTAssertGreaterThan(plan.workers, 1)
+                    plan.execute(source: UnsafeRawPointer(source.storage.baseAddress), destination: result.storage.baseAddress, freshDestination: true)
+                    Self.assertSameBytes(result, try Self.referenceResult(view, result), "\(shape) \(permutation), \(populators) populators, \(threads) threads")
+                }
+            }
+        }
+    }
+
     func testBaselineBuildOfNarrowTransposesMatchesTheReference() throws {
         // 1- and 2-byte tiles (plain and grouped) and streamed tiles into rows that start inside
         // lines run AVX-512 builds of the kernels where the CPU has it; the same checks on the

@@ -5,10 +5,16 @@ import XCTest
 struct FakeMeasurer: TuningMeasurer {
     var copySeconds: (TuningCase, CopyTuning, Int) -> Double
     var calls = 0
+    var freshCalls = 0
 
     mutating func measure(_ tuningCase: TuningCase, tuning: CopyTuning, threads: Int) throws -> TuningSample {
         calls += 1
         return TuningSample(bytes: tuningCase.payloadBytes, copySeconds: copySeconds(tuningCase, tuning, threads), memcpySeconds: 1.0)
+    }
+
+    mutating func measureFresh(_ tuningCase: TuningCase, tunings: [CopyTuning], threads: Int) throws -> [TuningSample] {
+        freshCalls += 1
+        return try tunings.map { try measure(tuningCase, tuning: $0, threads: threads) }
     }
 }
 
@@ -41,11 +47,20 @@ final class TuningTests: XCTestCase {
     func testProfilesWrittenBeforeANewKnobStillLoad() throws {
         var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(CopyTuning.defaults)) as! [String: Any]
         object.removeValue(forKey: "freshChunkBytes")
+        object.removeValue(forKey: "freshPopulators")
         // Before runTileAreaBytes there was runTileBytes, a per-side stretch: ignored, default area.
         object.removeValue(forKey: "runTileAreaBytes")
         object["runTileBytes"] = 8192
         let decoded = try JSONDecoder().decode(CopyTuning.self, from: JSONSerialization.data(withJSONObject: object))
         XCTAssertEqual(decoded, .defaults)
+    }
+
+    func testProfilesWithNonPositiveKnobsAreRejected() throws {
+        for key in ["freshPopulators", "freshChunkBytes", "chunkBytes"] {
+            var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(CopyTuning.defaults)) as! [String: Any]
+            object[key] = 0
+            XCTAssertThrowsError(try JSONDecoder().decode(CopyTuning.self, from: JSONSerialization.data(withJSONObject: object)), key)
+        }
     }
 
     func testLookupOrder() throws {
@@ -117,6 +132,7 @@ final class TuningTests: XCTestCase {
             if tuningCase.elementSize == 1, tuning.tiles[1]?.along == 2048 { seconds *= 0.99 }
             if tuning.runTileAreaBytes == 64 << 10 { seconds *= 0.9 }
             if tuning.chunkBytes == 1 << 20 { seconds *= 0.95 }
+            if tuning.freshPopulators == 1 { seconds *= 0.9 }
             // Streaming wins from 4 MiB; two threads win from 64 KiB.
             if tuning.streamingThresholdBytes == 0 { seconds *= tuningCase.payloadBytes >= 4 << 20 ? 0.7 : 1.2 }
             if threads == 1 { seconds *= tuningCase.payloadBytes >= 64 << 10 ? 2 : 0.5 }
@@ -133,12 +149,14 @@ final class TuningTests: XCTestCase {
         XCTAssertEqual(profile.tuning.tiles[1], CopyTuning.defaults.tiles[1], "a win inside the margin does not move the tile")
         XCTAssertEqual(profile.tuning.runTileAreaBytes, 64 << 10)
         XCTAssertEqual(profile.tuning.chunkBytes, 1 << 20)
+        XCTAssertEqual(profile.tuning.freshPopulators, 1)
+        XCTAssertEqual(fake.freshCalls, 2, "candidates 1 and 2 (2 threads) measured together on each of the two fresh cases")
         XCTAssertEqual(profile.tuning.streamingThresholdBytes, 4 << 20)
         XCTAssertEqual(profile.tuning.inlineThresholdBytes, 64 << 10)
         XCTAssertEqual(profile.fingerprint, fingerprint)
         XCTAssertGreaterThanOrEqual(profile.tunedRatio!, profile.defaultsRatio!)
         XCTAssertEqual(reports.last?.done, reports.last?.total, "progress reaches 100 %")
-        XCTAssertEqual(fake.calls, reports.count)
+        XCTAssertEqual(fake.calls, reports.count, "one progress step per case and candidate")
         XCTAssertTrue(profile.measurements.contains { $0.knob == "tile.4" && $0.chosen && $0.candidate == "256x256" })
     }
 

@@ -46,6 +46,8 @@ public struct CopyPlan: Sendable {
     public let kernel: Kernel
     /// Worker threads the plan runs on (1: the caller's thread only).
     public let workers: Int
+    /// How many slots may fault in a fresh destination's pages at once (``CopyTuning/freshPopulators``).
+    let freshPopulators: Int
     /// Whether the destination is written with non-temporal stores (large copies, where the machine
     /// has them): it skips reading destination lines before overwriting them.
     public let streaming: Bool
@@ -238,6 +240,7 @@ public struct CopyPlan: Sendable {
         let fillsLines = (kernel == .bulk && (tileA * elementSize >= 1024 || runStretch))
             || (kernel == .transpose && inner.destination == 1 && across.source == 1 && destinationRun >= 256)
         streaming = bytes >= tuning.streamingThresholdBytes && fillsLines && rl_has_streaming_stores() != 0
+        freshPopulators = tuning.freshPopulators
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
     }
 
@@ -292,21 +295,27 @@ public struct CopyPlan: Sendable {
         execute(source: source, destination: destination, affinity: machineAffinity(destination: destination))
     }
 
-    /// A fresh destination on one node: the first slot to claim work faults the destination's pages
-    /// in, 2 MiB at a time in destination order, while the others copy the chunks whose pages are
-    /// already in. Both workers faulting at once measured far slower in phases where this VM's
-    /// memory had been handed back to its host (free page reporting: 45-250 ms for 211 MB instead
-    /// of about 11; one thread alone 61-91), and no faster otherwise.
+    /// A fresh destination on one node: every slot runs one loop that copies the next chunk whose
+    /// pages are in and, while none is, faults in the next 2 MiB of the destination (in address
+    /// order, at most `populators` slots at a time). The copy thus starts after the first chunk's
+    /// pages and the page faults are shared by the slots as the machine allows: on this VM faulting
+    /// is the larger half of the work (211 MB: 36 ms on one thread, 17 on two; the copy 20 on two),
+    /// so one slot faulting ahead of the others left the copy waiting.
     private func executePopulatingAhead(source: UnsafeRawPointer, destination: UnsafeMutableRawPointer, footprint: ClosedRange<Int>) {
         let pages = Pages.pageBounds(destination + footprint.lowerBound * elementSize, byteCount: footprint.count * elementSize)
-        let frontier = Atomic<Int>(pages.start)
+        let unit = Storage.hugePageSize
+        let firstUnit = pages.start / unit
+        let counters = PopulatingCounters()
+        let slots = Swift.min(workers, chunkCount)
         withUnsafePointer(to: self) { plan in
-            withUnsafePointer(to: frontier) { frontier in
-                let ahead = PopulatingAhead(plan: plan, source: source, destination: destination, frontier: frontier,
-                                            pages: pages, footprintEnd: footprint.upperBound + 1, reach: destinationReach)
+            withUnsafePointer(to: counters) { counters in
+                let ahead = PopulatingAhead(plan: plan, source: source, destination: destination, counters: counters,
+                                            pages: pages, firstUnit: firstUnit, units: (pages.end - 1) / unit - firstUnit + 1,
+                                            footprintEnd: footprint.upperBound + 1, reach: destinationReach,
+                                            populators: Swift.max(1, Swift.min(slots, freshPopulators)))
                 // The job itself is one pointer, so that the pool keeps it inline (no allocation).
                 withUnsafePointer(to: ahead) { ahead in
-                    Executor.run(chunks: chunkCount + 1, workers: workers, work: PopulatingChunks(ahead: ahead))
+                    Executor.run(chunks: slots, workers: slots, work: PopulatingChunks(ahead: ahead))
                 }
             }
         }
@@ -314,29 +323,82 @@ public struct CopyPlan: Sendable {
 
     private struct PopulatingChunks: ChunkedWork {
         let ahead: UnsafePointer<PopulatingAhead>
-        func run(chunk: Int, worker: Int) { ahead.pointee.run(chunk: chunk) }
+        func run(chunk: Int, worker: Int) { ahead.pointee.run() }
     }
 
-    /// Chunk 0 populates; chunk k > 0 is the plan's chunk k - 1, run once the pages it writes are in.
+    /// The shared state of one populating run.
+    private struct PopulatingCounters: ~Copyable {
+        /// The next 2 MiB unit (from the footprint's first) to fault in, and how many slots are faulting.
+        let nextUnit = Atomic<Int>(0), populating = Atomic<Int>(0)
+        /// Units in, counted from the first: all units below it are in (`Int.max`: all, or the kernel
+        /// cannot populate and the stores fault the pages in as they come).
+        let unitsIn = Atomic<Int>(0)
+        /// The next chunk to copy.
+        let nextChunk = Atomic<Int>(0)
+    }
+
+    /// One slot's loop over the work of a populating run (see ``executePopulatingAhead``).
     private struct PopulatingAhead {
         let plan: UnsafePointer<CopyPlan>
         let source: UnsafeRawPointer
         let destination: UnsafeMutableRawPointer
-        let frontier: UnsafePointer<Atomic<Int>>
-        /// Page-aligned addresses of the destination's footprint; its end in elements; a work item's
-        /// destination reach.
+        let counters: UnsafePointer<PopulatingCounters>
+        /// Page-aligned addresses of the destination's footprint and its 2 MiB units.
         let pages: (start: Int, end: Int)
+        let firstUnit: Int, units: Int
+        /// The footprint's end in elements; a work item's destination reach.
         let footprintEnd: Int, reach: Int
+        let populators: Int
 
-        func run(chunk: Int) {
-            if chunk == 0 {
-                Pages.populateInOrder(start: pages.start, end: pages.end, frontier: frontier.pointee)
-                return
+        func run() {
+            let chunks = plan.pointee.chunkCount
+            while true {
+                let chunk = counters.pointee.nextChunk.load(ordering: .relaxed)
+                guard chunk < chunks else { return }
+                if unitsNeeded(byChunk: chunk) <= counters.pointee.unitsIn.load(ordering: .acquiring) {
+                    if counters.pointee.nextChunk.compareExchange(expected: chunk, desired: chunk + 1, ordering: .relaxed).exchanged {
+                        plan.pointee.runChunk(chunk, source: source, destination: destination)
+                    }
+                    continue
+                }
+                if populateNextUnit() { continue }
+                sched_yield()
             }
-            let end = plan.pointee.destinationEnd(ofChunk: chunk - 1, reach: reach, footprintEnd: footprintEnd)
-            let needed = Int(bitPattern: destination + end * plan.pointee.elementSize)
-            while frontier.pointee.load(ordering: .acquiring) < needed { sched_yield() }
-            plan.pointee.runChunk(chunk - 1, source: source, destination: destination)
+        }
+
+        /// How many units (from the first) must be in before chunk `chunk` runs.
+        private func unitsNeeded(byChunk chunk: Int) -> Int {
+            let end = plan.pointee.destinationEnd(ofChunk: chunk, reach: reach, footprintEnd: footprintEnd)
+            let address = Swift.min(pages.end, Int(bitPattern: destination + end * plan.pointee.elementSize))
+            return (address - 1) / Storage.hugePageSize - firstUnit + 1
+        }
+
+        /// Claims and faults in the next unit if one is left and fewer than `populators` slots are
+        /// faulting; false if it did not. Units are published in order: a slot done before the one
+        /// faulting the unit below waits for it (a unit's time at most).
+        private func populateNextUnit() -> Bool {
+            let unit = counters.pointee.nextUnit.load(ordering: .relaxed)
+            guard unit < units, counters.pointee.populating.load(ordering: .relaxed) < populators else { return false }
+            guard counters.pointee.populating.add(1, ordering: .relaxed).newValue <= populators else {
+                counters.pointee.populating.subtract(1, ordering: .relaxed)
+                return false
+            }
+            defer { counters.pointee.populating.subtract(1, ordering: .relaxed) }
+            guard counters.pointee.nextUnit.compareExchange(expected: unit, desired: unit + 1, ordering: .relaxed).exchanged else { return true }
+            let unitSize = Storage.hugePageSize
+            let from = Swift.max(pages.start, (firstUnit + unit) * unitSize)
+            guard Pages.populate(from: from, to: Swift.min(pages.end, (firstUnit + unit + 1) * unitSize)) else {
+                counters.pointee.unitsIn.store(Int.max, ordering: .releasing)
+                return true
+            }
+            while true {
+                let published = counters.pointee.unitsIn.load(ordering: .acquiring)
+                if published >= unit { break }
+                sched_yield()
+            }
+            // Int.max (the kernel refused) stays.
+            _ = counters.pointee.unitsIn.compareExchange(expected: unit, desired: unit + 1, ordering: .releasing)
+            return true
         }
     }
 

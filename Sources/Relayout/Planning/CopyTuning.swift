@@ -27,6 +27,11 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// `clone()`): large enough that the workers fault in different huge pages instead of queueing
     /// on the same one.
     public var freshChunkBytes: Int
+    /// How many worker slots may fault in a fresh destination's pages at once, ahead of the copy
+    /// (on one node; the others copy the chunks whose pages are in). Machines differ: on a 2-core
+    /// Intel VM two slots faulting measured 17 ms for 211 MB against 36 for one; on a 2-core AMD VM
+    /// two were no faster, and far slower in phases where the host had taken the memory back.
+    public var freshPopulators: Int
     /// Copies of at most this many bytes skip planning: a plain strided loop on the caller's thread.
     public var directCopyBytes: Int
     /// Copies that move fewer bytes than this run on the caller's thread.
@@ -35,12 +40,13 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// kernel supports them; `Int.max` disables streaming.
     public var streamingThresholdBytes: Int
 
-    public init(tiles: [Int: Tile], runBytes: Int, runTileAreaBytes: Int = 40 << 10, chunkBytes: Int, freshChunkBytes: Int = 8 << 20, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
+    public init(tiles: [Int: Tile], runBytes: Int, runTileAreaBytes: Int = 40 << 10, chunkBytes: Int, freshChunkBytes: Int = 8 << 20, freshPopulators: Int = 2, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
         self.tiles = tiles
         self.runBytes = runBytes
         self.runTileAreaBytes = runTileAreaBytes
         self.chunkBytes = chunkBytes
         self.freshChunkBytes = freshChunkBytes
+        self.freshPopulators = freshPopulators
         self.directCopyBytes = directCopyBytes
         self.inlineThresholdBytes = inlineThresholdBytes
         self.streamingThresholdBytes = streamingThresholdBytes
@@ -56,13 +62,14 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         runTileAreaBytes: 40 << 10,
         chunkBytes: 256 << 10,
         freshChunkBytes: 8 << 20,
+        freshPopulators: 2,
         directCopyBytes: 4096,
         inlineThresholdBytes: 2 << 20,
         streamingThresholdBytes: 16 << 20
     )
 
     enum CodingKeys: String, CodingKey {
-        case tiles, runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes
+        case tiles, runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes, freshPopulators, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes
     }
 
     // Tiles are keyed by element size; JSON objects need string keys ("4": {...}).
@@ -85,10 +92,11 @@ public struct CopyTuning: Codable, Hashable, Sendable {
             chunkBytes: try c.decode(Int.self, forKey: .chunkBytes),
             // Absent from profiles written before the knob existed.
             freshChunkBytes: try c.decodeIfPresent(Int.self, forKey: .freshChunkBytes) ?? CopyTuning.defaults.freshChunkBytes,
+            freshPopulators: try c.decodeIfPresent(Int.self, forKey: .freshPopulators) ?? CopyTuning.defaults.freshPopulators,
             directCopyBytes: try c.decode(Int.self, forKey: .directCopyBytes),
             inlineThresholdBytes: try c.decode(Int.self, forKey: .inlineThresholdBytes),
             streamingThresholdBytes: try c.decode(Int.self, forKey: .streamingThresholdBytes))
-        let sizes = [runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes]
+        let sizes = [runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes, freshPopulators]
         guard sizes.allSatisfy({ $0 > 0 }), directCopyBytes >= 0, inlineThresholdBytes >= 0, streamingThresholdBytes >= 0 else {
             throw DecodingError.dataCorruptedError(forKey: .runBytes, in: c, debugDescription: "sizes must be positive")
         }
@@ -101,6 +109,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         try c.encode(runTileAreaBytes, forKey: .runTileAreaBytes)
         try c.encode(chunkBytes, forKey: .chunkBytes)
         try c.encode(freshChunkBytes, forKey: .freshChunkBytes)
+        try c.encode(freshPopulators, forKey: .freshPopulators)
         try c.encode(directCopyBytes, forKey: .directCopyBytes)
         try c.encode(inlineThresholdBytes, forKey: .inlineThresholdBytes)
         try c.encode(streamingThresholdBytes, forKey: .streamingThresholdBytes)

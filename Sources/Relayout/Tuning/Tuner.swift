@@ -19,8 +19,9 @@ public struct TuningProgress: Sendable {
 /// Measures the engine's knobs on this machine and picks the winners.
 ///
 /// Each knob is swept in turn with the others held at their best values so far: the transpose tile
-/// per element size, the run tile of short bulk runs, the chunk size, then the streaming-store and
-/// inline thresholds. A candidate's score is the geometric mean, over the knob's cases, of its ratio
+/// per element size, the run tile of short bulk runs, the chunk size, the number of slots that fault
+/// in a fresh destination's pages at once (timed with the allocation, against memcpy into fresh
+/// memory), then the streaming-store and inline thresholds. A candidate's score is the geometric mean, over the knob's cases, of its ratio
 /// to memcpy of the same bytes measured in the same run (so drift in the machine cancels), each a
 /// median of several runs. A challenger replaces the incumbent only when it wins by more than
 /// `margin`, so noise does not churn the profile. Finally the tuned values are checked against the
@@ -77,6 +78,12 @@ public struct Tuner {
             + [TuningCase.scaled(elementSize: 4, shape: [1, 1024], permutation: [0, 1], step: 2, bytes: caseBytes)]
     }
 
+    /// Copies into fresh memory: a transpose whose chunks each need their own pages, and one whose
+    /// tiles span nearly the whole destination (every chunk waits for every page).
+    var freshCases: [TuningCase] {
+        [tileCases(elementSize: 4)[0], TuningCase.scaled(elementSize: 4, shape: [1, 96, 75, 96], permutation: [3, 2, 1, 0], bytes: caseBytes)]
+    }
+
     /// Sizes at which the two thresholds are decided.
     var streamingSizes: [Int] { (quick ? [1, 4, 16, 64] : [1, 2, 4, 8, 16, 32, 64, 128]).map { $0 << 20 } }
     var inlineSizes: [Int] { (quick ? [16, 64, 256, 1024] : [8, 16, 32, 64, 128, 256, 512, 1024]).map { $0 << 10 } }
@@ -118,8 +125,10 @@ public struct Tuner {
             let current = tuning.tile(elementSize: size)
             return [current] + tileCandidates(elementSize: size).filter { $0 != current }
         }
+        let populatorCandidates = threads < 2 ? [] : Array(Set([1, 2, threads])).sorted()
         var total = sizes.reduce(0) { $0 + tileSweep($1).count * tileCases(elementSize: $1).count }
         total += runCandidates.count * runCases.count + chunkCandidates.count * chunkCases.count
+        total += populatorCandidates.count * freshCases.count
         total += 4 * streamingSizes.count + 2 * inlineSizes.count + 2 * ttc.count
         var done = 0
         func step(_ label: String) {
@@ -129,12 +138,22 @@ public struct Tuner {
 
         // memcpy of a case's bytes is measured next to every candidate; its median over all of them
         // is the denominator, which is far steadier than any single candidate's memcpy.
-        func measureAll(_ candidates: [CopyTuning], _ names: [String], _ cases: [TuningCase], _ label: String, threads: [Int]? = nil) throws -> [(gbps: Double, ratio: Double)] {
+        func measureAll(_ candidates: [CopyTuning], _ names: [String], _ cases: [TuningCase], _ label: String, threads: [Int]? = nil,
+                        fresh: Bool = false) throws -> [(gbps: Double, ratio: Double)] {
             var samples = [[TuningSample]](repeating: [], count: candidates.count)
-            for (k, candidate) in candidates.enumerated() {
+            if fresh {
                 for c in cases {
-                    samples[k].append(try measurer.measure(c, tuning: candidate, threads: threads?[k] ?? self.threads))
-                    step("\(label) \(names[k])")
+                    for (k, sample) in try measurer.measureFresh(c, tunings: candidates, threads: self.threads).enumerated() {
+                        samples[k].append(sample)
+                        step("\(label) \(names[k])")
+                    }
+                }
+            } else {
+                for (k, candidate) in candidates.enumerated() {
+                    for c in cases {
+                        samples[k].append(try measurer.measure(c, tuning: candidate, threads: threads?[k] ?? self.threads))
+                        step("\(label) \(names[k])")
+                    }
                 }
             }
             let memcpy = cases.indices.map { i in median(samples.map { $0[i].memcpySeconds }) }
@@ -143,8 +162,8 @@ public struct Tuner {
             }
         }
 
-        func sweep(knob: String, candidates: [CopyTuning], names: [String], incumbent: Int, cases: [TuningCase]) throws -> CopyTuning {
-            let results = try measureAll(candidates, names, cases, knob)
+        func sweep(knob: String, candidates: [CopyTuning], names: [String], incumbent: Int, cases: [TuningCase], fresh: Bool = false) throws -> CopyTuning {
+            let results = try measureAll(candidates, names, cases, knob, fresh: fresh)
             let chosen = Tuner.choose(scores: results.map(\.ratio), incumbent: incumbent, margin: margin)
             for (k, r) in results.enumerated() {
                 measurements.append(TuningMeasurement(knob: knob, candidate: names[k], gbps: r.gbps, ratio: r.ratio, chosen: k == chosen))
@@ -165,6 +184,14 @@ public struct Tuner {
                            names: runCandidates.map(String.init), incumbent: runCandidates.firstIndex(of: tuning.runTileAreaBytes) ?? 0, cases: runCases)
         tuning = try sweep(knob: "chunkBytes", candidates: chunkCandidates.map { var t = tuning; t.chunkBytes = $0; return t },
                            names: chunkCandidates.map(String.init), incumbent: chunkCandidates.firstIndex(of: tuning.chunkBytes) ?? 0, cases: chunkCases)
+
+        // Fresh destinations: how many slots fault pages in at once, timed with the allocation.
+        if !populatorCandidates.isEmpty {
+            tuning = try sweep(knob: "freshPopulators", candidates: populatorCandidates.map { var t = tuning; t.freshPopulators = $0; return t },
+                               names: populatorCandidates.map(String.init), incumbent: populatorCandidates.firstIndex(of: tuning.freshPopulators) ?? 0,
+                               cases: freshCases, fresh: true)
+        }
+        let freshPopulators = tuning.freshPopulators
 
         // Streaming stores: on against off at each size, on a transpose and a bulk copy.
         var streamingWins = [Bool]()
@@ -210,7 +237,8 @@ public struct Tuner {
             let memcpy = ttc.indices.map { median([tuned[$0].memcpySeconds, builtIn[$0].memcpySeconds]) }
             defaultsRatio = geometricMean(ttc.indices.map { memcpy[$0] / builtIn[$0].copySeconds })
             tunedRatio = geometricMean(ttc.indices.map { memcpy[$0] / tuned[$0].copySeconds })
-            if tunedRatio! < defaultsRatio! { tuning = .defaults }
+            // The check copies into touched memory, so it says nothing about fresh destinations.
+            if tunedRatio! < defaultsRatio! { tuning = .defaults; tuning.freshPopulators = freshPopulators }
         }
         return TuningProfile(fingerprint: fingerprint, createdAt: ISO8601Lite.now(), quick: quick, tuning: tuning,
                              measurements: measurements, defaultsRatio: defaultsRatio, tunedRatio: tunedRatio)

@@ -63,6 +63,11 @@ public struct TuningSample: Equatable, Sendable {
 /// inject scripted timings (a fake clock) and production uses ``MemoryTuningMeasurer``.
 public protocol TuningMeasurer {
     mutating func measure(_ tuningCase: TuningCase, tuning: CopyTuning, threads: Int) throws -> TuningSample
+    /// As `measure` for each of `tunings`, into fresh memory allocated by each copy (what
+    /// `contiguous()` does), against memcpy into fresh memory of the same size. The tunings take
+    /// turns run by run: how fast fresh pages come depends on the machine's free memory at the time
+    /// (a VM's host may have taken it back), and taking turns spreads that over all of them alike.
+    mutating func measureFresh(_ tuningCase: TuningCase, tunings: [CopyTuning], threads: Int) throws -> [TuningSample]
 }
 
 /// Real timings: buffers allocated and touched once per case, copy and memcpy interleaved, medians.
@@ -73,15 +78,7 @@ public struct MemoryTuningMeasurer: TuningMeasurer {
     public init(repeats: Int) { self.repeats = repeats }
 
     public mutating func measure(_ tuningCase: TuningCase, tuning: CopyTuning, threads: Int) throws -> TuningSample {
-        if current?.0 != tuningCase {
-            current = nil
-            let (sourceLayout, destinationLayout) = try tuningCase.layouts()
-            let source = try RawTensor(shape: tuningCase.shape, elementSize: tuningCase.elementSize)
-            memset(source.storage.baseAddress, 0x5A, source.storage.byteCount)
-            let destination = try RawTensor(storage: Storage(byteCount: destinationLayout.count * tuningCase.elementSize), layout: destinationLayout, elementSize: tuningCase.elementSize)
-            memset(destination.storage.baseAddress, 0, destination.storage.byteCount)
-            current = (tuningCase, source, destination, sourceLayout)
-        }
+        try prepare(tuningCase)
         let (_, source, destination, sourceLayout) = current!
         let plan = try CopyPlan(source: sourceLayout, destination: destination.layout, elementSize: tuningCase.elementSize, tuning: tuning, threads: threads)
         let bytes = destination.count * tuningCase.elementSize
@@ -93,5 +90,54 @@ public struct MemoryTuningMeasurer: TuningMeasurer {
             copiesOfMemcpy.append(Stopwatch.seconds { ParallelMemcpy.copy(from: s, to: d, byteCount: bytes, threads: threads) })
         }
         return TuningSample(bytes: bytes, copySeconds: median(copies), memcpySeconds: median(copiesOfMemcpy))
+    }
+
+    public mutating func measureFresh(_ tuningCase: TuningCase, tunings: [CopyTuning], threads: Int) throws -> [TuningSample] {
+        try prepare(tuningCase)
+        let (_, source, destination, sourceLayout) = current!
+        let plans = try tunings.map { tuning -> CopyPlan in
+            var fresh = tuning
+            fresh.chunkBytes = Swift.max(fresh.chunkBytes, fresh.freshChunkBytes)
+            return try CopyPlan(source: sourceLayout, destination: destination.layout, elementSize: tuningCase.elementSize, tuning: fresh, threads: threads)
+        }
+        let bytes = destination.count * tuningCase.elementSize
+        let s = UnsafeRawPointer(source.storage.baseAddress)
+        // Allocation and copy are timed; handing the pages back is not.
+        func intoFreshMemory(_ body: (UnsafeMutableRawPointer) -> Void) throws -> Double {
+            var storage: Storage? = nil
+            var failure: Error? = nil
+            let seconds = Stopwatch.seconds {
+                do {
+                    storage = try Storage(byteCount: bytes, placement: RawTensor.resultPlacement(bytes: bytes))
+                    body(storage!.baseAddress)
+                } catch { failure = error }
+            }
+            if let failure { throw failure }
+            return seconds
+        }
+        var copies = [[Double]](repeating: [], count: plans.count), copiesOfMemcpy = [Double]()
+        for run in -1..<repeats {
+            for (k, plan) in plans.enumerated() {
+                let seconds = try intoFreshMemory { plan.execute(source: s, destination: $0, freshDestination: true) }
+                if run >= 0 { copies[k].append(seconds) }
+            }
+            let seconds = try intoFreshMemory { ParallelMemcpy.copy(from: s, to: $0, byteCount: bytes, threads: threads) }
+            if run >= 0 { copiesOfMemcpy.append(seconds) }
+        }
+        let memcpy = median(copiesOfMemcpy)
+        return copies.map { TuningSample(bytes: bytes, copySeconds: median($0), memcpySeconds: memcpy) }
+    }
+
+    /// Allocates and fills the case's source, and a touched destination, unless they are the last case's.
+    private mutating func prepare(_ tuningCase: TuningCase) throws {
+        if current?.0 != tuningCase {
+            current = nil
+            let (sourceLayout, destinationLayout) = try tuningCase.layouts()
+            let source = try RawTensor(shape: tuningCase.shape, elementSize: tuningCase.elementSize)
+            memset(source.storage.baseAddress, 0x5A, source.storage.byteCount)
+            let destination = try RawTensor(storage: Storage(byteCount: destinationLayout.count * tuningCase.elementSize), layout: destinationLayout, elementSize: tuningCase.elementSize)
+            memset(destination.storage.baseAddress, 0, destination.storage.byteCount)
+            current = (tuningCase, source, destination, sourceLayout)
+        }
     }
 }
