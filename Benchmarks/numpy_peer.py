@@ -119,6 +119,7 @@ def main():
         header += "  relayout/copyto  contiguous/ascontig" + ("  copy/copy_  contiguous/torch" if torch else "")
     print(header)
     copy_ratios, contig_ratios, ceiling_ratios, copyto_all, ascontig_all = [], [], [], [], []
+    fresh_ratios, fresh_torch_ratios = [], []
     torch_copy_all, torch_contig_all, torch_copy_ratios, torch_contig_ratios = [], [], [], []
     for case in cases:
         dtype, shape, perm = parse(case)
@@ -146,6 +147,10 @@ def main():
             contig_ratios.append(r["contiguousGbps"] / ascontig)
             if r.get("freshMemcpyGbps"):
                 ceiling_ratios.append(r["freshMemcpyGbps"] / ascontig)
+            if r.get("contiguousFreshPagesGbps"):
+                fresh_ratios.append(r["contiguousFreshPagesGbps"] / ascontig)
+                if torch:
+                    fresh_torch_ratios.append(r["contiguousFreshPagesGbps"] / torch_contig)
             line += f"  {copy_ratios[-1]:>15.2f}  {contig_ratios[-1]:>19.2f}"
             if torch:
                 torch_copy_ratios.append(r["gbps"] / torch_copy)
@@ -160,6 +165,11 @@ def main():
         summary += f"; torch ({options.torch_threads} threads) copy_ {gm(torch_copy_all):.2f} GB/s, permute().contiguous() {gm(torch_contig_all):.2f} GB/s"
     if torch_copy_ratios:
         summary += f"; relayout copy / copy_ {gm(torch_copy_ratios):.2f}x, contiguous() / torch contiguous() {gm(torch_contig_ratios):.2f}x"
+    if fresh_ratios:
+        # From `relayout bench --allocation`: contiguous() with no freed result's pages reused.
+        summary += f"; contiguous() into fresh pages / ascontiguousarray {gm(fresh_ratios):.2f}x"
+        if fresh_torch_ratios:
+            summary += f", / torch contiguous() {gm(fresh_torch_ratios):.2f}x"
     if ceiling_ratios:
         # From `relayout bench --allocation`: what no allocating copy can beat on this machine.
         summary += f"; ceiling (memcpy into fresh huge pages) / ascontiguousarray {gm(ceiling_ratios):.2f}x"

@@ -313,9 +313,14 @@ final class EngineTests: XCTestCase {
     }
 
     func testFreshDestinationsPopulatedAheadMatchTheReference() throws {
-        // Results of 4 MiB and more are fresh huge-page memory: one slot faults them in ahead while
-        // the others copy the chunks whose pages are in. Transposes, grouped transposes, short runs,
-        // channels-last, odd sizes, and more workers than chunks.
+        // Results of 4 MiB and more are fresh huge-page memory: slots fault them in ahead while the
+        // others copy the chunks whose pages are in. Transposes, grouped transposes, short runs,
+        // channels-last, odd sizes, and more workers than chunks. Nothing is reused between the
+        // results here, so that each one is fresh.
+        let retainedBytesLimit = Storage.retainedBytesLimit
+        Storage.retainedBytesLimit = 0
+        Storage.releaseRetainedPages()
+        defer { Storage.retainedBytesLimit = retainedBytesLimit }
         let cases: [([Int], [Int], Int)] = [([1100, 1301], [1, 0], 4), ([15, 15, 32, 15, 32, 3], [4, 1, 0, 3, 2, 5], 4),
                                             ([16, 75, 96, 10], [2, 1, 0, 3], 4), ([2049, 1025], [1, 0], 2), ([700, 1500], [1, 0], 8)]
         for (shape, permutation, elementSize) in cases {

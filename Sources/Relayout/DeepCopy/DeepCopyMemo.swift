@@ -12,7 +12,7 @@ public final class DeepCopyMemo {
         // Like every other result: large copies get fresh pages and all workers (deepCopy() of a
         // 211 MB tensor: 22-24 GB/s with one memcpy on the caller's thread, 27-28 GB/s this way).
         let bytes = storage.byteCount
-        let fresh = try Storage(byteCount: bytes, placement: RawTensor.resultPlacement(bytes: bytes))
+        let fresh = try Storage.forOverwriting(byteCount: bytes, placement: RawTensor.resultPlacement(bytes: bytes))
         let threads = bytes < CopyTuning.active.inlineThresholdBytes ? 1 : Parallelism.defaultThreadCount
         ParallelMemcpy.copy(from: storage.baseAddress, to: fresh.baseAddress, byteCount: bytes, threads: threads)
         copies[ObjectIdentifier(storage)] = (storage, fresh)

@@ -96,11 +96,13 @@ public struct RawTensor: StridedView, Sendable {
         let (bytes, overflow) = layout.count.multipliedReportingOverflow(by: elementSize)
         guard !overflow else { throw RelayoutError.allocationFailed("\(shape) of \(elementSize)-byte elements overflows") }
         let chosen = placement ?? RawTensor.resultPlacement(bytes: bytes)
-        // The plan comes first: its destination layout is the result's (cached with it).
-        let plan = try CopyEngine.densePlan(source: layout, format: format, elementSize: elementSize, threads: threads, freshDestination: chosen == .firstTouch)
-        let storage = try Storage(byteCount: bytes, placement: chosen, hugePages: hugePages)
+        let storage = try Storage.forOverwriting(byteCount: bytes, placement: chosen, hugePages: hugePages)
+        // Pages a freed result faulted in (reused) are copied into like any touched memory.
+        let fresh = chosen == .firstTouch && storage.pagesAreFresh
+        // The plan's destination layout is the result's (cached with it).
+        let plan = try CopyEngine.densePlan(source: layout, format: format, elementSize: elementSize, threads: threads, freshDestination: fresh)
         let result = try RawTensor(storage: storage, layout: plan.destinationLayout, elementSize: elementSize)
-        CopyEngine.execute(plan, from: self, into: result, freshDestination: chosen == .firstTouch)
+        CopyEngine.execute(plan, from: self, into: result, freshDestination: fresh)
         return result
     }
 
@@ -112,9 +114,9 @@ public struct RawTensor: StridedView, Sendable {
         }
         let kept = try Layout(shape: layout.shape, strides: layout.strides, offset: 0)
         let bytes = layout.count * elementSize
-        let storage = try Storage(byteCount: bytes, placement: RawTensor.resultPlacement(bytes: bytes))
+        let storage = try Storage.forOverwriting(byteCount: bytes, placement: RawTensor.resultPlacement(bytes: bytes))
         let result = try RawTensor(storage: storage, layout: kept, elementSize: elementSize)
-        try result.copy(from: self, threads: threads, freshDestination: storage.placement == .firstTouch)
+        try result.copy(from: self, threads: threads, freshDestination: storage.placement == .firstTouch && storage.pagesAreFresh)
         return result
     }
 

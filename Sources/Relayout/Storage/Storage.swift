@@ -26,8 +26,14 @@ public final class Storage: @unchecked Sendable {
     private enum Owner {
         case heap
         case mapping(UnsafeMutableRawPointer, Int)
+        /// Fresh huge pages placed by first touch: kept for a later result when freed.
+        case retainable(RetainedMappings.Mapping)
     }
     private let owner: Owner
+
+    /// False when the pages were already faulted in by an earlier result (``forOverwriting(byteCount:placement:hugePages:)``);
+    /// true for fresh anonymous pages nothing has touched yet.
+    let pagesAreFresh: Bool
 
     /// Allocations at least this large ask the kernel for transparent huge pages: faulting in fresh
     /// memory costs more than copying into it, and 2 MiB pages cut the faults 512-fold.
@@ -76,14 +82,31 @@ public final class Storage: @unchecked Sendable {
         self.baseAddress = raw
         self.byteCount = byteCount
         self.owner = .heap
+        self.pagesAreFresh = false
     }
 
     /// Wraps `byteCount` bytes at `data` inside a mapping that this storage unmaps when freed.
-    init(mapping: UnsafeMutableRawPointer, mappingLength: Int, data: UnsafeMutableRawPointer, byteCount: Int, placement: Placement = .standard) {
+    convenience init(mapping: UnsafeMutableRawPointer, mappingLength: Int, data: UnsafeMutableRawPointer, byteCount: Int, placement: Placement = .standard) {
+        self.init(owner: .mapping(mapping, mappingLength), data: data, byteCount: byteCount, placement: placement, pagesAreFresh: false)
+    }
+
+    private init(owner: Owner, data: UnsafeMutableRawPointer, byteCount: Int, placement: Placement, pagesAreFresh: Bool) {
         self.baseAddress = data
         self.byteCount = byteCount
-        self.owner = .mapping(mapping, mappingLength)
+        self.owner = owner
         self.placement = placement
+        self.pagesAreFresh = pagesAreFresh
+    }
+
+    /// Storage for a result that a copy will overwrite completely: as ``init(byteCount:placement:zeroed:hugePages:)``,
+    /// except that a large first-touch result may get the already faulted-in pages of a freed result
+    /// of the same size (`RetainedMappings`), whose contents are stale until the copy writes them.
+    static func forOverwriting(byteCount: Int, placement: Placement, hugePages: Bool = true) throws -> Storage {
+        if placement == .firstTouch, hugePages, byteCount >= hugePageThreshold,
+           let mapping = RetainedMappings.take(dataLength: (byteCount + hugePageSize - 1) / hugePageSize * hugePageSize) {
+            return Storage(owner: .retainable(mapping), data: mapping.dataAddress, byteCount: byteCount, placement: placement, pagesAreFresh: false)
+        }
+        return try Storage(byteCount: byteCount, placement: placement, hugePages: hugePages)
     }
 
     /// Fresh anonymous pages bound to a NUMA placement before their first touch.
@@ -104,7 +127,10 @@ public final class Storage: @unchecked Sendable {
             throw error
         }
         // Anonymous pages read as zero; `zeroed` needs no work, and touching here would place them.
-        self.init(mapping: raw, mappingLength: length + granule, data: aligned, byteCount: byteCount, placement: placement)
+        let owner: Owner = placement == .firstTouch && huge
+            ? .retainable(RetainedMappings.Mapping(base: raw, length: length + granule, data: aligned, dataLength: length))
+            : .mapping(raw, length + granule)
+        self.init(owner: owner, data: aligned, byteCount: byteCount, placement: placement, pagesAreFresh: true)
     }
 
     /// Whether this storage is a memory-mapped file.
@@ -117,6 +143,7 @@ public final class Storage: @unchecked Sendable {
         switch owner {
         case .heap: free(baseAddress)
         case let .mapping(base, length): munmap(base, length)
+        case let .retainable(mapping): RetainedMappings.keepOrUnmap(mapping)
         }
     }
 }

@@ -9,8 +9,9 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             A case DTYPE:SHAPE:PERM (e.g. f4:64x224x224x3:0,3,1,2) is a row-major source made contiguous \
             after NumPy's transpose(PERM). Each case reports copy(from:) into a preallocated destination \
-            and contiguous() including its allocation; GB/s counts bytes read plus bytes written; figures \
-            are medians of --repeats runs.
+            and contiguous() including its allocation (which reuses the pages of the previous sample's \
+            freed result, see Storage.retainedBytesLimit); GB/s counts bytes read plus bytes written; \
+            figures are medians of --repeats runs.
             """
     )
 
@@ -20,7 +21,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "A tuning profile to use instead of the lookup ($RELAYOUT_PROFILE, then the cache).") var profile: String?
     @Option(help: "Timed runs per case; the median is reported.") var repeats: Int = 5
     @Flag(help: "Print a JSON array of results and nothing else on stdout.") var json = false
-    @Flag(help: "Also time contiguous() with pages faulted in serially first and without huge pages, and memcpy into fresh pages (the ceiling).") var allocation = false
+    @Flag(help: "Also time contiguous() into fresh pages (nothing reused), with them faulted in serially first and without huge pages, and memcpy into fresh pages (the ceiling).") var allocation = false
     @Option(help: ArgumentHelp("Override the transpose tile for every element size, ALONGxACROSS.", visibility: .hidden)) var tile: String?
     @Option(help: ArgumentHelp("Override chunk bytes.", visibility: .hidden)) var chunkBytes: Int?
     @Option(help: ArgumentHelp("Override the area, in bytes, of a tile of short runs.", visibility: .hidden)) var runTileAreaBytes: Int?
@@ -123,10 +124,10 @@ enum BenchTable {
 
     static func allocationSummary(_ results: [BenchResult]) -> String {
         let serial = results.compactMap(\.contiguousSerialTouchGbps), noHuge = results.compactMap(\.contiguousNoHugePagesGbps)
-        let fresh = results.compactMap(\.freshMemcpyGbps)
-        guard !serial.isEmpty, !noHuge.isEmpty, !fresh.isEmpty else { return "" }
-        return "\ncontiguous() with allocation: parallel first touch + huge pages \(fixed(geometricMean(results.map(\.contiguousGbps)), 2)) GB/s, "
-            + "serial first touch \(fixed(geometricMean(serial), 2)) GB/s, parallel first touch without huge pages \(fixed(geometricMean(noHuge), 2)) GB/s; "
+        let fresh = results.compactMap(\.freshMemcpyGbps), freshPages = results.compactMap(\.contiguousFreshPagesGbps)
+        guard !serial.isEmpty, !noHuge.isEmpty, !fresh.isEmpty, !freshPages.isEmpty else { return "" }
+        return "\ncontiguous() with allocation: pages of the previous result reused \(fixed(geometricMean(results.map(\.contiguousGbps)), 2)) GB/s; "
+            + "fresh pages (nothing reused): parallel first touch + huge pages \(fixed(geometricMean(freshPages), 2)) GB/s, serial first touch \(fixed(geometricMean(serial), 2)) GB/s, parallel first touch without huge pages \(fixed(geometricMean(noHuge), 2)) GB/s; "
             + "ceiling (memcpy into fresh huge pages, same threads) \(fixed(geometricMean(fresh), 2)) GB/s"
     }
 

@@ -23,6 +23,10 @@ struct BenchResult: Encodable {
     /// and no transparent huge pages.
     var contiguousSerialTouchGbps: Double?
     var contiguousNoHugePagesGbps: Double?
+    /// `contiguous()` with no freed result's pages kept for reuse (`Storage.retainedBytesLimit` 0), so
+    /// every result gets fresh pages (with --allocation). The plain figure above reuses the pages of
+    /// the previous sample's result, as a loop making results of one size does.
+    var contiguousFreshPagesGbps: Double?
     /// memcpy of the same bytes into fresh pages (first touch, huge pages) on the same threads (with
     /// --allocation): the ceiling for any copy that allocates its result.
     var freshMemcpyGbps: Double?
@@ -90,8 +94,13 @@ struct BenchRunner {
         for _ in 0..<repeats {
             contiguousTimes.append(try Self.secondsKeeping(contiguousOnce))
         }
-        var serialTouch = [Double](), noHugePages = [Double](), freshMemcpy = [Double]()
+        var serialTouch = [Double](), noHugePages = [Double](), freshMemcpy = [Double](), freshPages = [Double]()
         if allocationModes {
+            // Every mode below gets fresh pages.
+            let retainedBytesLimit = Storage.retainedBytesLimit
+            Storage.retainedBytesLimit = 0
+            Storage.releaseRetainedPages()
+            defer { Storage.retainedBytesLimit = retainedBytesLimit }
             let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
             func serialTouchOnce() throws -> RawTensor {
                 let fresh = try RawTensor(shape: view.shape, elementSize: elementSize, placement: .firstTouch)
@@ -110,10 +119,12 @@ struct BenchRunner {
                 ParallelMemcpy.copy(from: source.storage.baseAddress, to: fresh.storage.baseAddress, byteCount: bytes, threads: plan.workers)
                 return fresh
             }
+            _ = try contiguousOnce()
             _ = try serialTouchOnce()
             _ = try noHugePagesOnce()
             _ = try freshMemcpyOnce()
             for _ in 0..<repeats {
+                freshPages.append(try Self.secondsKeeping(contiguousOnce))
                 serialTouch.append(try Self.secondsKeeping(serialTouchOnce))
                 noHugePages.append(try Self.secondsKeeping(noHugePagesOnce))
                 freshMemcpy.append(try Self.secondsKeeping(freshMemcpyOnce))
@@ -133,6 +144,7 @@ struct BenchRunner {
             contiguousRatio: contiguousGbps / memcpyGbps, loopGbps: withLoop ? Self.gbps(bytes, median(loopTimes)) : nil,
             contiguousSerialTouchGbps: allocationModes ? Self.gbps(bytes, median(serialTouch)) : nil,
             contiguousNoHugePagesGbps: allocationModes ? Self.gbps(bytes, median(noHugePages)) : nil,
+            contiguousFreshPagesGbps: allocationModes ? Self.gbps(bytes, median(freshPages)) : nil,
             freshMemcpyGbps: allocationModes ? Self.gbps(bytes, median(freshMemcpy)) : nil,
             kernel: plan.kernel.rawValue, threads: plan.workers)
     }
