@@ -114,6 +114,19 @@ final class RetainedPagesTests: XCTestCase {
         EngineTests.assertSameBytes(result, try EngineTests.referenceResult(source, result), "reused")
     }
 
+    func testKeptPagesDecay() throws {
+        var storages: [Storage?] = try (0..<3).map { _ in try Storage(byteCount: 4 << 20, placement: .firstTouch) }
+        for k in storages.indices { storages[k] = nil }
+        XCTAssertEqual(Storage.retainedBytes, 12 << 20)
+        // Nothing is an hour old: all stay, and the next sweep is due within the decay time.
+        let due = try XCTUnwrap(RetainedMappings.unmapOlder(than: 3600 * 1_000_000_000))
+        XCTAssertTrue((1...3600).contains(due))
+        XCTAssertEqual(Storage.retainedBytes, 12 << 20)
+        // Everything is at least 0 ns old: all go.
+        XCTAssertNil(RetainedMappings.unmapOlder(than: 0))
+        XCTAssertEqual(Storage.retainedBytes, 0)
+    }
+
     func testConcurrentResultsAreEachCorrect() throws {
         let sources = try (0..<4).map { try randomTensor([1024, 1536], seed: 10 + UInt64($0)).permuted([1, 0]) }
         let expected = try sources.map { source -> [UInt8] in

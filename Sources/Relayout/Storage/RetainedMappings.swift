@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import Synchronization
 
 /// Huge-page mappings of freed results, kept for the next result of the same size.
@@ -13,7 +14,8 @@ import Synchronization
 ///
 /// Only results that a copy overwrites completely come from here (``Storage/forOverwriting``); a
 /// storage asked for directly always gets fresh pages that read as zero. At most
-/// ``Storage/retainedBytesLimit`` bytes are kept (oldest handed back first).
+/// ``Storage/retainedBytesLimit`` bytes are kept (oldest handed back first), and none for longer than
+/// ``decaySeconds``: a program that stops making results gets its memory back.
 enum RetainedMappings {
     /// A mapping as `Storage` owns it: its whole extent and its aligned, granule-rounded data part.
     /// Addresses as integers, so that mappings pass between threads (`Sendable`).
@@ -22,6 +24,8 @@ enum RetainedMappings {
         let length: Int
         let data: Int
         let dataLength: Int
+        /// When it was kept (`DispatchTime` nanoseconds); 0 while in use.
+        var keptAt: UInt64 = 0
 
         init(base: UnsafeMutableRawPointer, length: Int, data: UnsafeMutableRawPointer, dataLength: Int) {
             (self.base, self.length, self.data, self.dataLength) = (Int(bitPattern: base), length, Int(bitPattern: data), dataLength)
@@ -41,6 +45,11 @@ enum RetainedMappings {
     /// Most mappings kept at once, whatever their size: a lookup scans them all.
     static let maximumCount = 8
     static let limit = Atomic<Int>(defaultLimit())
+    /// Kept mappings older than this are handed back (as jemalloc's default dirty-page decay).
+    static let decaySeconds = 10
+    /// Whether a decay sweep is scheduled: at most one at a time, so that freeing results in a loop
+    /// schedules one every `decaySeconds`, not one per result.
+    private static let sweepScheduled = Atomic<Bool>(false)
 
     /// 1/8 of the machine's memory, at most 1 GiB; `RELAYOUT_RETAIN_BYTES` overrides it (0: keep none).
     static func defaultLimit() -> Int {
@@ -69,6 +78,8 @@ enum RetainedMappings {
             mapping.unmap()
             return
         }
+        var mapping = mapping
+        mapping.keptAt = DispatchTime.now().uptimeNanoseconds
         let evicted: [Mapping] = kept.withLock { kept in
             kept.mappings.append(mapping)
             kept.bytes += mapping.dataLength
@@ -81,6 +92,32 @@ enum RetainedMappings {
             return evicted
         }
         for old in evicted { old.unmap() }
+        scheduleSweep(after: decaySeconds)
+    }
+
+    private static func scheduleSweep(after seconds: Int) {
+        guard !sweepScheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + .seconds(seconds)) {
+            sweepScheduled.store(false, ordering: .releasing)
+            if let next = unmapOlder(than: UInt64(decaySeconds) * 1_000_000_000) {
+                scheduleSweep(after: Swift.max(1, next))
+            }
+        }
+    }
+
+    /// Unmaps the kept mappings kept at least `age` nanoseconds ago; returns in how many seconds the
+    /// oldest remaining one comes of that age, nil if none remains.
+    @discardableResult
+    static func unmapOlder(than age: UInt64) -> Int? {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let (old, oldestLeft): ([Mapping], UInt64?) = kept.withLock { kept in
+            let old = kept.mappings.filter { now - $0.keptAt >= age }
+            kept.mappings.removeAll { now - $0.keptAt >= age }
+            kept.bytes = kept.mappings.reduce(0) { $0 + $1.dataLength }
+            return (old, kept.mappings.map(\.keptAt).min())
+        }
+        for mapping in old { mapping.unmap() }
+        return oldestLeft.map { Int((age - (now - $0) + 999_999_999) / 1_000_000_000) }
     }
 
     /// Unmaps every kept mapping.
