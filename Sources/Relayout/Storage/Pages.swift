@@ -37,21 +37,6 @@ enum Pages {
         return (Int(bitPattern: address) & ~(page - 1), (Int(bitPattern: address) + byteCount + page - 1) & ~(page - 1))
     }
 
-    /// Faults in the pages of `[start, end)` (page-aligned addresses) on the calling thread, 2 MiB at a
-    /// time in address order, storing into `frontier` the address up to which they are in after each
-    /// step, and `Int.max` at the end (also where the kernel cannot populate: the stores then fault
-    /// the pages in as they come). Copies running behind wait on `frontier`.
-    static func populateInOrder(start: Int, end: Int, frontier: borrowing Atomic<Int>) {
-        var at = start
-        while at < end {
-            let next = Swift.min(end, (at & ~(Storage.hugePageSize - 1)) + Storage.hugePageSize)
-            guard populate(from: at, to: next) else { break }
-            at = next
-            frontier.store(at, ordering: .releasing)
-        }
-        frontier.store(Int.max, ordering: .releasing)
-    }
-
     /// Has the kernel fault in, writable, the pages of `[from, to)` (page-aligned addresses). False where
     /// the kernel cannot (no `MADV_POPULATE_WRITE`: then the stores fault the pages in as they come).
     @discardableResult
