@@ -1,6 +1,7 @@
-// Transposes into destination rows that start inside cache lines, with whole-line non-temporal
-// stores. A 16-row strip of 4-byte elements is transposed 16 x 16 at a time in AVX-512 registers;
-// each destination row then takes its aligned line from the previous and the current block with one
+// AVX-512 transposes that write whole destination lines with non-temporal stores: into rows that
+// start inside cache lines (the skewed strips below), and into aligned rows walked by source rows
+// (rl_transpose_tile_wide). In a skewed strip of 4-byte elements, 16 x 16 blocks are transposed in
+// AVX-512 registers; each destination row then takes its aligned line from the previous and the current block with one
 // two-table permute, shifted by how far that row starts into its line. Ordinary stores there would
 // read every destination line in before writing it (1.5x the traffic of a copy).
 #include "CRelayoutKernels.h"
@@ -256,6 +257,55 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
     return across_full;
 }
 
+// A tile into 64-byte-aligned destination rows, walked by source rows: L = 64 / E source rows at a
+// time, each read forward 64 bytes per step (L forward streams the hardware prefetchers follow),
+// and each transposed L x L block goes out as L whole destination lines, one non-temporal store
+// each. No staging buffer, no software prefetching. On a 2-core Intel Xeon VM (AVX-512, 2 MiB L2)
+// against the 16-byte row walk, 2 threads: f4 7264² 18 -> 27-29 GB/s, 4096² 21 -> 29, f8 4096²
+// 17-20 -> 30, 43408x1216 14.5 -> 19-35; TTC 0.85-0.88 -> 0.96-0.98 of memcpy. A C harness of the
+// same walk, one thread: 14.4 GB/s against 9.4 for the row walk, which walks down columns of
+// source lines and reads each line four times.
+SKEW_TARGET static inline __attribute__((always_inline)) void wide_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row,
+                                                                       ptrdiff_t along_full, ptrdiff_t across_full, const int E) {
+    const int L = 64 / E;
+    for (ptrdiff_t a = 0; a < along_full; a += L) {
+        const char *rows = src + a * src_row;
+        char *column = dst + a * E;
+        for (ptrdiff_t b = 0; b < across_full; b += L) {
+            __m512i r[16];
+            for (int i = 0; i < L; i++) r[i] = _mm512_loadu_si512((const void *)(rows + i * src_row + b * E));
+            if (E == 4) transpose16x16((__m512 *)r);
+            else if (E == 8) transpose8x8(r);
+            else transpose4x4(r);
+            for (int i = 0; i < L; i++) _mm512_stream_si512((void *)(column + (b + i) * dst_row), r[i]);
+        }
+    }
+}
+
+SKEW_TARGET static void wide_tile4(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_tile(s, sr, d, dr, a, b, 4); }
+SKEW_TARGET static void wide_tile8(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_tile(s, sr, d, dr, a, b, 8); }
+SKEW_TARGET static void wide_tile16(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_tile(s, sr, d, dr, a, b, 16); }
+
+int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
+                           ptrdiff_t across_n, ptrdiff_t element_size) {
+    const ptrdiff_t E = element_size;
+    if (E < 4 || !rl_avx512_transposes()) return 0;
+    const ptrdiff_t L = 64 / E;
+    const ptrdiff_t along_full = along_n - along_n % L, across_full = across_n - across_n % L;
+    if (along_full == 0 || across_full == 0 || ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) != 0) return 0;
+    const char *s = (const char *)src;
+    char *d = (char *)dst;
+    if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full);
+    else if (E == 8) wide_tile8(s, src_along * E, d, dst_across * E, along_full, across_full);
+    else wide_tile16(s, src_along * E, d, dst_across * E, along_full, across_full);
+    // The rest with ordinary stores: columns past the whole blocks, then rows past them.
+    if (across_full < across_n)
+        rl_transpose_tile(s + across_full * E, src_along, d + across_full * dst_across * E, dst_across, along_full, across_n - across_full, E, 0);
+    if (along_full < along_n)
+        rl_transpose_tile(s + along_full * src_along * E, src_along, d + along_full * E, dst_across, along_n - along_full, across_n, E, 0);
+    return 1;
+}
+
 enum { MAX_SKEWED_ROWS = 2048 };
 
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
@@ -273,6 +323,12 @@ int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, pt
     return 1;
 }
 #else
+int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
+                           ptrdiff_t across_n, ptrdiff_t element_size) {
+    (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
+    return 0;
+}
+
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size) {
     (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;

@@ -197,10 +197,13 @@ void rl_set_avx512_allowed(int allowed) {
 }
 
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
-                       ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int streaming) {
+                       ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int flags) {
+    const int wide = (flags & RL_TRANSPOSE_WIDE) != 0;
+    int streaming = (flags & RL_TRANSPOSE_STREAMING) != 0;
     if (streaming && ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0 &&
         rl_transpose_tile_skewed(src, src_along, dst, dst_across, along_n, across_n, element_size))
         return;
+    if (streaming && wide && rl_transpose_tile_wide(src, src_along, dst, dst_across, along_n, across_n, element_size)) return;
     // Non-temporal stores need every block row 16-byte aligned.
     if (streaming && ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 15) != 0) streaming = 0;
     // Rows that start inside a line stream 64-byte stretches across two lines each, so a strip keeps

@@ -81,6 +81,12 @@ int rl_avx512_transposes(void);
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size);
 
+// Transposes a streamed tile into 64-byte-aligned destination rows by source rows, one whole line
+// per non-temporal store (AVX-512, 4- to 16-byte elements; Skewed.c). 0, having written nothing,
+// where it does not apply.
+int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
+                           ptrdiff_t across_n, ptrdiff_t element_size);
+
 // The same through row tables: dst row b is drows[b], source row a is srows[a] (each contiguous), for
 // a < along_n, b < across_n. Transposes the first across rows that make whole strips and returns
 // how many (0 where it does not apply; the caller transposes the rest).

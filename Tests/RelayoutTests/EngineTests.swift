@@ -365,6 +365,37 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testWideTransposesIntoAlignedRowsMatchTheReference() throws {
+        // Streamed tiles into 64-byte-aligned rows walk by source rows in whole register blocks
+        // (AVX-512): tiles whose sides are not multiples of a block (tails of both sides, the rest
+        // with ordinary stores), tiles that start inside a line between them, and the walk off.
+        for elementSize in [4, 8, 16] {
+            let block = 64 / elementSize
+            let rowBytes = 384
+            let m = rowBytes / elementSize
+            for (along, across) in [(block * 9 / 2, block * 3 / 2), (512 / elementSize * 4, 512 / elementSize * 4)] {
+                for wide in [true, false] {
+                    var tuning = CopyTuning.defaults
+                    tuning.streamingThresholdBytes = 0
+                    tuning.tiles[elementSize] = .init(along: along, across: across)
+                    tuning.wideTransposes = wide
+                    let source = try RawTensor(shape: [m, 37 + 2 * block], elementSize: elementSize)
+                    var rng = SeededGenerator(seed: UInt64(elementSize * 100 + along))
+                    Self.fillRandom(source.storage, using: &rng)
+                    let view = try source.permuted([1, 0])
+                    let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                    XCTAssertEqual(Int(bitPattern: destination.storage.baseAddress) % 64, 0)
+                    for threads in [1, 2] {
+                        let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                        XCTAssertTrue(plan.streaming)
+                        try plan.execute(from: view, into: destination)
+                        Self.assertSameBytes(destination, try Self.referenceResult(view, destination), "E=\(elementSize) tile \(along)x\(across) wide \(wide), \(threads) threads")
+                    }
+                }
+            }
+        }
+    }
+
     func testBaselineBuildOfNarrowTransposesMatchesTheReference() throws {
         // 1- and 2-byte tiles (plain and grouped) and streamed tiles into rows that start inside
         // lines run AVX-512 builds of the kernels where the CPU has it; the same checks on the
@@ -372,6 +403,7 @@ final class EngineTests: XCTestCase {
         Kernels.allowAVX512Transposes(false)
         defer { Kernels.allowAVX512Transposes(true) }
         try testStreamedTransposesWithRowsInsideLinesMatchTheReference()
+        try testWideTransposesIntoAlignedRowsMatchTheReference()
         try testGroupedTransposesMatchTheReference()
         try testGroupedTransposesIntoRowsInsideLinesMatchTheReference()
         try testEngineMatchesReferenceOnRandomLayouts()

@@ -48,6 +48,8 @@ public struct CopyPlan: Sendable {
     public let workers: Int
     /// How many slots may fault in a fresh destination's pages at once (``CopyTuning/freshPopulators``).
     let freshPopulators: Int
+    /// `rl_transpose_tile`'s flags: streaming, and the wide walk (``CopyTuning/wideTransposes``).
+    let transposeFlags: Int32
     /// Whether the destination is written with non-temporal stores (large copies, where the machine
     /// has them): it skips reading destination lines before overwriting them.
     public let streaming: Bool
@@ -241,6 +243,7 @@ public struct CopyPlan: Sendable {
             || (kernel == .transpose && inner.destination == 1 && across.source == 1 && destinationRun >= 256)
         streaming = bytes >= tuning.streamingThresholdBytes && fillsLines && rl_has_streaming_stores() != 0
         freshPopulators = tuning.freshPopulators
+        transposeFlags = (streaming ? Int32(RL_TRANSPOSE_STREAMING) : 0) | (tuning.wideTransposes ? Int32(RL_TRANSPOSE_WIDE) : 0)
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
     }
 
@@ -540,7 +543,7 @@ public struct CopyPlan: Sendable {
                                 let s = s + a2 * along2.source + b2 * across2.source
                                 let d = d + a2 * along2.destination + b2 * across2.destination
                                 if registerTranspose {
-                                    rl_transpose_tile(s, along.source, d, across.destination, nA, nB, MemoryLayout<T>.stride, streaming ? 1 : 0)
+                                    rl_transpose_tile(s, along.source, d, across.destination, nA, nB, MemoryLayout<T>.stride, transposeFlags)
                                 } else {
                                     Kernels.tile(s, along.source, across.source, d, along.destination, across.destination, nA, nB)
                                 }

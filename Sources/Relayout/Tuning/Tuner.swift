@@ -19,7 +19,7 @@ public struct TuningProgress: Sendable {
 /// Measures the engine's knobs on this machine and picks the winners.
 ///
 /// Each knob is swept in turn with the others held at their best values so far: the transpose tile
-/// per element size, the run tile of short bulk runs, the chunk size, the number of slots that fault
+/// per element size, the run tile of short bulk runs, the chunk size, the wide transpose walk, the number of slots that fault
 /// in a fresh destination's pages at once (timed with the allocation, against memcpy into fresh
 /// memory), then the streaming-store and inline thresholds. A candidate's score is the geometric mean, over the knob's cases, of its ratio
 /// to memcpy of the same bytes measured in the same run (so drift in the machine cancels), each a
@@ -78,6 +78,9 @@ public struct Tuner {
             + [TuningCase.scaled(elementSize: 4, shape: [1, 1024], permutation: [0, 1], step: 2, bytes: caseBytes)]
     }
 
+    /// Streamed transposes into aligned destination rows, 4- and 8-byte elements.
+    var wideCases: [TuningCase] { Array(tileCases(elementSize: 4).prefix(2)) + Array(tileCases(elementSize: 8).prefix(1)) }
+
     /// Copies into fresh memory: a transpose whose chunks each need their own pages, and one whose
     /// tiles span nearly the whole destination (every chunk waits for every page).
     var freshCases: [TuningCase] {
@@ -128,7 +131,7 @@ public struct Tuner {
         let populatorCandidates = threads < 2 ? [] : Array(Set([1, 2, threads])).sorted()
         var total = sizes.reduce(0) { $0 + tileSweep($1).count * tileCases(elementSize: $1).count }
         total += runCandidates.count * runCases.count + chunkCandidates.count * chunkCases.count
-        total += populatorCandidates.count * freshCases.count
+        total += 2 * wideCases.count + populatorCandidates.count * freshCases.count
         total += 4 * streamingSizes.count + 2 * inlineSizes.count + 2 * ttc.count
         var done = 0
         func step(_ label: String) {
@@ -184,6 +187,10 @@ public struct Tuner {
                            names: runCandidates.map(String.init), incumbent: runCandidates.firstIndex(of: tuning.runTileAreaBytes) ?? 0, cases: runCases)
         tuning = try sweep(knob: "chunkBytes", candidates: chunkCandidates.map { var t = tuning; t.chunkBytes = $0; return t },
                            names: chunkCandidates.map(String.init), incumbent: chunkCandidates.firstIndex(of: tuning.chunkBytes) ?? 0, cases: chunkCases)
+
+        // The wide transpose walk (AVX-512 machines; elsewhere both candidates run the same code).
+        tuning = try sweep(knob: "wideTransposes", candidates: [true, false].map { var t = tuning; t.wideTransposes = $0; return t },
+                           names: ["on", "off"], incumbent: tuning.wideTransposes ? 0 : 1, cases: wideCases)
 
         // Fresh destinations: how many slots fault pages in at once, timed with the allocation.
         if !populatorCandidates.isEmpty {

@@ -27,6 +27,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Override the area, in bytes, of a tile of short runs.", visibility: .hidden)) var runTileAreaBytes: Int?
     @Option(help: ArgumentHelp("Override chunk bytes for fresh destinations.", visibility: .hidden)) var freshChunkBytes: Int?
     @Option(help: ArgumentHelp("Override the streaming-store threshold in bytes.", visibility: .hidden)) var streamingThreshold: Int?
+    @Option(help: ArgumentHelp("Override the wide transpose walk: true or false.", visibility: .hidden)) var wideTransposes: Bool?
 
     func run() throws {
         try reportingErrors {
@@ -44,6 +45,7 @@ struct BenchCommand: ParsableCommand {
             if let runTileAreaBytes { CopyTuning.active.runTileAreaBytes = runTileAreaBytes }
             if let freshChunkBytes { CopyTuning.active.freshChunkBytes = freshChunkBytes }
             if let streamingThreshold { CopyTuning.active.streamingThresholdBytes = streamingThreshold }
+            if let wideTransposes { CopyTuning.active.wideTransposes = wideTransposes }
             var selected = try cases.map { try BenchCase(parsing: $0) }
             var suiteName = "custom"
             var workloads = [String]()
