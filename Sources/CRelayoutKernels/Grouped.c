@@ -134,8 +134,9 @@ int rl_transpose_grouped_fits(ptrdiff_t along_rows, ptrdiff_t across_rows) {
 void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t src_along2,
                                void *dst, ptrdiff_t dst_across, ptrdiff_t dst_across2,
                                ptrdiff_t along_n, ptrdiff_t along2_n, ptrdiff_t across_n, ptrdiff_t across2_n,
-                               ptrdiff_t element_size, int streaming) {
+                               ptrdiff_t element_size, int flags) {
     const ptrdiff_t E = element_size;
+    int streaming = (flags & RL_TRANSPOSE_STREAMING) != 0;
     const ptrdiff_t along_rows = along_n * along2_n;
     ptrdiff_t across_rows = across_n * across2_n;
     const char *srows[MAX_GROUPED_ROWS];
@@ -153,6 +154,9 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
     // Other rows stream whole aligned lines joined in registers where the CPU has AVX-512 (u1
     // 96x75x75x96:3,2,1,0 8.3/15.9 -> 20.4/22.0 GB/s, 75x75x96x96:1,0,3,2 14.2 -> 17.0/18.1). On
     // aligned rows that path measured slower than these kernels (one thread, TTC: 0.39-1.21x).
+    // Aligned rows: whole 64-byte blocks by source rows, as in rl_transpose_tile_wide (TTC's
+    // 112x15x15x15x5x32:5,4,3,2,1,0, 448 x 160 floats per tile: see docs/performance.md).
+    if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && rl_transpose_rows_wide(srows, (char *const *)drows, along_rows, across_rows, E)) return;
     if (streaming && !aligned) {
         const ptrdiff_t done = rl_transpose_rows_streamed(srows, (char *const *)drows, along_rows, across_rows, E);
         if (done == across_rows) return;

@@ -282,6 +282,42 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_tile(const ch
     }
 }
 
+// The same walk through row tables (grouped tiles): source row a is srows[a], destination row b is
+// drows[b], every destination row 64-byte aligned and along_n a multiple of L (whole lines per
+// row). Columns past the whole blocks one element at a time.
+SKEW_TARGET static inline __attribute__((always_inline)) void wide_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n,
+                                                                       ptrdiff_t across_n, const int E) {
+    const int L = 64 / E;
+    const ptrdiff_t across_full = across_n - across_n % L;
+    for (ptrdiff_t a = 0; a < along_n; a += L) {
+        for (ptrdiff_t b = 0; b < across_full; b += L) {
+            __m512i r[16];
+            for (int i = 0; i < L; i++) r[i] = _mm512_loadu_si512((const void *)(srows[a + i] + b * E));
+            if (E == 4) transpose16x16((__m512 *)r);
+            else if (E == 8) transpose8x8(r);
+            else transpose4x4(r);
+            for (int i = 0; i < L; i++) _mm512_stream_si512((void *)(drows[b + i] + a * E), r[i]);
+        }
+        for (ptrdiff_t b = across_full; b < across_n; b++)
+            for (int i = 0; i < L; i++) memcpy(drows[b] + (a + i) * E, srows[a + i] + b * E, E);
+    }
+}
+
+SKEW_TARGET static void wide_rows4(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_rows(s, d, a, b, 4); }
+SKEW_TARGET static void wide_rows8(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_rows(s, d, a, b, 8); }
+SKEW_TARGET static void wide_rows16(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_rows(s, d, a, b, 16); }
+
+int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
+    const ptrdiff_t E = element_size;
+    if (E < 4 || !rl_avx512_transposes() || along_n % (64 / E) != 0 || across_n < 64 / E) return 0;
+    for (ptrdiff_t b = 0; b < across_n; b++)
+        if (((uintptr_t)drows[b] & 63) != 0) return 0;
+    if (E == 4) wide_rows4(srows, drows, along_n, across_n);
+    else if (E == 8) wide_rows8(srows, drows, along_n, across_n);
+    else wide_rows16(srows, drows, along_n, across_n);
+    return 1;
+}
+
 SKEW_TARGET static void wide_tile4(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_tile(s, sr, d, dr, a, b, 4); }
 SKEW_TARGET static void wide_tile8(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_tile(s, sr, d, dr, a, b, 8); }
 SKEW_TARGET static void wide_tile16(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_tile(s, sr, d, dr, a, b, 16); }
@@ -323,6 +359,11 @@ int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, pt
     return 1;
 }
 #else
+int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
+    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size;
+    return 0;
+}
+
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                            ptrdiff_t across_n, ptrdiff_t element_size) {
     (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;

@@ -28,11 +28,12 @@ void rl_set_avx512_allowed(int allowed);
 ///   dst[b * dst_across + b2 * dst_across2 + a + a2 * along_n] = src[a * src_along + a2 * src_along2 + b + b2 * across_n]
 /// (strides in elements): the destination's stride-1 dimension continues into its next one, and the
 /// source's likewise. Requires rl_transpose_grouped_fits(along_n * along2_n, across_n * across2_n).
-/// Streaming as in rl_transpose_tile, and only where every destination row is whole aligned lines.
+/// `flags` as in rl_transpose_tile; streaming only where every destination row is whole aligned
+/// lines (there RL_TRANSPOSE_WIDE takes the wide walk through row tables).
 void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t src_along2,
                                void *dst, ptrdiff_t dst_across, ptrdiff_t dst_across2,
                                ptrdiff_t along_n, ptrdiff_t along2_n, ptrdiff_t across_n, ptrdiff_t across2_n,
-                               ptrdiff_t element_size, int streaming);
+                               ptrdiff_t element_size, int flags);
 
 /// Whether a grouped tile of this many rows on each side fits the kernel's row tables.
 int rl_transpose_grouped_fits(ptrdiff_t along_rows, ptrdiff_t across_rows);

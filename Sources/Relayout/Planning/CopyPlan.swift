@@ -534,7 +534,7 @@ public struct CopyPlan: Sendable {
                                 let s = s + a2 * along2.source + b2 * across2.source
                                 let d = d + a2 * along2.destination + b2 * across2.destination
                                 rl_transpose_tile_grouped(s, along.source, along2.source, d, across.destination, across2.destination,
-                                                          nA, grouped.along ? nA2 : 1, nB, grouped.across ? nB2 : 1, size, streaming ? 1 : 0)
+                                                          nA, grouped.along ? nA2 : 1, nB, grouped.across ? nB2 : 1, size, transposeFlags)
                             }
                         }
                     case .transpose:
