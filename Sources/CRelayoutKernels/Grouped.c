@@ -158,7 +158,7 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
     // 112x15x15x15x5x32:5,4,3,2,1,0, 448 x 160 floats per tile: see docs/performance.md).
     if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && rl_transpose_rows_wide(srows, (char *const *)drows, along_rows, across_rows, E)) return;
     if (streaming && !aligned) {
-        const ptrdiff_t done = rl_transpose_rows_streamed(srows, (char *const *)drows, along_rows, across_rows, E);
+        const ptrdiff_t done = rl_transpose_rows_streamed(srows, (char *const *)drows, along_rows, across_rows, E, (flags & RL_TRANSPOSE_WIDE) != 0);
         if (done == across_rows) return;
         if (done > 0) {
             for (ptrdiff_t k = 0; k < along_rows; k++) srows[k] += done * E;

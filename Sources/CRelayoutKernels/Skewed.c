@@ -85,16 +85,27 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose4x4(__m51
     r[3] = _mm512_shuffle_i64x2(t1, t3, 0xdd);
 }
 
+// L = 64 / E rows of 64 bytes, transposed in place: r[k] = element k of every row.
+SKEW_TARGET static inline __attribute__((always_inline)) void transpose_block(__m512i *r, const int E) {
+    if (E == 4) transpose16x16((__m512 *)r);
+    else if (E == 8) transpose8x8(r);
+    else transpose4x4(r);
+}
+
+// Table rows a..a+L-1 from byte column col, transposed: r[i] = 64 bytes of the block's row i.
+SKEW_TARGET static inline __attribute__((always_inline)) void table_block(const char *const *srows, ptrdiff_t a, ptrdiff_t col, __m512i *r,
+                                                                         const int E) {
+    for (int i = 0; i < 64 / E; i++) r[i] = _mm512_loadu_si512((const void *)(srows[a + i] + col));
+    transpose_block(r, E);
+}
+
 // Source rows a..a+L-1 of the strip (srows[i] + col), transposed: cur[r] = 64 bytes of destination
 // row r.
 SKEW_TARGET static inline __attribute__((always_inline)) void wide_block(const char *const *srows, ptrdiff_t col, ptrdiff_t a, ptrdiff_t along_n,
                                                                         int next_strip, __m512i *cur, const int E) {
     const int L = 64 / E;
     prefetch_ahead(srows, col, a, along_n, next_strip, L);
-    for (int i = 0; i < L; i++) cur[i] = _mm512_loadu_si512((const void *)(srows[a + i] + col));
-    if (E == 4) transpose16x16((__m512 *)cur);
-    else if (E == 8) transpose8x8(cur);
-    else transpose4x4(cur);
+    table_block(srows, a, col, cur, E);
 }
 
 // One strip of E-byte elements: the L = 64 / E destination rows from dst over a in [0, along_n),
@@ -240,8 +251,56 @@ static strip_function *strip_for(ptrdiff_t element_size) {
     }
 }
 
+// The skewed rows walked by source rows, as the wide walk: each L x L block is joined with the
+// block before it in the same destination rows (kept in `prev`, 64 bytes per row) into whole
+// aligned lines; the first and last line of each row take masked ordinary stores.
+SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const char *const *srows, char *const *drows, ptrdiff_t along_n,
+                                                                         ptrdiff_t across_n, __m512i *prev, const int E) {
+    const int L = 64 / E, lane = E == 4 ? 4 : 8, W = 64 / lane;
+    const unsigned full = (1u << W) - 1;
+    const __m512i iota = lane == 4 ? _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+                                   : _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+    for (ptrdiff_t a = 0; a < along_n; a += L) {
+        for (ptrdiff_t b = 0; b < across_n; b += L) {
+            __m512i r[16];
+            table_block(srows, a, b * E, r, E);
+            for (int i = 0; i < L; i++) {
+                const int skew = (int)(((uintptr_t)drows[b + i] & 63) / lane);
+                const __m512i shift = lane == 4 ? _mm512_add_epi32(iota, _mm512_set1_epi32(W - skew)) : _mm512_add_epi64(iota, _mm512_set1_epi64(W - skew));
+                char *line = drows[b + i] + a * E - skew * lane;
+                if (a == 0) {
+                    // The row's first line is shared with what lies before it.
+                    if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((full << skew) & full), _mm512_permutex2var_epi32(r[i], shift, r[i]));
+                    else _mm512_mask_storeu_epi64(line, (__mmask8)((full << skew) & full), _mm512_permutex2var_epi64(r[i], shift, r[i]));
+                } else {
+                    _mm512_stream_si512((void *)line, lane == 4 ? _mm512_permutex2var_epi32(prev[b + i], shift, r[i])
+                                                                : _mm512_permutex2var_epi64(prev[b + i], shift, r[i]));
+                }
+                prev[b + i] = r[i];
+            }
+        }
+    }
+    // The last block's elements past the last whole line.
+    for (ptrdiff_t row = 0; row < across_n; row++) {
+        const int skew = (int)(((uintptr_t)drows[row] & 63) / lane);
+        const __m512i shift = lane == 4 ? _mm512_add_epi32(iota, _mm512_set1_epi32(W - skew)) : _mm512_add_epi64(iota, _mm512_set1_epi64(W - skew));
+        char *line = drows[row] + along_n * E - skew * lane;
+        if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((1u << skew) - 1), _mm512_permutex2var_epi32(prev[row], shift, prev[row]));
+        else _mm512_mask_storeu_epi64(line, (__mmask8)((1u << skew) - 1), _mm512_permutex2var_epi64(prev[row], shift, prev[row]));
+    }
+}
+
+enum { MAX_WIDE_SKEWED_ROWS = 512 };
+
+SKEW_TARGET static void wide_skewed_rows(const char *const *s, char *const *d, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
+    __m512i prev[MAX_WIDE_SKEWED_ROWS];
+    if (E == 4) wide_skewed(s, d, along_n, across_n, prev, 4);
+    else if (E == 8) wide_skewed(s, d, along_n, across_n, prev, 8);
+    else wide_skewed(s, d, along_n, across_n, prev, 16);
+}
+
 ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
-                                     ptrdiff_t element_size) {
+                                     ptrdiff_t element_size, int wide) {
     const ptrdiff_t E = element_size, L = 64 / E, lane = E <= 2 ? 1 : E == 4 ? 4 : 8;
     strip_function *one_strip = strip_for(E);
     const ptrdiff_t along_full = along_n - along_n % L, across_full = across_n - across_n % L;
@@ -249,6 +308,12 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
     // Lines are joined in lanes of 4 bytes (E = 4), 8 bytes (E = 8, 16) or bytes.
     for (ptrdiff_t r = 0; r < across_full; r++)
         if (((uintptr_t)drows[r] & (lane - 1)) != 0) return 0;
+    if (wide && E >= 4 && across_full <= MAX_WIDE_SKEWED_ROWS) {
+        wide_skewed_rows(srows, drows, along_full, across_full, E);
+        for (ptrdiff_t r = 0; r < across_full; r++)
+            for (ptrdiff_t a = along_full; a < along_n; a++) memcpy(drows[r] + a * E, srows[a] + r * E, E);
+        return across_full;
+    }
     for (ptrdiff_t b = 0; b < across_full; b += L) {
         one_strip(srows, b * E, drows + b, along_full, b + L < across_full);
         for (ptrdiff_t r = 0; r < L; r++)
@@ -274,9 +339,7 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_tile(const ch
         for (ptrdiff_t b = 0; b < across_full; b += L) {
             __m512i r[16];
             for (int i = 0; i < L; i++) r[i] = _mm512_loadu_si512((const void *)(rows + i * src_row + b * E));
-            if (E == 4) transpose16x16((__m512 *)r);
-            else if (E == 8) transpose8x8(r);
-            else transpose4x4(r);
+            transpose_block(r, E);
             for (int i = 0; i < L; i++) _mm512_stream_si512((void *)(column + (b + i) * dst_row), r[i]);
         }
     }
@@ -292,10 +355,7 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_rows(const ch
     for (ptrdiff_t a = 0; a < along_n; a += L) {
         for (ptrdiff_t b = 0; b < across_full; b += L) {
             __m512i r[16];
-            for (int i = 0; i < L; i++) r[i] = _mm512_loadu_si512((const void *)(srows[a + i] + b * E));
-            if (E == 4) transpose16x16((__m512 *)r);
-            else if (E == 8) transpose8x8(r);
-            else transpose4x4(r);
+            table_block(srows, a, b * E, r, E);
             for (int i = 0; i < L; i++) _mm512_stream_si512((void *)(drows[b + i] + a * E), r[i]);
         }
         for (ptrdiff_t b = across_full; b < across_n; b++)
@@ -345,14 +405,14 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
 enum { MAX_SKEWED_ROWS = 2048 };
 
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size) {
+                             ptrdiff_t across_n, ptrdiff_t element_size, int wide) {
     const ptrdiff_t E = element_size;
     if (!strip_for(E) || along_n > MAX_SKEWED_ROWS || across_n > MAX_SKEWED_ROWS) return 0;
     const char *srows[MAX_SKEWED_ROWS];
     char *drows[MAX_SKEWED_ROWS];
     for (ptrdiff_t a = 0; a < along_n; a++) srows[a] = (const char *)src + a * src_along * E;
     for (ptrdiff_t b = 0; b < across_n; b++) drows[b] = (char *)dst + b * dst_across * E;
-    const ptrdiff_t done = rl_transpose_rows_streamed(srows, drows, along_n, across_n, E);
+    const ptrdiff_t done = rl_transpose_rows_streamed(srows, drows, along_n, across_n, E, wide);
     if (done == 0) return 0;
     if (done < across_n)
         rl_transpose_tile((const char *)src + done * E, src_along, drows[done], dst_across, along_n, across_n - done, E, 0);
@@ -371,14 +431,14 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
 }
 
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size) {
-    (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
+                             ptrdiff_t across_n, ptrdiff_t element_size, int wide) {
+    (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size; (void)wide;
     return 0;
 }
 
 ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
-                                     ptrdiff_t element_size) {
-    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size;
+                                     ptrdiff_t element_size, int wide) {
+    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size; (void)wide;
     return 0;
 }
 #endif

@@ -201,7 +201,7 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     const int wide = (flags & RL_TRANSPOSE_WIDE) != 0;
     int streaming = (flags & RL_TRANSPOSE_STREAMING) != 0;
     if (streaming && ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0 &&
-        rl_transpose_tile_skewed(src, src_along, dst, dst_across, along_n, across_n, element_size))
+        rl_transpose_tile_skewed(src, src_along, dst, dst_across, along_n, across_n, element_size, wide))
         return;
     if (streaming && wide && rl_transpose_tile_wide(src, src_along, dst, dst_across, along_n, across_n, element_size)) return;
     // Non-temporal stores need every block row 16-byte aligned.

@@ -78,8 +78,10 @@ int rl_avx512_transposes(void);
 
 // Transposes a tile with whole-line non-temporal stores whatever the alignment of its destination
 // rows (AVX-512 only; Skewed.c). Returns 0, having written nothing, where it does not apply.
+// `wide`: 4- to 16-byte elements walk by source rows, as rl_transpose_tile_wide, each row's lines
+// joined from the block before (tiles up to 512 destination rows).
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size);
+                             ptrdiff_t across_n, ptrdiff_t element_size, int wide);
 
 // Transposes a streamed tile into 64-byte-aligned destination rows by source rows, one whole line
 // per non-temporal store (AVX-512, 4- to 16-byte elements; Skewed.c). 0, having written nothing,
@@ -96,7 +98,7 @@ int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff
 // a < along_n, b < across_n. Transposes the first across rows that make whole strips and returns
 // how many (0 where it does not apply; the caller transposes the rest).
 ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
-                                     ptrdiff_t element_size);
+                                     ptrdiff_t element_size, int wide);
 
 // Where a walk down columns of source lines will be 64 rows from now, for fetching ahead: rows
 // a + 64 of column b, or, once those run past the rows walked (rows_end), rows of a later column,
