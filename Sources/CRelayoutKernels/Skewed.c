@@ -378,6 +378,51 @@ int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff
     return 1;
 }
 
+// 16 rows of 16 2-byte elements in ymm registers, transposed in place: each 128-bit lane does the
+// 8 x 8 interleave of rows 0-7 and 8-15 (unpacks of 16, 32 and 64 bits), then lanes are paired.
+SKEW_TARGET static inline __attribute__((always_inline)) void transpose16x16_u16(__m256i *x) {
+    __m256i a[16], b[16], c[16];
+    for (int h = 0; h < 16; h += 8) {
+        for (int i = 0; i < 8; i += 2) {
+            a[h + i] = _mm256_unpacklo_epi16(x[h + i], x[h + i + 1]);
+            a[h + i + 1] = _mm256_unpackhi_epi16(x[h + i], x[h + i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {
+            b[h + i] = _mm256_unpacklo_epi32(a[h + i], a[h + i + 2]);
+            b[h + i + 1] = _mm256_unpackhi_epi32(a[h + i], a[h + i + 2]);
+            b[h + i + 2] = _mm256_unpacklo_epi32(a[h + i + 1], a[h + i + 3]);
+            b[h + i + 3] = _mm256_unpackhi_epi32(a[h + i + 1], a[h + i + 3]);
+        }
+        // c[h + k]: lane L holds element 8L + k of rows h..h+7.
+        for (int k = 0; k < 4; k++) {
+            c[h + 2 * k] = _mm256_unpacklo_epi64(b[h + k], b[h + k + 4]);
+            c[h + 2 * k + 1] = _mm256_unpackhi_epi64(b[h + k], b[h + k + 4]);
+        }
+    }
+    for (int k = 0; k < 8; k++) {
+        x[k] = _mm256_permute2x128_si256(c[k], c[8 + k], 0x20);
+        x[8 + k] = _mm256_permute2x128_si256(c[k], c[8 + k], 0x31);
+    }
+}
+
+// The wide walk for 2-byte elements: 32 source rows by 64 bytes, as four 16 x 16 blocks; each
+// destination line joins the halves from source rows a..a+15 and a+16..a+31.
+SKEW_TARGET static void wide_tile2(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_full, ptrdiff_t across_full) {
+    for (ptrdiff_t a = 0; a < along_full; a += 32) {
+        const char *rows = src + a * src_row;
+        char *column = dst + a * 2;
+        for (ptrdiff_t b = 0; b < across_full; b += 16) {
+            __m256i top[16], bottom[16];
+            for (int i = 0; i < 16; i++) top[i] = _mm256_loadu_si256((const __m256i *)(rows + i * src_row + b * 2));
+            transpose16x16_u16(top);
+            for (int i = 0; i < 16; i++) bottom[i] = _mm256_loadu_si256((const __m256i *)(rows + (16 + i) * src_row + b * 2));
+            transpose16x16_u16(bottom);
+            for (int i = 0; i < 16; i++)
+                _mm512_stream_si512((void *)(column + (b + i) * dst_row), _mm512_inserti64x4(_mm512_castsi256_si512(top[i]), bottom[i], 1));
+        }
+    }
+}
+
 SKEW_TARGET static void wide_tile4(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_tile(s, sr, d, dr, a, b, 4); }
 SKEW_TARGET static void wide_tile8(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_tile(s, sr, d, dr, a, b, 8); }
 SKEW_TARGET static void wide_tile16(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_tile(s, sr, d, dr, a, b, 16); }
@@ -385,13 +430,15 @@ SKEW_TARGET static void wide_tile16(const char *s, ptrdiff_t sr, char *d, ptrdif
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                            ptrdiff_t across_n, ptrdiff_t element_size) {
     const ptrdiff_t E = element_size;
-    if (E < 4 || !rl_avx512_transposes()) return 0;
-    const ptrdiff_t L = 64 / E;
-    const ptrdiff_t along_full = along_n - along_n % L, across_full = across_n - across_n % L;
+    if (E < 2 || !rl_avx512_transposes()) return 0;
+    // 2-byte blocks are 32 rows along by 16 across.
+    const ptrdiff_t L = 64 / E, B = E == 2 ? 16 : L;
+    const ptrdiff_t along_full = along_n - along_n % L, across_full = across_n - across_n % B;
     if (along_full == 0 || across_full == 0 || ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) != 0) return 0;
     const char *s = (const char *)src;
     char *d = (char *)dst;
-    if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full);
+    if (E == 2) wide_tile2(s, src_along * E, d, dst_across * E, along_full, across_full);
+    else if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full);
     else if (E == 8) wide_tile8(s, src_along * E, d, dst_across * E, along_full, across_full);
     else wide_tile16(s, src_along * E, d, dst_across * E, along_full, across_full);
     // The rest with ordinary stores: columns past the whole blocks, then rows past them.

@@ -367,13 +367,14 @@ final class EngineTests: XCTestCase {
 
     func testWideTransposesIntoAlignedRowsMatchTheReference() throws {
         // Streamed tiles into 64-byte-aligned rows walk by source rows in whole register blocks
-        // (AVX-512): tiles whose sides are not multiples of a block (tails of both sides, the rest
-        // with ordinary stores), tiles that start inside a line between them, and the walk off.
-        for elementSize in [4, 8, 16] {
+        // (AVX-512; 2-byte blocks in 16 x 16 halves): tiles whose sides are not multiples of a block
+        // (tails of both sides, the rest with ordinary stores), tiles that start inside a line
+        // between them, and the walk off.
+        for elementSize in [2, 4, 8, 16] {
             let block = 64 / elementSize
             let rowBytes = 384
             let m = rowBytes / elementSize
-            for (along, across) in [(block * 9 / 2, block * 3 / 2), (512 / elementSize * 4, 512 / elementSize * 4)] {
+            for (along, across) in [(block * 9 / 2, block * 3 / 2 + 3), (512 / elementSize * 4, 512 / elementSize * 4)] {
                 for wide in [true, false] {
                     var tuning = CopyTuning.defaults
                     tuning.streamingThresholdBytes = 0
