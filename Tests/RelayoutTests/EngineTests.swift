@@ -397,6 +397,32 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testWideGroupedTransposesIntoAlignedRowsMatchTheReference() throws {
+        // Grouped tiles (two dimensions per side) whose destination rows are whole aligned lines take
+        // the wide walk through row tables (4- and 8-byte elements; 2-byte ones the grouped kernels,
+        // where the wide walk measured no faster): 40 x 3 source columns leave a tail of columns.
+        for elementSize in [2, 4, 8] {
+            // Tiles of at most 16 KiB are grouped: 8-byte elements get 32 rows along.
+            let along = elementSize == 8 ? 32 : 64
+            for shape in [[along, 3, 3, 40], [along, 3, 3, 64]] {
+                for wide in [true, false] {
+                    var tuning = CopyTuning.defaults
+                    tuning.streamingThresholdBytes = 0
+                    tuning.wideTransposes = wide
+                    let source = try RawTensor(shape: shape, elementSize: elementSize)
+                    var rng = SeededGenerator(seed: UInt64(elementSize + shape[3]))
+                    Self.fillRandom(source.storage, using: &rng)
+                    let view = try source.permuted([3, 2, 1, 0])
+                    let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 2)
+                    XCTAssertTrue(plan.grouped.along && plan.grouped.across && plan.streaming, "\(shape) E=\(elementSize): \(plan.grouped)")
+                    try plan.execute(from: view, into: destination)
+                    Self.assertSameBytes(destination, try Self.referenceResult(view, destination), "\(shape) E=\(elementSize) wide \(wide)")
+                }
+            }
+        }
+    }
+
     func testBaselineBuildOfNarrowTransposesMatchesTheReference() throws {
         // 1- and 2-byte tiles (plain and grouped) and streamed tiles into rows that start inside
         // lines run AVX-512 builds of the kernels where the CPU has it; the same checks on the
@@ -405,6 +431,7 @@ final class EngineTests: XCTestCase {
         defer { Kernels.allowAVX512Transposes(true) }
         try testStreamedTransposesWithRowsInsideLinesMatchTheReference()
         try testWideTransposesIntoAlignedRowsMatchTheReference()
+        try testWideGroupedTransposesIntoAlignedRowsMatchTheReference()
         try testGroupedTransposesMatchTheReference()
         try testGroupedTransposesIntoRowsInsideLinesMatchTheReference()
         try testEngineMatchesReferenceOnRandomLayouts()
