@@ -151,12 +151,13 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
     // Whole destination lines only: every destination row starts 64-byte aligned and is whole lines
     // long (streamed lines next to ordinary stores in one line measured slower than no streaming).
     const int aligned = ((((uintptr_t)dst) | (uintptr_t)(dst_across * E) | (uintptr_t)(dst_across2 * E) | (uintptr_t)(along_rows * E)) & 63) == 0;
+    // Aligned rows, with the wide walk: whole 64-byte blocks by source rows, as in
+    // rl_transpose_tile_wide (TTC's 112x15x15x15x5x32:5,4,3,2,1,0, 448 x 160 floats per tile,
+    // 12.4-13.4 -> 26.9-30.6 GB/s).
+    if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && rl_transpose_rows_wide(srows, (char *const *)drows, along_rows, across_rows, E)) return;
     // Other rows stream whole aligned lines joined in registers where the CPU has AVX-512 (u1
     // 96x75x75x96:3,2,1,0 8.3/15.9 -> 20.4/22.0 GB/s, 75x75x96x96:1,0,3,2 14.2 -> 17.0/18.1). On
-    // aligned rows that path measured slower than these kernels (one thread, TTC: 0.39-1.21x).
-    // Aligned rows: whole 64-byte blocks by source rows, as in rl_transpose_tile_wide (TTC's
-    // 112x15x15x15x5x32:5,4,3,2,1,0, 448 x 160 floats per tile: see docs/performance.md).
-    if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && rl_transpose_rows_wide(srows, (char *const *)drows, along_rows, across_rows, E)) return;
+    // aligned rows the strips measured slower than these kernels (one thread, TTC: 0.39-1.21x).
     if (streaming && !aligned) {
         const ptrdiff_t done = rl_transpose_rows_streamed(srows, (char *const *)drows, along_rows, across_rows, E, (flags & RL_TRANSPOSE_WIDE) != 0);
         if (done == across_rows) return;

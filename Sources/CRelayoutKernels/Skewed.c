@@ -1,9 +1,10 @@
 // AVX-512 transposes that write whole destination lines with non-temporal stores: into rows that
 // start inside cache lines (the skewed strips below), and into aligned rows walked by source rows
 // (rl_transpose_tile_wide). In a skewed strip of 4-byte elements, 16 x 16 blocks are transposed in
-// AVX-512 registers; each destination row then takes its aligned line from the previous and the current block with one
-// two-table permute, shifted by how far that row starts into its line. Ordinary stores there would
-// read every destination line in before writing it (1.5x the traffic of a copy).
+// AVX-512 registers; each destination row then takes its aligned line from the previous and the
+// current block with one two-table permute, shifted by how far that row starts into its line.
+// Ordinary stores there would read every destination line in before writing it (1.5x the traffic
+// of a copy).
 #include "CRelayoutKernels.h"
 
 #include "TransposeBlocks.h"

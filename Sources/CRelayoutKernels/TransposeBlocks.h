@@ -94,9 +94,9 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
 // apply.
 int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
 
-// The skewed strips through row tables: dst row b is drows[b], source row a is srows[a] (each contiguous), for
-// a < along_n, b < across_n. Transposes the first across rows that make whole strips and returns
-// how many (0 where it does not apply; the caller transposes the rest).
+// The skewed strips through row tables: dst row b is drows[b], source row a is srows[a] (each
+// contiguous), for a < along_n, b < across_n. Transposes the first across rows that make whole
+// strips and returns how many (0 where it does not apply; the caller transposes the rest).
 ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
                                      ptrdiff_t element_size, int wide);
 
