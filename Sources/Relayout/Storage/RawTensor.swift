@@ -98,7 +98,7 @@ public struct RawTensor: StridedView, Sendable {
         let chosen = placement ?? RawTensor.resultPlacement(bytes: bytes)
         let storage = try Storage.forOverwriting(byteCount: bytes, placement: chosen, hugePages: hugePages)
         // Pages a freed result faulted in (reused) are copied into like any touched memory.
-        let fresh = chosen == .firstTouch && storage.pagesAreFresh
+        let fresh = storage.awaitsFirstTouch
         // The plan's destination layout is the result's (cached with it).
         let plan = try CopyEngine.densePlan(source: layout, format: format, elementSize: elementSize, threads: threads, freshDestination: fresh)
         let result = try RawTensor(storage: storage, layout: plan.destinationLayout, elementSize: elementSize)
@@ -116,7 +116,7 @@ public struct RawTensor: StridedView, Sendable {
         let bytes = layout.count * elementSize
         let storage = try Storage.forOverwriting(byteCount: bytes, placement: RawTensor.resultPlacement(bytes: bytes))
         let result = try RawTensor(storage: storage, layout: kept, elementSize: elementSize)
-        try result.copy(from: self, threads: threads, freshDestination: storage.placement == .firstTouch && storage.pagesAreFresh)
+        try result.copy(from: self, threads: threads, freshDestination: storage.awaitsFirstTouch)
         return result
     }
 

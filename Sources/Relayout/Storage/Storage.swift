@@ -103,17 +103,27 @@ public final class Storage: @unchecked Sendable {
     /// of the same size (`RetainedMappings`), whose contents are stale until the copy writes them.
     static func forOverwriting(byteCount: Int, placement: Placement, hugePages: Bool = true) throws -> Storage {
         if placement == .firstTouch, hugePages, byteCount >= hugePageThreshold,
-           let mapping = RetainedMappings.take(dataLength: (byteCount + hugePageSize - 1) / hugePageSize * hugePageSize) {
+           let mapping = RetainedMappings.take(dataLength: mappedLength(byteCount: byteCount, granule: hugePageSize)) {
             return Storage(owner: .retainable(mapping), data: mapping.dataAddress, byteCount: byteCount, placement: placement, pagesAreFresh: false)
         }
         return try Storage(byteCount: byteCount, placement: placement, hugePages: hugePages)
+    }
+
+    /// Whether the copy that fills this storage is its pages' first touch: fresh pages placed by first
+    /// touch, not reused ones.
+    var awaitsFirstTouch: Bool { placement == .firstTouch && pagesAreFresh }
+
+    /// The data length of a mapping for `byteCount` bytes: whole granules, at least one. A kept
+    /// mapping serves a later storage whose length this gives the same.
+    private static func mappedLength(byteCount: Int, granule: Int) -> Int {
+        Swift.max(granule, (byteCount + granule - 1) / granule * granule)
     }
 
     /// Fresh anonymous pages bound to a NUMA placement before their first touch.
     private convenience init(boundBytes byteCount: Int, placement: Placement, hugePages: Bool) throws {
         let huge = hugePages && byteCount >= Storage.hugePageThreshold
         let granule = huge ? Storage.hugePageSize : NUMA.pageSize
-        let length = Swift.max(granule, (byteCount + granule - 1) / granule * granule)
+        let length = Storage.mappedLength(byteCount: byteCount, granule: granule)
         // Over-allocate by one granule so the start can be aligned to it.
         guard let raw = mmap(nil, length + granule, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
             throw RelayoutError.allocationFailed("could not map \(byteCount) bytes: \(String(cString: strerror(errno)))")

@@ -19,12 +19,13 @@ public struct TuningProgress: Sendable {
 /// Measures the engine's knobs on this machine and picks the winners.
 ///
 /// Each knob is swept in turn with the others held at their best values so far: the transpose tile
-/// per element size, the run tile of short bulk runs, the chunk size, the wide transpose walk, the number of slots that fault
-/// in a fresh destination's pages at once (timed with the allocation, against memcpy into fresh
-/// memory), then the streaming-store and inline thresholds. A candidate's score is the geometric mean, over the knob's cases, of its ratio
-/// to memcpy of the same bytes measured in the same run (so drift in the machine cancels), each a
-/// median of several runs. A challenger replaces the incumbent only when it wins by more than
-/// `margin`, so noise does not churn the profile. Finally the tuned values are checked against the
+/// per element size, the run tile of short bulk runs, the chunk size, the wide transpose walk, the
+/// number of slots that fault in a fresh destination's pages at once (timed with the allocation,
+/// against memcpy into fresh memory), then the streaming-store and inline thresholds. A
+/// candidate's score is the geometric mean, over the knob's cases, of its ratio to memcpy of the
+/// same bytes measured in the same run (so drift in the machine cancels), each a median of several
+/// runs. A challenger replaces the incumbent only when it wins by more than `margin`, so noise does
+/// not churn the profile. Finally the tuned values are checked against the
 /// built-in defaults on TTC cases; if they do not win there, the defaults are kept.
 public struct Tuner {
     public var quick: Bool

@@ -104,15 +104,12 @@ public struct MemoryTuningMeasurer: TuningMeasurer {
         let s = UnsafeRawPointer(source.storage.baseAddress)
         // Allocation and copy are timed; handing the pages back is not.
         func intoFreshMemory(_ body: (UnsafeMutableRawPointer) -> Void) throws -> Double {
-            var storage: Storage? = nil
-            var failure: Error? = nil
-            let seconds = Stopwatch.seconds {
-                do {
-                    storage = try Storage(byteCount: bytes, placement: RawTensor.resultPlacement(bytes: bytes))
-                    body(storage!.baseAddress)
-                } catch { failure = error }
+            var storage: Storage?
+            let seconds = try Stopwatch.seconds {
+                storage = try Storage(byteCount: bytes, placement: RawTensor.resultPlacement(bytes: bytes))
+                body(storage!.baseAddress)
             }
-            if let failure { throw failure }
+            withExtendedLifetime(storage) {}
             return seconds
         }
         var copies = [[Double]](repeating: [], count: plans.count), copiesOfMemcpy = [Double]()
