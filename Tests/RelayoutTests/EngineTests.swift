@@ -367,10 +367,10 @@ final class EngineTests: XCTestCase {
 
     func testWideTransposesIntoAlignedRowsMatchTheReference() throws {
         // Streamed tiles into 64-byte-aligned rows walk by source rows in whole register blocks
-        // (AVX-512; 2-byte blocks in 16 x 16 halves): tiles whose sides are not multiples of a block
-        // (tails of both sides, the rest with ordinary stores), tiles that start inside a line
-        // between them, and the walk off.
-        for elementSize in [2, 4, 8, 16] {
+        // (AVX-512; 2-byte blocks in 16 x 16 halves; 1-byte ones staged 64 rows by 128 or 64 bytes):
+        // tiles whose sides are not multiples of a block (tails of both sides, the rest with ordinary
+        // stores), tiles that start inside a line between them, and the walk off.
+        for elementSize in [1, 2, 4, 8, 16] {
             let block = 64 / elementSize
             let rowBytes = 384
             let m = rowBytes / elementSize
@@ -380,7 +380,8 @@ final class EngineTests: XCTestCase {
                     tuning.streamingThresholdBytes = 0
                     tuning.tiles[elementSize] = .init(along: along, across: across)
                     tuning.wideTransposes = wide
-                    let source = try RawTensor(shape: [m, 37 + 2 * block], elementSize: elementSize)
+                    // 1-byte: 229 columns make a 128-byte step, a 64-byte one and a tail.
+                    let source = try RawTensor(shape: [m, 37 + (elementSize == 1 ? 3 : 2) * block], elementSize: elementSize)
                     var rng = SeededGenerator(seed: UInt64(elementSize * 100 + along))
                     Self.fillRandom(source.storage, using: &rng)
                     let view = try source.permuted([1, 0])
