@@ -230,21 +230,11 @@ SKEW_TARGET static void strip4(const char *const *s, ptrdiff_t c, char *const *d
 SKEW_TARGET static void strip8(const char *const *s, ptrdiff_t c, char *const *d, ptrdiff_t n, int next) { strip(s, c, d, n, next, 8); }
 SKEW_TARGET static void strip16(const char *const *s, ptrdiff_t c, char *const *d, ptrdiff_t n, int next) { strip(s, c, d, n, next, 16); }
 
-static int has_vbmi(void) {
-    static int known = -1;
-    int value = __atomic_load_n(&known, __ATOMIC_RELAXED);
-    if (value < 0) {
-        value = __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
-        __atomic_store_n(&known, value, __ATOMIC_RELAXED);
-    }
-    return value;
-}
-
 static strip_function *strip_for(ptrdiff_t element_size) {
     if (!rl_avx512_transposes()) return 0;
     switch (element_size) {
-    case 1: return has_vbmi() ? strip1 : 0;
-    case 2: return has_vbmi() ? strip2 : 0;
+    case 1: return rl_has_avx512_vbmi() ? strip1 : 0;
+    case 2: return rl_has_avx512_vbmi() ? strip2 : 0;
     case 4: return strip4;
     case 8: return strip8;
     case 16: return strip16;
@@ -309,8 +299,13 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
     // Lines are joined in lanes of 4 bytes (E = 4), 8 bytes (E = 8, 16) or bytes.
     for (ptrdiff_t r = 0; r < across_full; r++)
         if (((uintptr_t)drows[r] & (lane - 1)) != 0) return 0;
-    if (wide && E >= 4 && across_full <= MAX_WIDE_SKEWED_ROWS) {
+    int walked = 0;
+    if (wide && E <= 2) walked = rl_wide_narrow_rows(srows, drows, along_full, across_full, E);
+    else if (wide && across_full <= MAX_WIDE_SKEWED_ROWS) {
         wide_skewed_rows(srows, drows, along_full, across_full, E);
+        walked = 1;
+    }
+    if (walked) {
         for (ptrdiff_t r = 0; r < across_full; r++)
             for (ptrdiff_t a = along_full; a < along_n; a++) memcpy(drows[r] + a * E, srows[a] + r * E, E);
         return across_full;
@@ -407,7 +402,9 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose16x16_u16
 }
 
 // The wide walk for 2-byte elements: 32 source rows by 64 bytes, as four 16 x 16 blocks; each
-// destination line joins the halves from source rows a..a+15 and a+16..a+31.
+// destination line joins the halves from source rows a..a+15 and a+16..a+31. (The 1-byte walk's L1
+// stage, NarrowWide.c, measured no faster here: 2 threads, u2 4096² to 8192² and 4096x4099 0.87-0.93
+// of memcpy against 0.84-0.91.)
 SKEW_TARGET static void wide_tile2(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_full, ptrdiff_t across_full) {
     for (ptrdiff_t a = 0; a < along_full; a += 32) {
         const char *rows = src + a * src_row;
@@ -420,75 +417,6 @@ SKEW_TARGET static void wide_tile2(const char *src, ptrdiff_t src_row, char *dst
             transpose16x16_u16(bottom);
             for (int i = 0; i < 16; i++)
                 _mm512_stream_si512((void *)(column + (b + i) * dst_row), _mm512_inserti64x4(_mm512_castsi256_si512(top[i]), bottom[i], 1));
-        }
-    }
-}
-
-// 16 destination lines of 1-byte elements from 64 staged source rows (`stride` bytes apart, 16
-// bytes each from `stage`): register k gathers rows k, 16 + k, 32 + k and 48 + k into its four
-// 128-bit lanes, so that the in-lane 16 x 16 byte interleave leaves in register i the whole line of
-// destination row i (lane g: source rows 16g..16g+15).
-SKEW_TARGET static inline __attribute__((always_inline)) void lines_from_stage1(const char *stage, ptrdiff_t stride, char *dst, ptrdiff_t dst_row) {
-    __m512i v[16], w[16];
-#pragma clang loop unroll(full)
-    for (int k = 0; k < 16; k++) {
-        __m512i x = _mm512_castsi128_si512(_mm_load_si128((const __m128i *)(stage + k * stride)));
-        x = _mm512_inserti32x4(x, _mm_load_si128((const __m128i *)(stage + (16 + k) * stride)), 1);
-        x = _mm512_inserti32x4(x, _mm_load_si128((const __m128i *)(stage + (32 + k) * stride)), 2);
-        v[k] = _mm512_inserti32x4(x, _mm_load_si128((const __m128i *)(stage + (48 + k) * stride)), 3);
-    }
-#pragma clang loop unroll(full)
-    for (int round = 0; round < 4; round++) {
-#pragma clang loop unroll(full)
-        for (int i = 0; i < 8; i++) {
-            w[2 * i] = _mm512_unpacklo_epi8(v[i], v[i + 8]);
-            w[2 * i + 1] = _mm512_unpackhi_epi8(v[i], v[i + 8]);
-        }
-#pragma clang loop unroll(full)
-        for (int i = 0; i < 16; i++) v[i] = w[i];
-    }
-#pragma clang loop unroll(full)
-    for (int i = 0; i < 16; i++) _mm512_stream_si512((void *)(dst + i * dst_row), v[i]);
-}
-
-// The wide walk for 1-byte elements. A destination line takes one byte from each of 64 source rows;
-// 64 rows of a power-of-two stride share one L1 set, and the 16-byte pieces of a line are read at
-// four different times, so the block's source lines (64 rows by up to 128 bytes) are first copied
-// into a contiguous L1 stage, from which the lines are gathered. The next step's source lines are
-// fetched into L2 meanwhile (C harness, 2 threads, u1 4096²: 64-byte steps 24 GB/s, 128-byte 30.5,
-// 256-byte 31). In the engine, 2 threads, against the line walk: u1 4096² 15-18.6 -> 22-23.5 GB/s,
-// 8192² 13-18 -> 24-26, 7232² 18-20 -> 34-37. Every loop over registers is unrolled in full: left
-// rolled, clang kept the 16 registers in stack arrays and copied them with memcpy calls each round
-// (4096² 22 GB/s before).
-SKEW_TARGET static void wide_tile1(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_full, ptrdiff_t across_full) {
-    _Alignas(64) char stage[64 * 128];
-    const int skewed_source = (((uintptr_t)src | (uintptr_t)src_row) & 63) != 0;
-    for (ptrdiff_t a = 0; a < along_full; a += 64) {
-        for (ptrdiff_t b = 0; b < across_full; b += 128) {
-            const ptrdiff_t width = across_full - b >= 128 ? 128 : 64;
-            // Written out per width: as a loop over the row's lines, clang makes each row a memcpy call.
-            if (width == 128) {
-                for (int r = 0; r < 64; r++) {
-                    const char *row = src + (a + r) * src_row + b;
-                    const __m512i x0 = _mm512_loadu_si512((const void *)row), x1 = _mm512_loadu_si512((const void *)(row + 64));
-                    _mm512_store_si512((void *)(stage + r * 128), x0);
-                    _mm512_store_si512((void *)(stage + r * 128 + 64), x1);
-                }
-            } else {
-                for (int r = 0; r < 64; r++)
-                    _mm512_store_si512((void *)(stage + r * 64), _mm512_loadu_si512((const void *)(src + (a + r) * src_row + b)));
-            }
-            ptrdiff_t next_a = a, next_b = b + width;
-            if (next_b >= across_full) { next_a += 64; next_b = 0; }
-            if (next_a < along_full) {
-                const ptrdiff_t next_width = across_full - next_b >= 128 ? 128 : 64;
-                for (int r = 0; r < 64; r++) {
-                    const char *row = src + (next_a + r) * src_row + next_b;
-                    for (ptrdiff_t q = 0; q < next_width; q += 64) _mm_prefetch(row + q, _MM_HINT_T1);
-                    if (skewed_source) _mm_prefetch(row + next_width, _MM_HINT_T1);
-                }
-            }
-            for (ptrdiff_t q = 0; q < width; q += 16) lines_from_stage1(stage + q, width, dst + (b + q) * dst_row + a, dst_row);
         }
     }
 }
@@ -507,7 +435,7 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
     if (along_full == 0 || across_full == 0 || ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) != 0) return 0;
     const char *s = (const char *)src;
     char *d = (char *)dst;
-    if (E == 1) wide_tile1(s, src_along, d, dst_across, along_full, across_full);
+    if (E == 1) rl_wide_narrow_tile(s, src_along, d, dst_across, along_full, across_full);
     else if (E == 2) wide_tile2(s, src_along * E, d, dst_across * E, along_full, across_full);
     else if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full);
     else if (E == 8) wide_tile8(s, src_along * E, d, dst_across * E, along_full, across_full);

@@ -177,6 +177,16 @@ static void tile_narrow_avx512(const char *src, ptrdiff_t src_along, char *dst, 
 
 static int avx512_allowed = 1;
 
+int rl_has_avx512_vbmi(void) {
+    static int known = -1;
+    int value = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (value < 0) {
+        value = __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
+        __atomic_store_n(&known, value, __ATOMIC_RELAXED);
+    }
+    return value;
+}
+
 int rl_avx512_transposes(void) {
     static int known = -1;
     int value = __atomic_load_n(&known, __ATOMIC_RELAXED);

@@ -74,12 +74,16 @@ static inline __attribute__((always_inline)) void transpose_registers(v16 *v, co
 // Whether 1- and 2-byte tiles take the kernels' AVX-512 builds (the CPU has AVX-512BW and VL, and
 // rl_set_avx512_allowed has not turned them off). Defined in Transpose.c.
 int rl_avx512_transposes(void);
+// Whether the CPU has AVX-512 VBMI (byte permutes across the register), for the kernels that
+// need it on top of rl_avx512_transposes. Defined in Transpose.c.
+int rl_has_avx512_vbmi(void);
 #endif
 
 // Transposes a tile with whole-line non-temporal stores whatever the alignment of its destination
 // rows (AVX-512 only; Skewed.c). Returns 0, having written nothing, where it does not apply.
-// `wide`: 4- to 16-byte elements walk by source rows, as rl_transpose_tile_wide, each row's lines
-// joined from the block before (tiles up to 512 destination rows).
+// `wide`: the tile walks by source rows, as rl_transpose_tile_wide, each row's lines joined from the
+// block before (4- to 16-byte elements: tiles up to 512 destination rows; 1- and 2-byte ones staged,
+// NarrowWide.c, any tile).
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size, int wide);
 
@@ -88,6 +92,15 @@ int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, pt
 // where it does not apply.
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                            ptrdiff_t across_n, ptrdiff_t element_size);
+
+// The staged wide walk (NarrowWide.c; AVX-512BW and VBMI), 1-byte elements: a tile of along_n source
+// rows by across_n destination rows (both multiples of 64; row strides in bytes) into 64-byte-aligned
+// rows. Returns 1, or 0, having written nothing, where it does not apply.
+int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n);
+
+// The same for 1- or 2-byte elements through row tables, for destination rows anywhere (sides
+// multiples of 64 / element_size): returns 1, or 0, having written nothing, where it does not apply.
+int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
 
 // The wide walk through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n whole
 // lines): transposes the whole tile and returns 1, or 0, having written nothing, where it does not

@@ -260,6 +260,37 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testNarrowWideWalkIntoRowsInsideLinesMatchesTheReference() throws {
+        // 1- and 2-byte streamed tiles whose destination rows start inside lines take the staged wide
+        // walk (AVX-512 VBMI): 1100 destination rows make groups of 512, 512 and the rest, with
+        // 128- and 64-byte steps and a tail of rows; odd rows of 301 elements leave a tail along.
+        // Source views start inside lines too; the walk off takes the strips.
+        for elementSize in [1, 2] {
+            for offset in [0, 3] {
+                for wide in [true, false] {
+                    var tuning = CopyTuning.defaults
+                    tuning.streamingThresholdBytes = 0
+                    tuning.inlineThresholdBytes = 0
+                    tuning.wideTransposes = wide
+                    tuning.tiles[elementSize] = .init(along: 256, across: 1100)
+                    let (rows, columns) = (1100, 301)
+                    let source = try RawTensor(shape: [columns, rows + offset], elementSize: elementSize)
+                    var rng = SeededGenerator(seed: UInt64(elementSize * 10 + offset))
+                    Self.fillRandom(source.storage, using: &rng)
+                    let view = try source.sliced(axis: 1, start: offset).transposed(0, 1)
+                    let destination = try RawTensor(shape: [rows, columns], elementSize: elementSize)
+                    for threads in [1, 2] {
+                        let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                        let label = "\(elementSize) B, offset \(offset), wide \(wide), \(threads) threads"
+                        XCTAssertTrue(plan.streaming, label)
+                        try plan.execute(from: view, into: destination)
+                        try Self.assertSameBytes(destination, Self.referenceResult(view, destination), label)
+                    }
+                }
+            }
+        }
+    }
+
     func testStreamedTransposesWithRowsInsideLinesMatchTheReference() throws {
         // The register kernel decides per tile whether rows that start inside a cache line may
         // stream (by the partial lines a strip keeps open), and 1-byte elements fetch ahead in the
