@@ -318,50 +318,70 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
     return across_full;
 }
 
-// A tile into 64-byte-aligned destination rows, walked by source rows: L = 64 / E source rows at a
-// time, each read forward 64 bytes per step (L forward streams the hardware prefetchers follow),
-// and each transposed L x L block goes out as L whole destination lines, one non-temporal store
-// each. No staging buffer, no software prefetching. On a 2-core Intel Xeon VM (AVX-512, 2 MiB L2)
-// against the 16-byte row walk, 2 threads: f4 7264² 18 -> 27-29 GB/s, 4096² 21 -> 29, f8 4096²
-// 17-20 -> 30, 43408x1216 14.5 -> 19-35; TTC 0.85-0.88 -> 0.96-0.98 of memcpy. A C harness of the
-// same walk, one thread: 14.4 GB/s against 9.4 for the row walk, which walks down columns of
-// source lines and reads each line four times.
-SKEW_TARGET static inline __attribute__((always_inline)) void wide_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row,
-                                                                       ptrdiff_t along_full, ptrdiff_t across_full, const int E) {
-    const int L = 64 / E;
-    for (ptrdiff_t a = 0; a < along_full; a += L) {
-        const char *rows = src + a * src_row;
-        char *column = dst + a * E;
-        for (ptrdiff_t b = 0; b < across_full; b += L) {
-            __m512i r[16];
-            for (int i = 0; i < L; i++) r[i] = _mm512_loadu_si512((const void *)(rows + i * src_row + b * E));
-            transpose_block(r, E);
-            for (int i = 0; i < L; i++) _mm512_stream_si512((void *)(column + (b + i) * dst_row), r[i]);
-        }
-    }
+// Row i of a walk: from its table where there is one, else by stride.
+static inline __attribute__((always_inline)) const char *source_row_at(const char *const *rows, const char *base, ptrdiff_t stride, ptrdiff_t i) {
+    return rows ? rows[i] : base + i * stride;
+}
+static inline __attribute__((always_inline)) char *destination_row_at(char *const *rows, char *base, ptrdiff_t stride, ptrdiff_t i) {
+    return rows ? rows[i] : base + i * stride;
 }
 
-// The same walk through row tables (grouped tiles): source row a is srows[a], destination row b is
-// drows[b], every destination row 64-byte aligned and along_n a multiple of L (whole lines per
-// row). Columns past the whole blocks one element at a time.
-SKEW_TARGET static inline __attribute__((always_inline)) void wide_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n,
-                                                                       ptrdiff_t across_n, const int E) {
+// The wide walk: a tile into 64-byte-aligned destination rows, walked by source rows, through row
+// tables (grouped tiles) or by stride (plain tiles); along_n a multiple of L = 64 / E (whole lines
+// per row), columns past the whole blocks one element at a time. Source rows are read forward 64
+// bytes per block (forward streams the hardware prefetchers follow); each transposed L x L block
+// goes out as whole destination lines, one non-temporal store each. No staging buffer, no software
+// prefetching. On a 2-core Intel Xeon VM (AVX-512, 2 MiB L2) against the 16-byte row walk, 2
+// threads: f4 7264² 18 -> 27-29 GB/s, 4096² 21 -> 29, f8 4096² 17-20 -> 30, 43408x1216 14.5 ->
+// 19-35; TTC 0.85-0.88 -> 0.96-0.98 of memcpy (C harness, one thread: 14.4 GB/s against 9.4 for
+// the row walk, which walks down columns of source lines and reads each line four times).
+// Bands of 2L source rows: each step transposes two L x L blocks, one above the
+// other, and writes each destination row two consecutive lines (128 bytes), one after the other
+// (2 threads against one line per row per step: f4 8192² 29-31 -> 37-41 GB/s, 4096² 33-35 -> 40-46,
+// 7264² 28-33 -> 37-41, f8 8192² 30-31 -> 41.6, c16 4096² 32-33 -> 38.5; four lines per row
+// measured no better). A C harness of the bare access pattern (loads and streaming stores, no
+// transpose), f4 8192²: 29-32 GB/s for one line per row, 40-44 for two.
+SKEW_TARGET static inline __attribute__((always_inline)) void wide_walk(const char *const *srows, const char *src, ptrdiff_t src_row,
+                                                                       char *const *drows, char *dst, ptrdiff_t dst_row,
+                                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E) {
     const int L = 64 / E;
     const ptrdiff_t across_full = across_n - across_n % L;
-    for (ptrdiff_t a = 0; a < along_n; a += L) {
+    for (ptrdiff_t a = 0; a < along_n;) {
+        const int pair = a + 2 * L <= along_n;
         for (ptrdiff_t b = 0; b < across_full; b += L) {
-            __m512i r[16];
-            table_block(srows, a, b * E, r, E);
-            for (int i = 0; i < L; i++) _mm512_stream_si512((void *)(drows[b + i] + a * E), r[i]);
+            __m512i first[16], r[16];
+#pragma clang loop unroll(full)
+            for (int i = 0; i < L; i++) r[i] = _mm512_loadu_si512((const void *)(source_row_at(srows, src, src_row, a + i) + b * E));
+            transpose_block(r, E);
+            if (pair) {
+#pragma clang loop unroll(full)
+                for (int i = 0; i < L; i++) first[i] = r[i];
+#pragma clang loop unroll(full)
+                for (int i = 0; i < L; i++) r[i] = _mm512_loadu_si512((const void *)(source_row_at(srows, src, src_row, a + L + i) + b * E));
+                transpose_block(r, E);
+            }
+#pragma clang loop unroll(full)
+            for (int i = 0; i < L; i++) {
+                char *line = destination_row_at(drows, dst, dst_row, b + i) + a * E;
+                if (pair) {
+                    _mm512_stream_si512((void *)line, first[i]);
+                    _mm512_stream_si512((void *)(line + 64), r[i]);
+                } else {
+                    _mm512_stream_si512((void *)line, r[i]);
+                }
+            }
         }
+        const ptrdiff_t rows = pair ? 2 * L : L;
         for (ptrdiff_t b = across_full; b < across_n; b++)
-            for (int i = 0; i < L; i++) memcpy(drows[b] + (a + i) * E, srows[a + i] + b * E, E);
+            for (ptrdiff_t i = 0; i < rows; i++)
+                memcpy(destination_row_at(drows, dst, dst_row, b) + (a + i) * E, source_row_at(srows, src, src_row, a + i) + b * E, E);
+        a += rows;
     }
 }
 
-SKEW_TARGET static void wide_rows4(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_rows(s, d, a, b, 4); }
-SKEW_TARGET static void wide_rows8(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_rows(s, d, a, b, 8); }
-SKEW_TARGET static void wide_rows16(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_rows(s, d, a, b, 16); }
+SKEW_TARGET static void wide_rows4(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 4); }
+SKEW_TARGET static void wide_rows8(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 8); }
+SKEW_TARGET static void wide_rows16(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 16); }
 
 int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
     const ptrdiff_t E = element_size;
@@ -421,9 +441,9 @@ SKEW_TARGET static void wide_tile2(const char *src, ptrdiff_t src_row, char *dst
     }
 }
 
-SKEW_TARGET static void wide_tile4(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_tile(s, sr, d, dr, a, b, 4); }
-SKEW_TARGET static void wide_tile8(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_tile(s, sr, d, dr, a, b, 8); }
-SKEW_TARGET static void wide_tile16(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_tile(s, sr, d, dr, a, b, 16); }
+SKEW_TARGET static void wide_tile4(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_walk(0, s, sr, 0, d, dr, a, b, 4); }
+SKEW_TARGET static void wide_tile8(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_walk(0, s, sr, 0, d, dr, a, b, 8); }
+SKEW_TARGET static void wide_tile16(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_walk(0, s, sr, 0, d, dr, a, b, 16); }
 
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                            ptrdiff_t across_n, ptrdiff_t element_size) {

@@ -405,7 +405,8 @@ final class EngineTests: XCTestCase {
             let block = 64 / elementSize
             let rowBytes = 384
             let m = rowBytes / elementSize
-            for (along, across) in [(block * 9 / 2, block * 3 / 2 + 3), (512 / elementSize * 4, 512 / elementSize * 4)] {
+            // 4- to 16-byte tiles walk bands of two blocks: 11/2 blocks along leave a band of one.
+            for (along, across) in [(block * 9 / 2, block * 3 / 2 + 3), (block * 11 / 2, block * 2 + 5), (512 / elementSize * 4, 512 / elementSize * 4)] {
                 for wide in [true, false] {
                     var tuning = CopyTuning.defaults
                     tuning.streamingThresholdBytes = 0
@@ -436,7 +437,8 @@ final class EngineTests: XCTestCase {
         for elementSize in [2, 4, 8] {
             // Tiles of at most 16 KiB are grouped: 8-byte elements get 32 rows along.
             let along = elementSize == 8 ? 32 : 64
-            for shape in [[along, 3, 3, 40], [along, 3, 3, 64]] {
+            // 3/4 of that along: an odd number of blocks, the last band one block.
+            for shape in [[along, 3, 3, 40], [along, 3, 3, 64], [along * 3 / 4, 3, 3, 40]] {
                 for wide in [true, false] {
                     var tuning = CopyTuning.defaults
                     tuning.streamingThresholdBytes = 0
