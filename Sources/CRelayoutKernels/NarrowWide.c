@@ -61,58 +61,72 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
                                                                            const int skewed) {
     const int L = 64 / E, N = 16 / E;
     const ptrdiff_t columns = across_n * E;
-    _Alignas(64) char stage[64 * 128];
+    _Alignas(64) char stage[128 * 128];
     __m512i iota = _mm512_setzero_si512();
     if (skewed) {
         _Alignas(64) unsigned char bytes[64];
         for (int k = 0; k < 64; k++) bytes[k] = (unsigned char)k;
         iota = _mm512_load_si512((const void *)bytes);
     }
-    for (ptrdiff_t a = 0; a < along_n; a += L) {
+    // Bands of 2L source rows where there are that many: each destination row gets two lines per
+    // step, back to back, as in the wider elements' walk (Skewed.c, wide_walk).
+    for (ptrdiff_t a = 0; a < along_n;) {
+        const int pair = a + 2 * L <= along_n, height = pair ? 2 * L : L;
         for (ptrdiff_t c = 0; c < columns; c += 128) {
             const ptrdiff_t width = columns - c >= 128 ? 128 : 64;
             // Written out per width: as a loop over the row's lines, clang makes each row a memcpy call.
             if (width == 128) {
 #pragma clang loop unroll_count(4)
-                for (int r = 0; r < L; r++) {
+                for (int r = 0; r < height; r++) {
                     const char *row = source_row(srows, src, src_row, a + r) + col + c;
                     const __m512i x0 = _mm512_loadu_si512((const void *)row), x1 = _mm512_loadu_si512((const void *)(row + 64));
                     _mm512_store_si512((void *)(stage + r * 128), x0);
                     _mm512_store_si512((void *)(stage + r * 128 + 64), x1);
                 }
             } else {
-                for (int r = 0; r < L; r++)
+                for (int r = 0; r < height; r++)
                     _mm512_store_si512((void *)(stage + r * 64), _mm512_loadu_si512((const void *)(source_row(srows, src, src_row, a + r) + col + c)));
             }
             ptrdiff_t next_a = a, next_c = c + width;
-            if (next_c >= columns) { next_a += L; next_c = 0; }
+            if (next_c >= columns) { next_a += height; next_c = 0; }
             if (next_a < along_n) {
                 const ptrdiff_t next_width = columns - next_c >= 128 ? 128 : 64;
-                for (int r = 0; r < L; r++) {
+                const int next_height = next_a + 2 * L <= along_n ? 2 * L : L;
+                for (int r = 0; r < next_height; r++) {
                     const char *row = source_row(srows, src, src_row, next_a + r) + col + next_c;
                     for (ptrdiff_t q = 0; q < next_width; q += 64) _mm_prefetch(row + q, _MM_HINT_T1);
                     if (((uintptr_t)row & 63) != 0) _mm_prefetch(row + next_width, _MM_HINT_T1);
                 }
             }
             for (ptrdiff_t q = 0; q < width; q += 16) {
-                __m512i v[16];
+                __m512i v[16], lead[16];
                 lines_from_stage(stage + q, width, v, E);
+                if (pair) {
+#pragma clang loop unroll(full)
+                    for (int i = 0; i < N; i++) lead[i] = v[i];
+                    lines_from_stage(stage + L * width + q, width, v, E);
+                }
                 const ptrdiff_t b0 = (c + q) / E;
 #pragma clang loop unroll(full)
                 for (int i = 0; i < N; i++) {
+                    const __m512i first = pair ? lead[i] : v[i];
                     if (!skewed) {
-                        _mm512_stream_si512((void *)(dst + (b0 + i) * dst_row + a * E), v[i]);
+                        char *line = dst + (b0 + i) * dst_row + a * E;
+                        _mm512_stream_si512((void *)line, first);
+                        if (pair) _mm512_stream_si512((void *)(line + 64), v[i]);
                         continue;
                     }
                     const int skew = (int)((uintptr_t)drows[b0 + i] & 63);
                     const __m512i index = _mm512_add_epi8(iota, _mm512_set1_epi8((char)(64 - skew)));
                     char *line = drows[b0 + i] + a * E - skew;
-                    if (a == 0) _mm512_mask_storeu_epi8(line, ~(__mmask64)0 << skew, _mm512_permutex2var_epi8(v[i], index, v[i]));
-                    else _mm512_stream_si512((void *)line, _mm512_permutex2var_epi8(prev[b0 + i], index, v[i]));
+                    if (a == 0) _mm512_mask_storeu_epi8(line, ~(__mmask64)0 << skew, _mm512_permutex2var_epi8(first, index, first));
+                    else _mm512_stream_si512((void *)line, _mm512_permutex2var_epi8(prev[b0 + i], index, first));
+                    if (pair) _mm512_stream_si512((void *)(line + 64), _mm512_permutex2var_epi8(first, index, v[i]));
                     prev[b0 + i] = v[i];
                 }
             }
         }
+        a += height;
     }
     if (!skewed) return;
     // The last register's elements past each row's last whole line.

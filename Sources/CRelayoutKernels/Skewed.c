@@ -251,25 +251,39 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const 
     const unsigned full = (1u << W) - 1;
     const __m512i iota = lane == 4 ? _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
                                    : _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-    for (ptrdiff_t a = 0; a < along_n; a += L) {
+    // Bands of two blocks where there are two, as the aligned walk: each row's two lines go out
+    // back to back (f4 4097x4099 and the like, see wide_walk).
+    for (ptrdiff_t a = 0; a < along_n;) {
+        const int pair = a + 2 * L <= along_n;
         for (ptrdiff_t b = 0; b < across_n; b += L) {
-            __m512i r[16];
+            __m512i first[16], r[16];
             table_block(srows, a, b * E, r, E);
+            if (pair) {
+#pragma clang loop unroll(full)
+                for (int i = 0; i < L; i++) first[i] = r[i];
+                table_block(srows, a + L, b * E, r, E);
+            }
+#pragma clang loop unroll(full)
             for (int i = 0; i < L; i++) {
                 const int skew = (int)(((uintptr_t)drows[b + i] & 63) / lane);
                 const __m512i shift = lane == 4 ? _mm512_add_epi32(iota, _mm512_set1_epi32(W - skew)) : _mm512_add_epi64(iota, _mm512_set1_epi64(W - skew));
                 char *line = drows[b + i] + a * E - skew * lane;
+                const __m512i lead = pair ? first[i] : r[i];
                 if (a == 0) {
                     // The row's first line is shared with what lies before it.
-                    if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((full << skew) & full), _mm512_permutex2var_epi32(r[i], shift, r[i]));
-                    else _mm512_mask_storeu_epi64(line, (__mmask8)((full << skew) & full), _mm512_permutex2var_epi64(r[i], shift, r[i]));
+                    if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((full << skew) & full), _mm512_permutex2var_epi32(lead, shift, lead));
+                    else _mm512_mask_storeu_epi64(line, (__mmask8)((full << skew) & full), _mm512_permutex2var_epi64(lead, shift, lead));
                 } else {
-                    _mm512_stream_si512((void *)line, lane == 4 ? _mm512_permutex2var_epi32(prev[b + i], shift, r[i])
-                                                                : _mm512_permutex2var_epi64(prev[b + i], shift, r[i]));
+                    _mm512_stream_si512((void *)line, lane == 4 ? _mm512_permutex2var_epi32(prev[b + i], shift, lead)
+                                                                : _mm512_permutex2var_epi64(prev[b + i], shift, lead));
                 }
+                if (pair)
+                    _mm512_stream_si512((void *)(line + 64), lane == 4 ? _mm512_permutex2var_epi32(lead, shift, r[i])
+                                                                       : _mm512_permutex2var_epi64(lead, shift, r[i]));
                 prev[b + i] = r[i];
             }
         }
+        a += pair ? 2 * L : L;
     }
     // The last block's elements past the last whole line.
     for (ptrdiff_t row = 0; row < across_n; row++) {
@@ -421,23 +435,42 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose16x16_u16
     }
 }
 
-// The wide walk for 2-byte elements: 32 source rows by 64 bytes, as four 16 x 16 blocks; each
-// destination line joins the halves from source rows a..a+15 and a+16..a+31. (The 1-byte walk's L1
-// stage, NarrowWide.c, measured no faster here: 2 threads, u2 4096² to 8192² and 4096x4099 0.87-0.93
-// of memcpy against 0.84-0.91.)
+// The wide walk for 2-byte elements works on 32 source rows by 32 bytes, as two 16 x 16 blocks;
+// each destination line joins the halves from source rows a..a+15 and a+16..a+31. (The 1-byte
+// walk's L1 stage, NarrowWide.c, measured no faster here: 2 threads, u2 4096² to 8192² and
+// 4096x4099 0.87-0.93 of memcpy against 0.84-0.91.) lines2: the 16 destination lines b..b+15 of
+// source rows a..a+31 (from `rows`).
+SKEW_TARGET static inline __attribute__((always_inline)) void lines2(const char *rows, ptrdiff_t src_row, ptrdiff_t b, __m512i *lines) {
+    __m256i top[16], bottom[16];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16; i++) top[i] = _mm256_loadu_si256((const __m256i *)(rows + i * src_row + b * 2));
+    transpose16x16_u16(top);
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16; i++) bottom[i] = _mm256_loadu_si256((const __m256i *)(rows + (16 + i) * src_row + b * 2));
+    transpose16x16_u16(bottom);
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16; i++) lines[i] = _mm512_inserti64x4(_mm512_castsi256_si512(top[i]), bottom[i], 1);
+}
+
 SKEW_TARGET static void wide_tile2(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_full, ptrdiff_t across_full) {
-    for (ptrdiff_t a = 0; a < along_full; a += 32) {
+    // Bands of 64 source rows where there are that many: two lines per destination row per step,
+    // back to back, as in wide_walk (2 threads, u2 4096x4099 26.8-30.0 -> 32.8-40.2 GB/s, 7232²
+    // 30.3-32.4 -> 29.5-40.6, 4096² and 8192² 26.5-29.6 -> 27.3-32.8).
+    for (ptrdiff_t a = 0; a < along_full;) {
+        const int pair = a + 64 <= along_full;
         const char *rows = src + a * src_row;
         char *column = dst + a * 2;
         for (ptrdiff_t b = 0; b < across_full; b += 16) {
-            __m256i top[16], bottom[16];
-            for (int i = 0; i < 16; i++) top[i] = _mm256_loadu_si256((const __m256i *)(rows + i * src_row + b * 2));
-            transpose16x16_u16(top);
-            for (int i = 0; i < 16; i++) bottom[i] = _mm256_loadu_si256((const __m256i *)(rows + (16 + i) * src_row + b * 2));
-            transpose16x16_u16(bottom);
-            for (int i = 0; i < 16; i++)
-                _mm512_stream_si512((void *)(column + (b + i) * dst_row), _mm512_inserti64x4(_mm512_castsi256_si512(top[i]), bottom[i], 1));
+            __m512i first[16], second[16];
+            lines2(rows, src_row, b, first);
+            if (pair) lines2(rows + 32 * src_row, src_row, b, second);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < 16; i++) {
+                _mm512_stream_si512((void *)(column + (b + i) * dst_row), first[i]);
+                if (pair) _mm512_stream_si512((void *)(column + (b + i) * dst_row + 64), second[i]);
+            }
         }
+        a += pair ? 64 : 32;
     }
 }
 

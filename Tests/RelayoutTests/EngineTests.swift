@@ -262,9 +262,11 @@ final class EngineTests: XCTestCase {
 
     func testNarrowWideWalkIntoRowsInsideLinesMatchesTheReference() throws {
         // 1- and 2-byte streamed tiles whose destination rows start inside lines take the staged wide
-        // walk (AVX-512 VBMI): 1100 destination rows make groups of 512, 512 and the rest, with
-        // 128- and 64-byte steps and a tail of rows; odd rows of 301 elements leave a tail along.
-        // Source views start inside lines too; the walk off takes the strips.
+        // walk (AVX-512 VBMI): tiles of 1100 destination rows (one thread; two threads halve them
+        // twice, keeping every tile's rows whole lines) make groups of 512, 512 and the rest, with
+        // 128- and 64-byte steps and a tail of rows; odd rows (351 or 301 elements) make bands of
+        // two blocks, a last band of one and a tail along. Source views start inside lines too; the
+        // walk off takes the strips.
         for elementSize in [1, 2] {
             for offset in [0, 3] {
                 for wide in [true, false] {
@@ -272,8 +274,8 @@ final class EngineTests: XCTestCase {
                     tuning.streamingThresholdBytes = 0
                     tuning.inlineThresholdBytes = 0
                     tuning.wideTransposes = wide
-                    tuning.tiles[elementSize] = .init(along: 256, across: 1100)
-                    let (rows, columns) = (1100, 301)
+                    tuning.tiles[elementSize] = .init(along: 400, across: 1100)
+                    let (rows, columns) = (2200, elementSize == 1 ? 351 : 301)
                     let source = try RawTensor(shape: [columns, rows + offset], elementSize: elementSize)
                     var rng = SeededGenerator(seed: UInt64(elementSize * 10 + offset))
                     Self.fillRandom(source.storage, using: &rng)
