@@ -20,11 +20,6 @@
 // body) and so also runs only where the CPU has it.
 #define NARROW_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512vbmi")))
 
-// Source row a: from the row table where there is one, else by stride.
-static inline __attribute__((always_inline)) const char *source_row(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t a) {
-    return srows ? srows[a] : src + a * src_row;
-}
-
 // v[i] = the line of destination row i from the staged piece at `stage` (rows `stride` bytes apart).
 // Every loop over registers is unrolled in full: left rolled, clang kept the registers in stack
 // arrays and copied them with memcpy calls each round (u1 4096² 22 GB/s against 23.5-27).
@@ -78,14 +73,14 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
             if (width == 128) {
 #pragma clang loop unroll_count(4)
                 for (int r = 0; r < height; r++) {
-                    const char *row = source_row(srows, src, src_row, a + r) + col + c;
+                    const char *row = source_row_at(srows, src, src_row, a + r) + col + c;
                     const __m512i x0 = _mm512_loadu_si512((const void *)row), x1 = _mm512_loadu_si512((const void *)(row + 64));
                     _mm512_store_si512((void *)(stage + r * 128), x0);
                     _mm512_store_si512((void *)(stage + r * 128 + 64), x1);
                 }
             } else {
                 for (int r = 0; r < height; r++)
-                    _mm512_store_si512((void *)(stage + r * 64), _mm512_loadu_si512((const void *)(source_row(srows, src, src_row, a + r) + col + c)));
+                    _mm512_store_si512((void *)(stage + r * 64), _mm512_loadu_si512((const void *)(source_row_at(srows, src, src_row, a + r) + col + c)));
             }
             ptrdiff_t next_a = a, next_c = c + width;
             if (next_c >= columns) { next_a += height; next_c = 0; }
@@ -93,7 +88,7 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
                 const ptrdiff_t next_width = columns - next_c >= 128 ? 128 : 64;
                 const int next_height = next_a + 2 * L <= along_n ? 2 * L : L;
                 for (int r = 0; r < next_height; r++) {
-                    const char *row = source_row(srows, src, src_row, next_a + r) + col + next_c;
+                    const char *row = source_row_at(srows, src, src_row, next_a + r) + col + next_c;
                     for (ptrdiff_t q = 0; q < next_width; q += 64) _mm_prefetch(row + q, _MM_HINT_T1);
                     if (((uintptr_t)row & 63) != 0) _mm_prefetch(row + next_width, _MM_HINT_T1);
                 }

@@ -332,14 +332,6 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
     return across_full;
 }
 
-// Row i of a walk: from its table where there is one, else by stride.
-static inline __attribute__((always_inline)) const char *source_row_at(const char *const *rows, const char *base, ptrdiff_t stride, ptrdiff_t i) {
-    return rows ? rows[i] : base + i * stride;
-}
-static inline __attribute__((always_inline)) char *destination_row_at(char *const *rows, char *base, ptrdiff_t stride, ptrdiff_t i) {
-    return rows ? rows[i] : base + i * stride;
-}
-
 // The wide walk: a tile into 64-byte-aligned destination rows, walked by source rows, through row
 // tables (grouped tiles) or by stride (plain tiles); along_n a multiple of L = 64 / E (whole lines
 // per row), columns past the whole blocks one element at a time. Source rows are read forward 64

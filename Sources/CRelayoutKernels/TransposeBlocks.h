@@ -70,6 +70,15 @@ static inline __attribute__((always_inline)) void transpose_registers(v16 *v, co
     }
 }
 
+// Row i of a walk: from its table where there is one (grouped tiles, rows inside lines), else by
+// stride (plain tiles). Inlined with a constant table argument, the test folds away.
+static inline __attribute__((always_inline)) const char *source_row_at(const char *const *rows, const char *base, ptrdiff_t stride, ptrdiff_t i) {
+    return rows ? rows[i] : base + i * stride;
+}
+static inline __attribute__((always_inline)) char *destination_row_at(char *const *rows, char *base, ptrdiff_t stride, ptrdiff_t i) {
+    return rows ? rows[i] : base + i * stride;
+}
+
 #if defined(__x86_64__)
 // Whether 1- and 2-byte tiles take the kernels' AVX-512 builds (the CPU has AVX-512BW and VL, and
 // rl_set_avx512_allowed has not turned them off). Defined in Transpose.c.

@@ -12,8 +12,9 @@
 /// With AVX-512, 4-byte tiles whose destination rows start inside lines stream whole aligned lines
 /// instead (each row's lines joined from two register blocks), whatever the rows' alignment.
 /// `flags`: RL_TRANSPOSE_STREAMING asks for the non-temporal stores; RL_TRANSPOSE_WIDE lets streamed
-/// tiles (1- and 2-byte elements: plain tiles only) into 64-byte-aligned rows take, with AVX-512, a
-/// walk by source rows with whole 64-byte register blocks (CopyTuning.wideTransposes).
+/// tiles take, with AVX-512, a walk by source rows with whole 64-byte register blocks, into aligned
+/// rows or joined into rows that start inside lines (1- and 2-byte elements into aligned rows:
+/// plain tiles only) (CopyTuning.wideTransposes).
 enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2 };
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int flags);
