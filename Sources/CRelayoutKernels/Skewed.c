@@ -480,8 +480,10 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
     if (along_full == 0 || across_full == 0 || ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) != 0) return 0;
     const char *s = (const char *)src;
     char *d = (char *)dst;
-    if (E == 1) rl_wide_narrow_tile(s, src_along, d, dst_across, along_full, across_full);
-    else if (E == 2) wide_tile2(s, src_along * E, d, dst_across * E, along_full, across_full);
+    // The 1-byte walk declines, having written nothing, where the CPU lacks VBMI.
+    if (E == 1) {
+        if (!rl_wide_narrow_tile(s, src_along, d, dst_across, along_full, across_full)) return 0;
+    } else if (E == 2) wide_tile2(s, src_along * E, d, dst_across * E, along_full, across_full);
     else if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full);
     else if (E == 8) wide_tile8(s, src_along * E, d, dst_across * E, along_full, across_full);
     else wide_tile16(s, src_along * E, d, dst_across * E, along_full, across_full);

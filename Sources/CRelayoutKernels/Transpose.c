@@ -177,6 +177,8 @@ static void tile_narrow_avx512(const char *src, ptrdiff_t src_along, char *dst, 
 
 static int avx512_allowed = 1;
 
+static int vbmi_allowed = 1;
+
 int rl_has_avx512_vbmi(void) {
     static int known = -1;
     int value = __atomic_load_n(&known, __ATOMIC_RELAXED);
@@ -184,7 +186,7 @@ int rl_has_avx512_vbmi(void) {
         value = __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
         __atomic_store_n(&known, value, __ATOMIC_RELAXED);
     }
-    return value;
+    return value && __atomic_load_n(&vbmi_allowed, __ATOMIC_RELAXED);
 }
 
 int rl_avx512_transposes(void) {
@@ -201,6 +203,14 @@ int rl_avx512_transposes(void) {
 void rl_set_avx512_allowed(int allowed) {
 #if defined(__x86_64__)
     __atomic_store_n(&avx512_allowed, allowed != 0, __ATOMIC_RELAXED);
+#else
+    (void)allowed;
+#endif
+}
+
+void rl_set_avx512_vbmi_allowed(int allowed) {
+#if defined(__x86_64__)
+    __atomic_store_n(&vbmi_allowed, allowed != 0, __ATOMIC_RELAXED);
 #else
     (void)allowed;
 #endif

@@ -473,6 +473,17 @@ final class EngineTests: XCTestCase {
         try testEngineMatchesReferenceOnRandomLayouts()
     }
 
+    func testAVX512WithoutVBMIMatchesTheReference() throws {
+        // A CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake) runs the wide walk for 4- to
+        // 16-byte and aligned 2-byte tiles, and the 16-byte kernels for the rest of the narrow ones.
+        Kernels.allowAVX512VBMI(false)
+        defer { Kernels.allowAVX512VBMI(true) }
+        try testWideTransposesIntoAlignedRowsMatchTheReference()
+        try testNarrowWideWalkIntoRowsInsideLinesMatchesTheReference()
+        try testStreamedTransposesWithRowsInsideLinesMatchTheReference()
+        try testGroupedTransposesIntoRowsInsideLinesMatchTheReference()
+    }
+
     func testPlansAreReusableAndValidateTheirInputs() throws {
         let a = try RawTensor(shape: [40, 50], elementSize: 4)
         var rng = SeededGenerator(seed: 3)

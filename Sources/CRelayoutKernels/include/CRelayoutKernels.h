@@ -24,6 +24,11 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
 /// where the CPU has AVX-512BW and VL). Tests turn it off to check the baseline builds on such a CPU.
 void rl_set_avx512_allowed(int allowed);
 
+/// Whether the kernels that also need AVX-512 VBMI (the staged 1-/2-byte wide walk, the 1-/2-byte
+/// strips into rows that start inside lines) may run where the CPU has it (by default they do). Tests
+/// turn it off to check, on such a CPU, the paths of one with AVX-512BW but no VBMI.
+void rl_set_avx512_vbmi_allowed(int allowed);
+
 /// Transposes a grouped tile: the rows of rl_transpose_tile are indexed by two dimensions per side.
 /// For a < along_n, a2 < along2_n, b < across_n, b2 < across2_n:
 ///   dst[b * dst_across + b2 * dst_across2 + a + a2 * along_n] = src[a * src_along + a2 * src_along2 + b + b2 * across_n]
