@@ -32,10 +32,11 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// Intel VM two slots faulting measured 17 ms for 211 MB against 36 for one; on a 2-core AMD VM
     /// two were no faster, and far slower in phases where the host had taken the memory back.
     public var freshPopulators: Int
-    /// Whether streamed transposes of 2- to 16-byte elements into 64-byte-aligned destination rows
-    /// walk by source rows with whole 64-byte register blocks, one whole destination line per store
-    /// (AVX-512 only), instead of the 16-byte row walk. On a 2-core Intel VM: TTC 0.85-0.88 ->
-    /// 0.96-0.98 of memcpy; not measured on AMD, so `relayout tune` measures it.
+    /// Whether streamed transposes walk by source rows with whole 64-byte register blocks, two
+    /// consecutive lines of each destination row per step, one whole line per store (AVX-512 only;
+    /// 1-byte tiles and 1-/2-byte rows that start inside lines also need VBMI), instead of the
+    /// 16-byte row walk. On a 2-core Intel VM: TTC 0.85-0.88 -> 1.12-1.16 of memcpy; not measured on
+    /// AMD, so `relayout tune` measures it.
     public var wideTransposes: Bool
     /// Copies of at most this many bytes skip planning: a plain strided loop on the caller's thread.
     public var directCopyBytes: Int

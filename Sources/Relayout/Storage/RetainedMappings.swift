@@ -111,9 +111,13 @@ enum RetainedMappings {
     static func unmapOlder(than age: UInt64) -> Int? {
         let now = DispatchTime.now().uptimeNanoseconds
         let (old, oldestLeft): ([Mapping], UInt64?) = kept.withLock { kept in
-            let old = kept.mappings.filter { now - $0.keptAt >= age }
-            kept.mappings.removeAll { now - $0.keptAt >= age }
-            kept.bytes = kept.mappings.reduce(0) { $0 + $1.dataLength }
+            var old = [Mapping]()
+            kept.mappings.removeAll { mapping in
+                guard now - mapping.keptAt >= age else { return false }
+                old.append(mapping)
+                return true
+            }
+            kept.bytes -= old.reduce(0) { $0 + $1.dataLength }
             return (old, kept.mappings.map(\.keptAt).min())
         }
         for mapping in old { mapping.unmap() }

@@ -79,8 +79,10 @@ public struct Tuner {
             + [TuningCase.scaled(elementSize: 4, shape: [1, 1024], permutation: [0, 1], step: 2, bytes: caseBytes)]
     }
 
-    /// Streamed transposes into aligned destination rows, 4- and 8-byte elements.
-    var wideCases: [TuningCase] { Array(tileCases(elementSize: 4).prefix(2)) + Array(tileCases(elementSize: 8).prefix(1)) }
+    /// Streamed transposes, 4-, 8- and 1-byte elements (the 1-byte walk is a kernel of its own).
+    var wideCases: [TuningCase] {
+        Array(tileCases(elementSize: 4).prefix(2)) + Array(tileCases(elementSize: 8).prefix(1)) + Array(tileCases(elementSize: 1).prefix(1))
+    }
 
     /// Copies into fresh memory: a transpose whose chunks each need their own pages, and one whose
     /// tiles span nearly the whole destination (every chunk waits for every page).
