@@ -98,7 +98,7 @@ final class EngineTests: XCTestCase {
     func testEngineMatchesReferenceOnRandomLayouts() throws {
         var rng = SeededGenerator(seed: 42)
         var kernels = [CopyPlan.Kernel: Int]()
-        var streamed = 0, groupedAlong = 0, groupedAcross = 0
+        var streamed = 0, groupedAlong = 0, groupedAcross = 0, followingSource = 0
         for trial in 0..<4000 {
             let elementSize = [1, 2, 4, 8, 16][trial % 5]
             let rank = 1 + (trial / 5) % 8
@@ -106,9 +106,11 @@ final class EngineTests: XCTestCase {
             let destination = try Self.randomDestination(shape: source.shape, elementSize: elementSize, using: &rng)
             let expected = try Self.referenceResult(source, destination)
             let threads = 1 + trial % 8
-            let tuning = trial % 3 == 2 ? Self.streamingTuning : Self.smallTuning
+            var tuning = trial % 3 == 2 ? Self.streamingTuning : Self.smallTuning
+            tuning.followsSourceRows = trial % 4 != 1
             let plan = try CopyPlan(source: source.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
             kernels[plan.kernel, default: 0] += 1
+            if plan.innermostFollowsSource { followingSource += 1 }
             if plan.streaming { streamed += 1 }
             if plan.tileShape.along2 > 1 { groupedAlong += 1 }
             if plan.tileShape.across2 > 1 { groupedAcross += 1 }
@@ -123,6 +125,46 @@ final class EngineTests: XCTestCase {
         XCTAssertGreaterThan(streamed, 10, "streaming stores exercised")
         XCTAssertGreaterThan(groupedAlong, 50, "tiles over two destination dimensions exercised")
         XCTAssertGreaterThan(groupedAcross, 30, "tiles over two source dimensions exercised")
+        XCTAssertGreaterThan(followingSource, 100, "work items along the source's rows exercised")
+    }
+
+    func testWorkItemsFollowTheSourceRowsAndChunksStillBoundTheirWrites() throws {
+        // The fresh-destination path runs a chunk once the pages up to destinationEnd(ofChunk:) are
+        // in: every item of the chunk must write below it, whichever order the items go in.
+        let cases: [([Int], [Int], Int)] = [([16, 15, 15, 15, 5, 32], [5, 4, 3, 2, 1, 0], 4), ([1100, 1301], [1, 0], 4),
+                                            ([48, 9, 9, 9, 48], [4, 0, 3, 2, 1], 8), ([1500, 700], [1, 0], 2)]
+        for (shape, permutation, elementSize) in cases {
+            let view = try Layout.rowMajor(shape).permuted(permutation)
+            let destination = try Layout.rowMajor(view.shape)
+            for follows in [true, false] {
+                var tuning = CopyTuning.defaults
+                tuning.followsSourceRows = follows
+                let plan = try CopyPlan(source: view, destination: destination, elementSize: elementSize, tuning: tuning, threads: 2)
+                XCTAssertEqual(plan.innermostFollowsSource, follows, "\(shape) \(permutation)")
+                let reach = plan.destinationReach, end = destination.count
+                // The last element item `item` writes: its tile's extent per loop (smaller at the ends).
+                func lastWritten(byItem item: Int) -> Int {
+                    var remainder = item, span = 0
+                    for loop in plan.loops.reversed() {
+                        let index = remainder % loop.count
+                        remainder /= loop.count
+                        let extent = index == loop.count - 1 ? loop.lastExtent : loop.extent
+                        span += (extent - 1) * (loop.destinationStep / loop.extent)
+                    }
+                    return plan.destinationOffset(ofItem: item) + span
+                }
+                for chunk in 0..<plan.chunkCount {
+                    let bound = plan.destinationEnd(ofChunk: chunk, reach: reach, footprintEnd: end)
+                    let items = chunk * plan.itemsPerChunk..<Swift.min((chunk + 1) * plan.itemsPerChunk, plan.workItems)
+                    let last = items.map(lastWritten(byItem:)).max()!
+                    XCTAssertLessThan(last, bound, "\(shape) \(permutation), follows \(follows), chunk \(chunk)")
+                    if last >= bound { break }
+                }
+            }
+        }
+        // Along the source: a 2-D tile that ends inside the source's rows goes on along them.
+        let square = try CopyPlan(source: Layout.rowMajor([1100, 1301]).transposed(0, 1), destination: Layout.rowMajor([1301, 1100]), elementSize: 4, tuning: .defaults, threads: 2)
+        XCTAssertEqual(square.loops.last?.sourceStep, square.tileShape.across, "the across loop runs innermost")
     }
 
     func testDefaultTuningAndEveryThreadCountGiveIdenticalResults() throws {

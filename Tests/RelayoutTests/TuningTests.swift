@@ -49,6 +49,7 @@ final class TuningTests: XCTestCase {
         object.removeValue(forKey: "freshChunkBytes")
         object.removeValue(forKey: "freshPopulators")
         object.removeValue(forKey: "wideTransposes")
+        object.removeValue(forKey: "followsSourceRows")
         // Before runTileAreaBytes there was runTileBytes, a per-side stretch: ignored, default area.
         object.removeValue(forKey: "runTileAreaBytes")
         object["runTileBytes"] = 8192
@@ -135,6 +136,8 @@ final class TuningTests: XCTestCase {
             if tuning.chunkBytes == 1 << 20 { seconds *= 0.95 }
             if tuning.freshPopulators == 1 { seconds *= 0.9 }
             if !tuning.wideTransposes, tuningCase.permutation == [1, 0] { seconds *= 0.9 }
+            // Work items by the destination: faster on the 6-D case only, but by more than the margin overall.
+            if !tuning.followsSourceRows, tuningCase.shape.count == 6 { seconds *= 0.8 }
             // Streaming wins from 4 MiB; two threads win from 64 KiB.
             if tuning.streamingThresholdBytes == 0 { seconds *= tuningCase.payloadBytes >= 4 << 20 ? 0.7 : 1.2 }
             if threads == 1 { seconds *= tuningCase.payloadBytes >= 64 << 10 ? 2 : 0.5 }
@@ -153,6 +156,8 @@ final class TuningTests: XCTestCase {
         XCTAssertEqual(profile.tuning.chunkBytes, 1 << 20)
         XCTAssertEqual(profile.tuning.freshPopulators, 1)
         XCTAssertFalse(profile.tuning.wideTransposes, "the row walk measured faster on the 2-D cases")
+        XCTAssertFalse(profile.tuning.followsSourceRows, "items by the destination measured faster")
+        XCTAssertTrue(profile.measurements.contains { $0.knob == "followsSourceRows" && $0.candidate == "off" && $0.chosen })
         XCTAssertEqual(fake.freshCalls, 2, "candidates 1 and 2 (2 threads) measured together on each of the two fresh cases")
         XCTAssertEqual(profile.tuning.streamingThresholdBytes, 4 << 20)
         XCTAssertEqual(profile.tuning.inlineThresholdBytes, 64 << 10)

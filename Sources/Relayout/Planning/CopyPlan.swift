@@ -57,9 +57,15 @@ public struct CopyPlan: Sendable {
     /// Contiguous runs up to this many bytes are "short": the bulk kernel tiles them over the next
     /// dimensions of both sides. Longer runs already read and write long stretches by themselves.
     public static let shortRunBytes = 4096
+    /// With ``CopyTuning/followsSourceRows``: a chunk holds up to this many bytes of consecutive work
+    /// items along the source's rows (at least `chunkBytes`).
+    static let sourceRunChunkBytes = 1 << 20
     /// Units of work (tiles or runs) and how many a worker claims at once.
     public let workItems: Int
     public let itemsPerChunk: Int
+    /// Whether the innermost loop over work items carries on the source's rows instead of going by
+    /// the destination (``CopyTuning/followsSourceRows``).
+    let innermostFollowsSource: Bool
     /// The tile of one work item, in elements per dimension role: `along` is the destination's
     /// stride-1 dimension and `along2` the next one out; `across` is the source's stride-1 dimension
     /// (transposes) and `across2` the source's next one out. Absent roles are 1.
@@ -201,6 +207,23 @@ public struct CopyPlan: Sendable {
             loops.append(Loop(count: count, sourceStep: d.source * t, destinationStep: d.destination * t,
                               extent: t, lastExtent: d.size - Swift.max(count - 1, 0) * t))
         }
+        // Work items along the source's rows (``CopyTuning/followsSourceRows``): the loop that carries
+        // on the tile's source rows runs innermost. That is the across side's own loop where the tile
+        // ends inside it, else the dimension that continues it in the source.
+        var followLoop: Int? = nil
+        if tuning.followsSourceRows, kernel == .transpose, let last = roleB2 ?? roleB {
+            let lastTile = last == roleB2 ? tileB2 : tileB
+            let k = lastTile < dims[last].size ? last : dims.indices.first { k in
+                k != a && k != roleA2 && k != roleB && k != roleB2 && dims[k].source != 0 && dims[k].source == dims[last].size * dims[last].source
+            }
+            if let k, loops[k].count > 1 {
+                loops.append(loops.remove(at: k))
+                func moved(_ l: Int) -> Int { l < 0 ? l : l == k ? loops.count - 1 : l > k ? l - 1 : l }
+                (alongLoop, along2Loop, acrossLoop, across2Loop) = (moved(alongLoop), moved(along2Loop), moved(acrossLoop), moved(across2Loop))
+                followLoop = loops.count - 1
+            }
+        }
+        innermostFollowsSource = followLoop != nil
         self.loops = loops
         (self.alongLoop, self.along2Loop, self.acrossLoop, self.across2Loop) = (alongLoop, along2Loop, acrossLoop, across2Loop)
         along = inner
@@ -222,6 +245,9 @@ public struct CopyPlan: Sendable {
 
         let itemBytes = Swift.max(1, tileA * tileA2 * tileB * tileB2 * elementSize)
         var perChunk = Swift.max(1, tuning.chunkBytes / itemBytes)
+        // A worker reads the source rows on through several items: the prefetcher's stream from one
+        // item carries into the next only on the same core.
+        if let l = followLoop { perChunk = Swift.max(perChunk, Swift.min(loops[l].count, Swift.max(1, CopyPlan.sourceRunChunkBytes / itemBytes))) }
         // Enough chunks for every worker to get several, so uneven chunks still balance.
         let wanted = Swift.min(threadLimit * 4, Swift.max(1, workItems))
         if workItems / perChunk < wanted { perChunk = Swift.max(1, workItems / wanted) }
@@ -411,12 +437,18 @@ public struct CopyPlan: Sendable {
     }
 
     /// One past the last destination element (offset from the base) that chunk `chunk` writes, at most
-    /// `footprintEnd`: work items start in increasing destination order (the destination is dense and
-    /// the loops go by its strides), so every item of the chunk starts before the next chunk's first
-    /// and writes at most `reach` (``destinationReach``) beyond its start.
+    /// `footprintEnd`. The loops go by the destination's strides (it is dense, and they are
+    /// positive), so work items start in increasing destination order and every item of the chunk
+    /// starts before the next chunk's first and writes at most `reach` (``destinationReach``) beyond
+    /// its start. Where the innermost loop follows the source instead, that holds for the other
+    /// loops, and the innermost may add up to its whole span.
     func destinationEnd(ofChunk chunk: Int, reach: Int, footprintEnd: Int) -> Int {
         guard chunk + 1 < chunkCount else { return footprintEnd }
-        return Swift.min(footprintEnd, destinationOffset(ofChunk: chunk + 1) + reach + 1)
+        var start = destinationOffset(ofChunk: chunk + 1)
+        if innermostFollowsSource, let inner = loops.last {
+            start += (inner.count - 1 - (chunk + 1) * itemsPerChunk % inner.count) * inner.destinationStep
+        }
+        return Swift.min(footprintEnd, start + reach + 1)
     }
 
     /// Runs with chunks grouped by node as `affinity` says (tests inject other machines' topologies).
@@ -469,7 +501,12 @@ public struct CopyPlan: Sendable {
 
     /// The destination element offset of chunk `chunk`'s first work item.
     func destinationOffset(ofChunk chunk: Int) -> Int {
-        var remainder = chunk * itemsPerChunk
+        destinationOffset(ofItem: chunk * itemsPerChunk)
+    }
+
+    /// The destination element offset of work item `item`'s first element.
+    func destinationOffset(ofItem item: Int) -> Int {
+        var remainder = item
         var to = destinationOffset
         for l in stride(from: loops.count - 1, through: 0, by: -1) {
             to += (remainder % loops[l].count) * loops[l].destinationStep

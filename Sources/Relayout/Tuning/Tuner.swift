@@ -20,6 +20,7 @@ public struct TuningProgress: Sendable {
 ///
 /// Each knob is swept in turn with the others held at their best values so far: the transpose tile
 /// per element size, the run tile of short bulk runs, the chunk size, the wide transpose walk, the
+/// order of transposes' work items (along the source's rows or by the destination), the
 /// number of slots that fault in a fresh destination's pages at once (timed with the allocation,
 /// against memcpy into fresh memory), then the streaming-store and inline thresholds. A
 /// candidate's score is the geometric mean, over the knob's cases, of its ratio to memcpy of the
@@ -84,6 +85,12 @@ public struct Tuner {
         Array(tileCases(elementSize: 4).prefix(2)) + Array(tileCases(elementSize: 8).prefix(1)) + Array(tileCases(elementSize: 1).prefix(1))
     }
 
+    /// Transposes whose tiles end inside short source rows (640 bytes), where the order of the work
+    /// items matters, and a 2-D one.
+    var followCases: [TuningCase] {
+        [TuningCase.scaled(elementSize: 4, shape: [1, 112, 15, 15, 5, 32], permutation: [0, 5, 4, 3, 2, 1], bytes: caseBytes), tileCases(elementSize: 4)[0]]
+    }
+
     /// Copies into fresh memory: a transpose whose chunks each need their own pages, and one whose
     /// tiles span nearly the whole destination (every chunk waits for every page).
     var freshCases: [TuningCase] {
@@ -134,7 +141,7 @@ public struct Tuner {
         let populatorCandidates = threads < 2 ? [] : Array(Set([1, 2, threads])).sorted()
         var total = sizes.reduce(0) { $0 + tileSweep($1).count * tileCases(elementSize: $1).count }
         total += runCandidates.count * runCases.count + chunkCandidates.count * chunkCases.count
-        total += 2 * wideCases.count + populatorCandidates.count * freshCases.count
+        total += 2 * wideCases.count + 2 * followCases.count + populatorCandidates.count * freshCases.count
         total += 4 * streamingSizes.count + 2 * inlineSizes.count + 2 * ttc.count
         var done = 0
         func step(_ label: String) {
@@ -194,6 +201,8 @@ public struct Tuner {
         // The wide transpose walk (AVX-512 machines; elsewhere both candidates run the same code).
         tuning = try sweep(knob: "wideTransposes", candidates: [true, false].map { var t = tuning; t.wideTransposes = $0; return t },
                            names: ["on", "off"], incumbent: tuning.wideTransposes ? 0 : 1, cases: wideCases)
+        tuning = try sweep(knob: "followsSourceRows", candidates: [true, false].map { var t = tuning; t.followsSourceRows = $0; return t },
+                           names: ["on", "off"], incumbent: tuning.followsSourceRows ? 0 : 1, cases: followCases)
 
         // Fresh destinations: how many slots fault pages in at once, timed with the allocation.
         if !populatorCandidates.isEmpty {

@@ -28,6 +28,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Override chunk bytes for fresh destinations.", visibility: .hidden)) var freshChunkBytes: Int?
     @Option(help: ArgumentHelp("Override the streaming-store threshold in bytes.", visibility: .hidden)) var streamingThreshold: Int?
     @Option(help: ArgumentHelp("Override the wide transpose walk: true or false.", visibility: .hidden)) var wideTransposes: Bool?
+    @Option(help: ArgumentHelp("Override whether transposes take work items along the source's rows: true or false.", visibility: .hidden)) var followsSourceRows: Bool?
 
     func run() throws {
         try reportingErrors {
@@ -46,6 +47,7 @@ struct BenchCommand: ParsableCommand {
             if let freshChunkBytes { CopyTuning.active.freshChunkBytes = freshChunkBytes }
             if let streamingThreshold { CopyTuning.active.streamingThresholdBytes = streamingThreshold }
             if let wideTransposes { CopyTuning.active.wideTransposes = wideTransposes }
+            if let followsSourceRows { CopyTuning.active.followsSourceRows = followsSourceRows }
             var selected = try cases.map { try BenchCase(parsing: $0) }
             var suiteName = "custom"
             var workloads = [String]()
