@@ -85,10 +85,12 @@ public struct Tuner {
         Array(tileCases(elementSize: 4).prefix(2)) + Array(tileCases(elementSize: 8).prefix(1)) + Array(tileCases(elementSize: 1).prefix(1))
     }
 
-    /// Transposes whose tiles end inside short source rows (640 bytes), where the order of the work
-    /// items matters, and a 2-D one.
+    /// 2-D transposes (4 bytes, power-of-two and odd sides; 16 bytes, odd sides), whose tiles end
+    /// inside the source's rows, and a 6-D one whose tiles read 640-byte source rows (streamed in
+    /// quick mode too: 21.5 MB).
     var followCases: [TuningCase] {
-        [TuningCase.scaled(elementSize: 4, shape: [1, 112, 15, 15, 5, 32], permutation: [0, 5, 4, 3, 2, 1], bytes: caseBytes), tileCases(elementSize: 4)[0]]
+        Array(tileCases(elementSize: 4).prefix(2)) + [tileCases(elementSize: 16)[1],
+         TuningCase.scaled(elementSize: 4, shape: [1, 112, 5, 15, 5, 32], permutation: [0, 5, 4, 3, 2, 1], bytes: caseBytes)]
     }
 
     /// Copies into fresh memory: a transpose whose chunks each need their own pages, and one whose
