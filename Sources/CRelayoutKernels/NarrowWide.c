@@ -133,6 +133,7 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
 }
 
 NARROW_TARGET static void aligned1(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 1, 0); }
+NARROW_TARGET static void aligned2(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 2, 0); }
 
 enum { NARROW_GROUP_ROWS = 512 };
 
@@ -147,9 +148,13 @@ NARROW_TARGET static void skewed_rows(const char *const *srows, char *const *dro
     }
 }
 
-int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n) {
-    if (!rl_avx512_transposes() || !rl_has_avx512_vbmi() || ((((uintptr_t)dst) | (uintptr_t)dst_row) & 63) != 0) return 0;
-    aligned1(src, src_row, dst, dst_row, along_n, across_n);
+int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,
+                        ptrdiff_t element_size) {
+    if (element_size > 2 || (across_n * element_size) % 64 != 0 || !rl_avx512_transposes() || !rl_has_avx512_vbmi()
+        || ((((uintptr_t)dst) | (uintptr_t)dst_row) & 63) != 0)
+        return 0;
+    if (element_size == 1) aligned1(src, src_row, dst, dst_row, along_n, across_n);
+    else aligned2(src, src_row, dst, dst_row, along_n, across_n);
     return 1;
 }
 
@@ -159,8 +164,9 @@ int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t 
     return 1;
 }
 #else
-int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n) {
-    (void)src; (void)src_row; (void)dst; (void)dst_row; (void)along_n; (void)across_n;
+int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,
+                        ptrdiff_t element_size) {
+    (void)src; (void)src_row; (void)dst; (void)dst_row; (void)along_n; (void)across_n; (void)element_size;
     return 0;
 }
 

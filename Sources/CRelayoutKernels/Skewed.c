@@ -427,11 +427,13 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose16x16_u16
     }
 }
 
-// The wide walk for 2-byte elements works on 32 source rows by 32 bytes, as two 16 x 16 blocks;
-// each destination line joins the halves from source rows a..a+15 and a+16..a+31. (The 1-byte
-// walk's L1 stage, NarrowWide.c, measured no faster here: 2 threads, u2 4096² to 8192² and
-// 4096x4099 0.87-0.93 of memcpy against 0.84-0.91.) lines2: the 16 destination lines b..b+15 of
-// source rows a..a+31 (from `rows`).
+// Where the CPU lacks VBMI, and for the last 16 columns of a tile whose width is not a multiple of
+// 32, the wide walk for 2-byte elements works on 32 source rows by 32 bytes, as two 16 x 16 blocks;
+// each destination line joins the halves from source rows a..a+15 and a+16..a+31. (Elsewhere the
+// staged walk of NarrowWide.c, which reads 128 bytes of each source row per step, measured faster
+// once work items followed the source's rows: 2 threads, u2 4096², 8192², 4096x8192 and
+// 16x1024x1024:0,2,1 24.4-28.8 -> 30.0-34.8 GB/s, medians of 4 alternating runs.) lines2: the 16
+// destination lines b..b+15 of source rows a..a+31 (from `rows`).
 SKEW_TARGET static inline __attribute__((always_inline)) void lines2(const char *rows, ptrdiff_t src_row, ptrdiff_t b, __m512i *lines) {
     __m256i top[16], bottom[16];
 #pragma clang loop unroll(full)
@@ -480,10 +482,14 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
     if (along_full == 0 || across_full == 0 || ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) != 0) return 0;
     const char *s = (const char *)src;
     char *d = (char *)dst;
-    // The 1-byte walk declines, having written nothing, where the CPU lacks VBMI.
+    // The staged 1- and 2-byte walk declines, having written nothing, where the CPU lacks VBMI.
     if (E == 1) {
-        if (!rl_wide_narrow_tile(s, src_along, d, dst_across, along_full, across_full)) return 0;
-    } else if (E == 2) wide_tile2(s, src_along * E, d, dst_across * E, along_full, across_full);
+        if (!rl_wide_narrow_tile(s, src_along, d, dst_across, along_full, across_full, 1)) return 0;
+    } else if (E == 2) {
+        const ptrdiff_t whole = across_full - across_full % 32;
+        const ptrdiff_t staged = whole > 0 && rl_wide_narrow_tile(s, src_along * 2, d, dst_across * 2, along_full, whole, 2) ? whole : 0;
+        if (staged < across_full) wide_tile2(s + staged * 2, src_along * 2, d + staged * dst_across * 2, dst_across * 2, along_full, across_full - staged);
+    }
     else if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full);
     else if (E == 8) wide_tile8(s, src_along * E, d, dst_across * E, along_full, across_full);
     else wide_tile16(s, src_along * E, d, dst_across * E, along_full, across_full);

@@ -102,10 +102,12 @@ int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, pt
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                            ptrdiff_t across_n, ptrdiff_t element_size);
 
-// The staged wide walk (NarrowWide.c; AVX-512BW and VBMI), 1-byte elements: a tile of along_n source
-// rows by across_n destination rows (both multiples of 64; row strides in bytes) into 64-byte-aligned
-// rows. Returns 1, or 0, having written nothing, where it does not apply.
-int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n);
+// The staged wide walk (NarrowWide.c; AVX-512BW and VBMI), 1- or 2-byte elements: a tile of along_n
+// source rows by across_n destination rows (along_n a multiple of 64 / element_size, across_n of
+// 64 / element_size too for 1 byte, of 32 for 2; row strides in bytes) into 64-byte-aligned rows.
+// Returns 1, or 0, having written nothing, where it does not apply.
+int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,
+                        ptrdiff_t element_size);
 
 // The same for 1- or 2-byte elements through row tables, for destination rows anywhere (sides
 // multiples of 64 / element_size): returns 1, or 0, having written nothing, where it does not apply.

@@ -442,7 +442,8 @@ final class EngineTests: XCTestCase {
 
     func testWideTransposesIntoAlignedRowsMatchTheReference() throws {
         // Streamed tiles into 64-byte-aligned rows walk by source rows in whole register blocks
-        // (AVX-512; 2-byte blocks in 16 x 16 halves; 1-byte ones staged 64 rows by 128 or 64 bytes):
+        // (AVX-512; 1- and 2-byte ones staged 64 or 32 rows by 128 or 64 bytes, the last 16 columns
+        // of a 2-byte tile whose width is not a multiple of 32 in 16 x 16 halves):
         // tiles whose sides are not multiples of a block (tails of both sides, the rest with ordinary
         // stores), tiles that start inside a line between them, and the walk off.
         for elementSize in [1, 2, 4, 8, 16] {
