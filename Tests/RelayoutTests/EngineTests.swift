@@ -132,7 +132,9 @@ final class EngineTests: XCTestCase {
         // The fresh-destination path runs a chunk once the pages up to destinationEnd(ofChunk:) are
         // in: every item of the chunk must write below it, whichever order the items go in.
         let cases: [([Int], [Int], Int)] = [([16, 15, 15, 15, 5, 32], [5, 4, 3, 2, 1, 0], 4), ([1100, 1301], [1, 0], 4),
-                                            ([48, 9, 9, 9, 48], [4, 0, 3, 2, 1], 8), ([1500, 700], [1, 0], 2)]
+                                            ([48, 9, 9, 9, 48], [4, 0, 3, 2, 1], 8), ([1500, 700], [1, 0], 2),
+                                            // The tile's whole source (along, across and across2) lies back to back: followed into the next dimension.
+                                            ([4, 3, 15, 112, 5, 32], [2, 0, 4, 1, 5, 3], 4)]
         for (shape, permutation, elementSize) in cases {
             let view = try Layout.rowMajor(shape).permuted(permutation)
             let destination = try Layout.rowMajor(view.shape)

@@ -208,15 +208,19 @@ public struct CopyPlan: Sendable {
                               extent: t, lastExtent: d.size - Swift.max(count - 1, 0) * t))
         }
         // Work items along the source's rows (``CopyTuning/followsSourceRows``): the loop that carries
-        // on the tile's source rows runs innermost. That is the across side's own loop where the tile
-        // ends inside it, else the dimension that continues it in the source.
+        // on the tile's source rows runs innermost. From the tile's outermost across dimension, the
+        // source is followed through every dimension the tile covers whole (the along side's too,
+        // where its rows lie back to back in the source) to the first with more than one tile: the
+        // across side's own where the tile ends inside it, else the one that continues the source.
         var followLoop: Int? = nil
-        if tuning.followsSourceRows, kernel == .transpose, let last = roleB2 ?? roleB {
-            let lastTile = last == roleB2 ? tileB2 : tileB
-            let k = lastTile < dims[last].size ? last : dims.indices.first { k in
-                k != a && k != roleA2 && k != roleB && k != roleB2 && dims[k].source != 0 && dims[k].source == dims[last].size * dims[last].source
+        if tuning.followsSourceRows, kernel == .transpose, var k = roleB2 ?? roleB {
+            var steps = 0
+            while loops[k].count == 1, steps < dims.count,
+                  let next = dims.indices.first(where: { dims[$0].source != 0 && dims[$0].source == dims[k].size * dims[k].source }) {
+                k = next
+                steps += 1
             }
-            if let k, loops[k].count > 1 {
+            if loops[k].count > 1 {
                 loops.append(loops.remove(at: k))
                 func moved(_ l: Int) -> Int { l < 0 ? l : l == k ? loops.count - 1 : l > k ? l - 1 : l }
                 (alongLoop, along2Loop, acrossLoop, across2Loop) = (moved(alongLoop), moved(along2Loop), moved(acrossLoop), moved(across2Loop))
