@@ -39,8 +39,8 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// AMD, so `relayout tune` measures it.
     public var wideTransposes: Bool
     /// Whether transposes take their work items along the source's rows: the loop that carries on a
-    /// tile's source rows (the across side's own, where the tile ends inside it, else the dimension
-    /// that continues it) runs innermost, and a chunk holds up to 1 MiB of such consecutive items. One
+    /// tile's source rows (the source followed from the across side through every dimension the tile
+    /// covers whole, to the first it does not) runs innermost, and a chunk holds up to 1 MiB of such consecutive items. One
     /// worker then reads each row on as one stream, which the hardware prefetcher follows into the
     /// next item; otherwise the items go by the destination. It matters where tiles end inside short
     /// source rows: TTC on a 2-core Intel VM, 6 alternating runs, cases under 0.75 of memcpy 1-4 -> 0-2
