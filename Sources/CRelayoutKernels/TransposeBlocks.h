@@ -102,6 +102,13 @@ int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, pt
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                            ptrdiff_t across_n, ptrdiff_t element_size);
 
+// Tiles with a side of 2 to 4 elements packed on one side (Channels.c; AVX-512BW and VBMI): source
+// rows of across_n elements back to back (src_along == across_n), or destination rows of along_n
+// elements back to back (dst_across == along_n). 1- to 8-byte elements; whole aligned lines stream
+// where `streaming` asks. Returns 1, or 0, having written nothing, where it does not apply.
+int rl_transpose_tile_channels(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
+                               ptrdiff_t across_n, ptrdiff_t element_size, int streaming);
+
 // The staged wide walk (NarrowWide.c; AVX-512BW and VBMI), 1- or 2-byte elements: a tile of along_n
 // source rows by across_n destination rows (along_n a multiple of 64 / element_size, across_n of
 // 64 / element_size too for 1 byte, of 32 for 2; row strides in bytes) into 64-byte-aligned rows.

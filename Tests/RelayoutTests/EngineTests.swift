@@ -516,6 +516,41 @@ final class EngineTests: XCTestCase {
         try testGroupedTransposesMatchTheReference()
         try testGroupedTransposesIntoRowsInsideLinesMatchTheReference()
         try testEngineMatchesReferenceOnRandomLayouts()
+        try testChannelTilesMatchTheReference()
+    }
+
+    func testChannelTilesMatchTheReference() throws {
+        // NHWC -> NCHW with 2 to 4 channels (source rows of C elements back to back) and back
+        // (destination rows of C elements back to back) take the channel kernels with AVX-512 VBMI:
+        // every element size they take, pixel counts with tails, offsets into the storage, streaming
+        // on and off, one and two threads.
+        for elementSize in [1, 2, 4, 8, 16] {
+            for channels in [2, 3, 4] {
+                for (height, width) in [(7, 45), (3, 131)] {
+                    for streaming in [false, true] {
+                        var tuning = CopyTuning.defaults
+                        tuning.streamingThresholdBytes = streaming ? 0 : Int.max
+                        tuning.inlineThresholdBytes = 0
+                        let source = try RawTensor(shape: [3, height, width + 1, channels], elementSize: elementSize)
+                        var rng = SeededGenerator(seed: UInt64(elementSize * 1000 + channels * 10 + width))
+                        Self.fillRandom(source.storage, using: &rng)
+                        // A view starting one pixel in: rows still packed, start not line-aligned.
+                        let packed = try source.sliced(axis: 2, start: 1, stop: width + 1)
+                        let nchw = try packed.permuted([0, 3, 1, 2])
+                        let planar = try RawTensor(shape: nchw.shape, elementSize: elementSize)
+                        let back = try RawTensor(shape: packed.shape, elementSize: elementSize)
+                        let planarView = try planar.permuted([0, 2, 3, 1])
+                        for threads in [1, 2] {
+                            let label = "E=\(elementSize) C=\(channels) \(height)x\(width) streaming \(streaming), \(threads) threads"
+                            try CopyPlan(source: nchw.layout, destination: planar.layout, elementSize: elementSize, tuning: tuning, threads: threads).execute(from: nchw, into: planar)
+                            Self.assertSameBytes(planar, try Self.referenceResult(nchw, planar), "deinterleave " + label)
+                            try CopyPlan(source: planarView.layout, destination: back.layout, elementSize: elementSize, tuning: tuning, threads: threads).execute(from: planarView, into: back)
+                            Self.assertSameBytes(back, try Self.referenceResult(planarView, back), "interleave " + label)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     func testAVX512WithoutVBMIMatchesTheReference() throws {
@@ -527,6 +562,7 @@ final class EngineTests: XCTestCase {
         try testNarrowWideWalkIntoRowsInsideLinesMatchesTheReference()
         try testStreamedTransposesWithRowsInsideLinesMatchTheReference()
         try testGroupedTransposesIntoRowsInsideLinesMatchTheReference()
+        try testChannelTilesMatchTheReference()
     }
 
     func testPlansAreReusableAndValidateTheirInputs() throws {
