@@ -33,30 +33,35 @@ CHANNELS_TARGET static inline __attribute__((always_inline)) __m512i blend(uint6
     }
 }
 
-// The lane indices of one output register: lane j takes lane virtual[j] of the C input registers
-// laid end to end. Lanes from registers 0-1 come from `low` (a two-register permute), the others
-// from registers 2-3 through `high`, chosen by `from_high`.
+// How one output register is gathered from the C input registers laid end to end: lanes from
+// registers 0-1 through `low` (a two-register permute), the others from registers 2-3 through
+// `high`, chosen by `from_high`.
 typedef struct {
     __m512i low, high;
     uint64_t from_high;
 } Gather;
 
-CHANNELS_TARGET static inline __attribute__((always_inline)) Gather gather_for(const int *virtual_lane, const int E) {
+// The gathers of the C output registers. Deinterleaving, output c lane j is element j of channel c:
+// input lane j * C + c. Interleaving, output m lane j is packed element f = m * K + j, element f / C
+// of row f % C: input lane (f % C) * K + f / C.
+CHANNELS_TARGET static inline __attribute__((always_inline)) void gathers_for(Gather *g, const int interleaving, const int C, const int E) {
     const int K = 64 / E;
-    _Alignas(64) unsigned char bytes[2][64];
-    Gather g = {_mm512_setzero_si512(), _mm512_setzero_si512(), 0};
-    for (int j = 0; j < K; j++) {
-        const int v = virtual_lane[j], high = v >= 2 * K, lane = high ? v - 2 * K : v;
-        if (high) g.from_high |= (uint64_t)1 << j;
-        // The index is an element of the register's own width; permutes read only its low bits.
-        for (int k = 0; k < E && k < 8; k++) {
-            bytes[0][j * E + k] = (unsigned char)(k == 0 ? (high ? 0 : lane) : 0);
-            bytes[1][j * E + k] = (unsigned char)(k == 0 ? (high ? lane : 0) : 0);
+    for (int m = 0; m < C; m++) {
+        // Each index is an element of the register's own width (little-endian, so its low byte).
+        _Alignas(64) unsigned char low[64] = {0}, high[64] = {0};
+        g[m].from_high = 0;
+        for (int j = 0; j < K; j++) {
+            const int f = m * K + j, v = interleaving ? (f % C) * K + f / C : j * C + m;
+            if (v >= 2 * K) {
+                high[j * E] = (unsigned char)(v - 2 * K);
+                g[m].from_high |= (uint64_t)1 << j;
+            } else {
+                low[j * E] = (unsigned char)v;
+            }
         }
+        g[m].low = _mm512_load_si512((const void *)low);
+        g[m].high = _mm512_load_si512((const void *)high);
     }
-    g.low = _mm512_load_si512((const void *)bytes[0]);
-    g.high = _mm512_load_si512((const void *)bytes[1]);
-    return g;
 }
 
 // A whole output register: streamed where asked and the line is aligned (a tile's rows are).
@@ -77,12 +82,7 @@ CHANNELS_TARGET static inline __attribute__((always_inline)) void deinterleave(c
                                                                                int streaming, const int C, const int E) {
     const int K = 64 / E;
     Gather g[4];
-    int lanes[64];
-#pragma clang loop unroll(full)
-    for (int c = 0; c < C; c++) {
-        for (int j = 0; j < K; j++) lanes[j] = j * C + c;
-        g[c] = gather_for(lanes, E);
-    }
+    gathers_for(g, 0, C, E);
     const int stream = streaming && ((((uintptr_t)dst) | (uintptr_t)dst_row) & 63) == 0;
     ptrdiff_t a = 0;
     for (; a + K <= n; a += K) {
@@ -101,15 +101,7 @@ CHANNELS_TARGET static inline __attribute__((always_inline)) void interleave_row
                                                                                   int streaming, const int C, const int E) {
     const int K = 64 / E;
     Gather g[4];
-    int lanes[64];
-#pragma clang loop unroll(full)
-    for (int m = 0; m < C; m++) {
-        for (int j = 0; j < K; j++) {
-            const int f = m * K + j;
-            lanes[j] = (f % C) * K + f / C;
-        }
-        g[m] = gather_for(lanes, E);
-    }
+    gathers_for(g, 1, C, E);
     const int stream = streaming && ((uintptr_t)dst & 63) == 0;
     ptrdiff_t b = 0;
     for (; b + K <= n; b += K) {

@@ -523,7 +523,8 @@ final class EngineTests: XCTestCase {
         // NHWC -> NCHW with 2 to 4 channels (source rows of C elements back to back) and back
         // (destination rows of C elements back to back) take the channel kernels with AVX-512 VBMI:
         // every element size they take, pixel counts with tails, offsets into the storage, streaming
-        // on and off, one and two threads.
+        // on and off, one and two threads (one thread: 3 x 131 pixels make a grouped tile, whose
+        // rows of 131 go to the channel kernels one at a time).
         for elementSize in [1, 2, 4, 8, 16] {
             for channels in [2, 3, 4] {
                 for (height, width) in [(7, 45), (3, 131)] {
@@ -555,7 +556,8 @@ final class EngineTests: XCTestCase {
 
     func testAVX512WithoutVBMIMatchesTheReference() throws {
         // A CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake) runs the wide walk for 4- to
-        // 16-byte and aligned 2-byte tiles, and the 16-byte kernels for the rest of the narrow ones.
+        // 16-byte and aligned 2-byte tiles, and the 16-byte kernels for the rest of the narrow ones
+        // and for few-channel tiles.
         Kernels.allowAVX512VBMI(false)
         defer { Kernels.allowAVX512VBMI(true) }
         try testWideTransposesIntoAlignedRowsMatchTheReference()

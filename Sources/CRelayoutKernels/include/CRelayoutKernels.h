@@ -14,7 +14,8 @@
 /// `flags`: RL_TRANSPOSE_STREAMING asks for the non-temporal stores; RL_TRANSPOSE_WIDE lets streamed
 /// tiles take, with AVX-512, a walk by source rows with whole 64-byte register blocks, into aligned
 /// rows or joined into rows that start inside lines (1- and 2-byte elements into aligned rows:
-/// plain tiles only) (CopyTuning.wideTransposes).
+/// plain tiles only) (CopyTuning.wideTransposes). Tiles with a side of 2 to 4 elements packed on one
+/// side (NHWC <-> NCHW with few channels) take register gathers instead, with AVX-512 VBMI.
 enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2 };
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int flags);
@@ -25,7 +26,7 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
 void rl_set_avx512_allowed(int allowed);
 
 /// Whether the kernels that also need AVX-512 VBMI (the staged 1-/2-byte wide walk, the 1-/2-byte
-/// strips into rows that start inside lines) may run where the CPU has it (by default they do). Tests
+/// strips into rows that start inside lines, the few-channel gathers) may run where the CPU has it (by default they do). Tests
 /// turn it off to check, on such a CPU, the paths of one with AVX-512BW but no VBMI.
 void rl_set_avx512_vbmi_allowed(int allowed);
 
@@ -35,7 +36,8 @@ void rl_set_avx512_vbmi_allowed(int allowed);
 /// (strides in elements): the destination's stride-1 dimension continues into its next one, and the
 /// source's likewise. Requires rl_transpose_grouped_fits(along_n * along2_n, across_n * across2_n).
 /// `flags` as in rl_transpose_tile; streaming only where every destination row is whole aligned
-/// lines (there RL_TRANSPOSE_WIDE takes the wide walk through row tables).
+/// lines (there RL_TRANSPOSE_WIDE takes the wide walk through row tables). A tile of 2 to 4 packed
+/// channels (across_n <= 4, across2_n == 1) goes to the few-channel gathers one along2 group at a time.
 void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t src_along2,
                                void *dst, ptrdiff_t dst_across, ptrdiff_t dst_across2,
                                ptrdiff_t along_n, ptrdiff_t along2_n, ptrdiff_t across_n, ptrdiff_t across2_n,

@@ -34,17 +34,17 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     public var freshPopulators: Int
     /// Whether streamed transposes walk by source rows with whole 64-byte register blocks, two
     /// consecutive lines of each destination row per step, one whole line per store (AVX-512 only;
-    /// 1- and 2-byte tiles also need VBMI, else 2-byte ones into aligned rows go in 16 x 16 halves), instead of the
-    /// 16-byte row walk. On a 2-core Intel VM: TTC 0.85-0.88 -> 1.12-1.16 of memcpy; not measured on
-    /// AMD, so `relayout tune` measures it.
+    /// 1- and 2-byte tiles also need VBMI, else 2-byte ones into aligned rows go in 16 x 16 halves),
+    /// instead of the 16-byte row walk. On a 2-core Intel VM: TTC 0.85-0.88 -> 1.12-1.16 of memcpy;
+    /// not measured on AMD, so `relayout tune` measures it.
     public var wideTransposes: Bool
     /// Whether transposes take their work items along the source's rows: the loop that carries on a
     /// tile's source rows (the source followed from the across side through every dimension the tile
-    /// covers whole, to the first it does not) runs innermost, and a chunk holds up to 1 MiB of such consecutive items. One
-    /// worker then reads each row on as one stream, which the hardware prefetcher follows into the
-    /// next item; otherwise the items go by the destination. It matters where tiles end inside short
-    /// source rows: TTC on a 2-core Intel VM, 6 alternating runs, cases under 0.75 of memcpy 1-4 -> 0-2
-    /// per run, the worst case's median 0.67 -> 0.77 (`112x15x15x15x5x32:5,4,3,2,1,0`, 640-byte rows).
+    /// covers whole, to the first it does not) runs innermost, and a chunk holds up to 1 MiB of such
+    /// consecutive items. One worker then reads each row on as one stream, which the hardware
+    /// prefetcher follows into the next item; otherwise the items go by the destination. TTC on a
+    /// 2-core Intel VM, 6 alternating runs: runs with a case under 0.75 of memcpy 6 -> 2, the worst
+    /// per-case median 0.676 -> 0.794; 2-D transposes too (f4 4097x4099 34 -> 46 GB/s).
     public var followsSourceRows: Bool
     /// Copies of at most this many bytes skip planning: a plain strided loop on the caller's thread.
     public var directCopyBytes: Int
