@@ -22,6 +22,8 @@ let package = Package(
             name: "RelayoutCLI",
             dependencies: [
                 "Relayout",
+                // For the bench's hidden switch to the kernels of a CPU without VBMI.
+                "CRelayoutKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

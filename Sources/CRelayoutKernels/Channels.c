@@ -4,7 +4,7 @@
 // block kernels see such a tile as all tail (2 threads: f4 64x224x224x3:0,3,1,2 0.55 of memcpy,
 // u1 0.29, u2 0.23). Here C registers hold 64 / E consecutive elements of every channel (or of
 // every row), and each output register is gathered from them with two-register byte/word/dword
-// permutes (AVX-512; 1-byte elements also need VBMI), then written whole.
+// permutes (AVX-512BW; 1-byte elements also need VBMI), then written whole.
 #include "CRelayoutKernels.h"
 
 #include "TransposeBlocks.h"
@@ -12,12 +12,14 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define CHANNELS_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512vbmi")))
+// The byte permute is permute_bytes2 (assembly), so one body serves every element size and only
+// 1-byte tiles need VBMI at run time.
+#define CHANNELS_TARGET __attribute__((target("avx512f,avx512vl,avx512bw")))
 
 // Per element size: two-register permute, one-register permute under a mask, and blend.
 CHANNELS_TARGET static inline __attribute__((always_inline)) __m512i pick2(__m512i a, __m512i index, __m512i b, const int E) {
     switch (E) {
-    case 1: return _mm512_permutex2var_epi8(a, index, b);
+    case 1: return permute_bytes2(a, index, b);
     case 2: return _mm512_permutex2var_epi16(a, index, b);
     case 4: return _mm512_permutex2var_epi32(a, index, b);
     default: return _mm512_permutex2var_epi64(a, index, b);
@@ -134,7 +136,7 @@ CHANNEL_KERNELS(8)
 int rl_transpose_tile_channels(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                                ptrdiff_t across_n, ptrdiff_t element_size, int streaming) {
     const ptrdiff_t E = element_size;
-    if (E > 8 || !rl_avx512_transposes() || !rl_has_avx512_vbmi()) return 0;
+    if (E > 8 || !rl_avx512_transposes() || (E == 1 && !rl_has_avx512_vbmi())) return 0;
     const char *s = (const char *)src;
     char *d = (char *)dst;
     // Deinterleaving only where the 16-byte blocks would leave a tail: f4 with 4 channels, f8 with 2

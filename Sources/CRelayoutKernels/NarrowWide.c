@@ -1,4 +1,5 @@
-// The wide walk for 1- and 2-byte elements (AVX-512BW and VBMI; elsewhere the 16-byte kernels).
+// The wide walk for 1- and 2-byte elements (AVX-512BW, and VBMI for rows that start inside lines;
+// elsewhere the 16-byte kernels).
 //
 // A destination line of E-byte elements takes one element from each of L = 64 / E source rows. L
 // source rows by up to 128 bytes are first copied into a contiguous L1 stage: rows of a
@@ -16,9 +17,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-// The skewed rows' byte permute needs VBMI; the aligned walk is compiled the same way (one inlined
-// body) and so also runs only where the CPU has it.
-#define NARROW_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512vbmi")))
+// Only the skewed rows' byte permute (permute_bytes2) needs VBMI, checked at run time: the aligned
+// walk also runs on CPUs without it.
+#define NARROW_TARGET __attribute__((target("avx512f,avx512vl,avx512bw")))
 
 // v[i] = the line of destination row i from the staged piece at `stage` (rows `stride` bytes apart).
 // Every loop over registers is unrolled in full: left rolled, clang kept the registers in stack
@@ -114,9 +115,9 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
                     const int skew = (int)((uintptr_t)drows[b0 + i] & 63);
                     const __m512i index = _mm512_add_epi8(iota, _mm512_set1_epi8((char)(64 - skew)));
                     char *line = drows[b0 + i] + a * E - skew;
-                    if (a == 0) _mm512_mask_storeu_epi8(line, ~(__mmask64)0 << skew, _mm512_permutex2var_epi8(first, index, first));
-                    else _mm512_stream_si512((void *)line, _mm512_permutex2var_epi8(prev[b0 + i], index, first));
-                    if (pair) _mm512_stream_si512((void *)(line + 64), _mm512_permutex2var_epi8(first, index, v[i]));
+                    if (a == 0) _mm512_mask_storeu_epi8(line, ~(__mmask64)0 << skew, permute_bytes2(first, index, first));
+                    else _mm512_stream_si512((void *)line, permute_bytes2(prev[b0 + i], index, first));
+                    if (pair) _mm512_stream_si512((void *)(line + 64), permute_bytes2(first, index, v[i]));
                     prev[b0 + i] = v[i];
                 }
             }
@@ -128,7 +129,7 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
     for (ptrdiff_t b = 0; b < across_n; b++) {
         const int skew = (int)((uintptr_t)drows[b] & 63);
         const __m512i index = _mm512_add_epi8(iota, _mm512_set1_epi8((char)(64 - skew)));
-        _mm512_mask_storeu_epi8(drows[b] + along_n * E - skew, ((__mmask64)1 << skew) - 1, _mm512_permutex2var_epi8(prev[b], index, prev[b]));
+        _mm512_mask_storeu_epi8(drows[b] + along_n * E - skew, ((__mmask64)1 << skew) - 1, permute_bytes2(prev[b], index, prev[b]));
     }
 }
 
@@ -150,8 +151,7 @@ NARROW_TARGET static void skewed_rows(const char *const *srows, char *const *dro
 
 int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,
                         ptrdiff_t element_size) {
-    if (element_size > 2 || (across_n * element_size) % 64 != 0 || !rl_avx512_transposes() || !rl_has_avx512_vbmi()
-        || ((((uintptr_t)dst) | (uintptr_t)dst_row) & 63) != 0)
+    if (element_size > 2 || (across_n * element_size) % 64 != 0 || !rl_avx512_transposes() || ((((uintptr_t)dst) | (uintptr_t)dst_row) & 63) != 0)
         return 0;
     if (element_size == 1) aligned1(src, src_row, dst, dst_row, along_n, across_n);
     else aligned2(src, src_row, dst, dst_row, along_n, across_n);

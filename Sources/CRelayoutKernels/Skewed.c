@@ -427,8 +427,8 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose16x16_u16
     }
 }
 
-// Where the CPU lacks VBMI, and for the last 16 columns of a tile whose width is not a multiple of
-// 32, the wide walk for 2-byte elements works on 32 source rows by 32 bytes, as two 16 x 16 blocks;
+// For the last 16 columns of a tile whose width is not a multiple of 32, the wide walk for 2-byte
+// elements works on 32 source rows by 32 bytes, as two 16 x 16 blocks;
 // each destination line joins the halves from source rows a..a+15 and a+16..a+31. (Elsewhere the
 // staged walk of NarrowWide.c, which reads 128 bytes of each source row per step, measured faster
 // once work items followed the source's rows: 2 threads, u2 4096², 8192², 4096x8192 and
@@ -482,7 +482,6 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
     if (along_full == 0 || across_full == 0 || ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) != 0) return 0;
     const char *s = (const char *)src;
     char *d = (char *)dst;
-    // The staged 1- and 2-byte walk declines, having written nothing, where the CPU lacks VBMI.
     if (E == 1) {
         if (!rl_wide_narrow_tile(s, src_along, d, dst_across, along_full, across_full, 1)) return 0;
     } else if (E == 2) {

@@ -86,6 +86,17 @@ int rl_avx512_transposes(void);
 // Whether the CPU has AVX-512 VBMI (byte permutes across the register), for the kernels that
 // need it on top of rl_avx512_transposes. Defined in Transpose.c.
 int rl_has_avx512_vbmi(void);
+
+// vpermt2b (AVX-512 VBMI): bytes of the pair (a, b) picked by the low 7 bits of index's bytes. In
+// assembly, so that a kernel body that permutes bytes only for 1-byte elements can be compiled for
+// AVX-512BW and run, for wider elements, on CPUs without VBMI (Skylake-X, Cascade Lake); a call
+// with target("avx512vbmi") would not inline into such a body. Callers check rl_has_avx512_vbmi()
+// before a path reaches it.
+#include <immintrin.h>
+static inline __attribute__((always_inline, target("avx512f"))) __m512i permute_bytes2(__m512i a, __m512i index, __m512i b) {
+    __asm__("vpermt2b %2, %1, %0" : "+v"(a) : "v"(index), "v"(b));
+    return a;
+}
 #endif
 
 // Transposes a tile with whole-line non-temporal stores whatever the alignment of its destination
@@ -102,22 +113,22 @@ int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, pt
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                            ptrdiff_t across_n, ptrdiff_t element_size);
 
-// Tiles with a side of 2 to 4 elements packed on one side (Channels.c; AVX-512BW and VBMI): source
-// rows of across_n elements back to back (src_along == across_n), or destination rows of along_n
-// elements back to back (dst_across == along_n). 1- to 8-byte elements; whole aligned lines stream
-// where `streaming` asks. Returns 1, or 0, having written nothing, where it does not apply.
+// Tiles with a side of 2 to 4 elements packed on one side (Channels.c; AVX-512BW, and VBMI for
+// 1-byte elements): source rows of across_n elements back to back (src_along == across_n), or
+// destination rows of along_n elements back to back (dst_across == along_n). 1- to 8-byte
+// elements; whole aligned lines stream where `streaming` asks. Returns 1, or 0, having written nothing, where it does not apply.
 int rl_transpose_tile_channels(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                                ptrdiff_t across_n, ptrdiff_t element_size, int streaming);
 
-// The staged wide walk (NarrowWide.c; AVX-512BW and VBMI), 1- or 2-byte elements: a tile of along_n
+// The staged wide walk (NarrowWide.c; AVX-512BW), 1- or 2-byte elements: a tile of along_n
 // source rows by across_n destination rows (along_n a multiple of 64 / element_size, across_n of
 // 64 / element_size too for 1 byte, of 32 for 2; row strides in bytes) into 64-byte-aligned rows.
 // Returns 1, or 0, having written nothing, where it does not apply.
 int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,
                         ptrdiff_t element_size);
 
-// The same for 1- or 2-byte elements through row tables, for destination rows anywhere (sides
-// multiples of 64 / element_size): returns 1, or 0, having written nothing, where it does not apply.
+// The same for 1- or 2-byte elements through row tables, for destination rows anywhere (AVX-512BW
+// and VBMI; sides multiples of 64 / element_size): returns 1, or 0, having written nothing, where it does not apply.
 int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
 
 // The wide walk through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n whole

@@ -555,9 +555,10 @@ final class EngineTests: XCTestCase {
     }
 
     func testAVX512WithoutVBMIMatchesTheReference() throws {
-        // A CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake) runs the wide walk for 4- to
-        // 16-byte and aligned 2-byte tiles, and the 16-byte kernels for the rest of the narrow ones
-        // and for few-channel tiles.
+        // A CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake) runs the wide walks (the
+        // staged one for aligned 1- and 2-byte tiles) and the few-channel gathers of 2- to 8-byte
+        // elements, and the 16-byte kernels for 1- and 2-byte tiles into rows inside lines and for
+        // 1-byte few-channel tiles.
         Kernels.allowAVX512VBMI(false)
         defer { Kernels.allowAVX512VBMI(true) }
         try testWideTransposesIntoAlignedRowsMatchTheReference()

@@ -15,7 +15,8 @@
 /// tiles take, with AVX-512, a walk by source rows with whole 64-byte register blocks, into aligned
 /// rows or joined into rows that start inside lines (1- and 2-byte elements into aligned rows:
 /// plain tiles only) (CopyTuning.wideTransposes). Tiles with a side of 2 to 4 elements packed on one
-/// side (NHWC <-> NCHW with few channels) take register gathers instead, with AVX-512 VBMI.
+/// side (NHWC <-> NCHW with few channels) take register gathers instead, with AVX-512BW (1-byte
+/// elements: and VBMI).
 enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2 };
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int flags);
@@ -25,9 +26,9 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
 /// where the CPU has AVX-512BW and VL). Tests turn it off to check the baseline builds on such a CPU.
 void rl_set_avx512_allowed(int allowed);
 
-/// Whether the kernels that also need AVX-512 VBMI (the staged 1-/2-byte wide walk, the 1-/2-byte
-/// strips into rows that start inside lines, the few-channel gathers) may run where the CPU has it (by default they do). Tests
-/// turn it off to check, on such a CPU, the paths of one with AVX-512BW but no VBMI.
+/// Whether the kernels that also need AVX-512 VBMI (1- and 2-byte transposes into rows that start
+/// inside lines, few-channel gathers of 1-byte elements) may run where the CPU has it (by default
+/// they do). Tests turn it off to check, on such a CPU, the paths of one with AVX-512BW but no VBMI.
 void rl_set_avx512_vbmi_allowed(int allowed);
 
 /// Transposes a grouped tile: the rows of rl_transpose_tile are indexed by two dimensions per side.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CRelayoutKernels
 import Foundation
 import Relayout
 
@@ -29,6 +30,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Override the streaming-store threshold in bytes.", visibility: .hidden)) var streamingThreshold: Int?
     @Option(help: ArgumentHelp("Override the wide transpose walk: true or false.", visibility: .hidden)) var wideTransposes: Bool?
     @Option(help: ArgumentHelp("Override whether transposes take work items along the source's rows: true or false.", visibility: .hidden)) var followsSourceRows: Bool?
+    @Flag(help: ArgumentHelp("Run the kernels of a CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake).", visibility: .hidden)) var withoutVbmi = false
 
     func run() throws {
         try reportingErrors {
@@ -48,6 +50,7 @@ struct BenchCommand: ParsableCommand {
             if let streamingThreshold { CopyTuning.active.streamingThresholdBytes = streamingThreshold }
             if let wideTransposes { CopyTuning.active.wideTransposes = wideTransposes }
             if let followsSourceRows { CopyTuning.active.followsSourceRows = followsSourceRows }
+            if withoutVbmi { rl_set_avx512_vbmi_allowed(0) }
             var selected = try cases.map { try BenchCase(parsing: $0) }
             var suiteName = "custom"
             var workloads = [String]()
