@@ -1,16 +1,18 @@
-// Transposes with a side of 2 to 4 elements that lies packed on one side: NHWC -> NCHW with 3
+// Transposes with a side of 2 to 8 elements that lies packed on one side: NHWC -> NCHW with 3
 // channels (deinterleave: source rows of C elements back to back, C destination rows) and its
 // inverse (interleave: C source rows into destination rows of C elements back to back). The 16-byte
 // block kernels see such a tile as all tail (2 threads: f4 64x224x224x3:0,3,1,2 0.55 of memcpy,
 // u1 0.29, u2 0.23). Here C registers hold 64 / E consecutive elements of every channel (or of
-// every row), and each output register is gathered from them with two-register byte/word/dword
-// permutes (AVX-512BW; 1-byte elements also need VBMI), then written whole.
+// every row), and each output register is gathered from them with one two-register permute per
+// pair of input registers and a blend per pair after the first (AVX-512BW; 1-byte elements also
+// need VBMI), then written whole.
 #include "CRelayoutKernels.h"
 
 #include "TransposeBlocks.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <pthread.h>
 
 // The byte permute is permute_bytes2 (assembly), so one body serves every element size and only
 // 1-byte tiles need VBMI at run time.
@@ -35,35 +37,54 @@ CHANNELS_TARGET static inline __attribute__((always_inline)) __m512i blend(uint6
     }
 }
 
-// How one output register is gathered from the C input registers laid end to end: lanes from
-// registers 0-1 through `low` (a two-register permute), the others from registers 2-3 through
-// `high`, chosen by `from_high`.
+// How one output register is gathered from the C input registers laid end to end: input registers
+// 2p and 2p + 1 make pair p, whose lanes one two-register permute picks through index[p]; the
+// output takes the lanes in from[p] from pair p (a blend per pair after the first).
+enum { MAX_CHANNEL_PAIRS = (RL_MAX_CHANNELS + 1) / 2 };
 typedef struct {
-    __m512i low, high;
-    uint64_t from_high;
+    __m512i index[MAX_CHANNEL_PAIRS];
+    uint64_t from[MAX_CHANNEL_PAIRS];
 } Gather;
 
-// The gathers of the C output registers. Deinterleaving, output c lane j is element j of channel c:
-// input lane j * C + c. Interleaving, output m lane j is packed element f = m * K + j, element f / C
-// of row f % C: input lane (f % C) * K + f / C.
+// The permute indices and blend masks of every gather, by direction, element size (log2), channel
+// count and output register: built once, so that a tile pays only their loads (built per call, they
+// cost more than the copy of a 1024-pixel tile: u1 64x224x224x3:0,3,1,2 0.89 -> 0.41 of memcpy).
+// Deinterleaving, output c lane j is element j of channel c: input lane j * C + c. Interleaving,
+// output m lane j is packed element f = m * K + j, element f / C of row f % C: input lane
+// (f % C) * K + f / C.
+typedef struct {
+    _Alignas(64) unsigned char index[MAX_CHANNEL_PAIRS][64];
+    uint64_t from[MAX_CHANNEL_PAIRS];
+} GatherTable;
+static GatherTable gather_tables[2][4][RL_MAX_CHANNELS - 1][RL_MAX_CHANNELS];
+static pthread_once_t gather_tables_once = PTHREAD_ONCE_INIT;
+
+static void build_gather_tables(void) {
+    for (int interleaving = 0; interleaving < 2; interleaving++)
+        for (int e = 0; e < 4; e++)
+            for (int C = 2; C <= RL_MAX_CHANNELS; C++)
+                for (int m = 0; m < C; m++) {
+                    const int E = 1 << e, K = 64 / E;
+                    GatherTable *t = &gather_tables[interleaving][e][C - 2][m];
+                    for (int j = 0; j < K; j++) {
+                        const int f = m * K + j, v = interleaving ? (f % C) * K + f / C : j * C + m;
+                        const int p = v / (2 * K);
+                        // An index is an element of the register's own width (little-endian: its low byte).
+                        t->index[p][j * E] = (unsigned char)(v - p * 2 * K);
+                        t->from[p] |= (uint64_t)1 << j;
+                    }
+                }
+}
+
 CHANNELS_TARGET static inline __attribute__((always_inline)) void gathers_for(Gather *g, const int interleaving, const int C, const int E) {
-    const int K = 64 / E;
-    for (int m = 0; m < C; m++) {
-        // Each index is an element of the register's own width (little-endian, so its low byte).
-        _Alignas(64) unsigned char low[64] = {0}, high[64] = {0};
-        g[m].from_high = 0;
-        for (int j = 0; j < K; j++) {
-            const int f = m * K + j, v = interleaving ? (f % C) * K + f / C : j * C + m;
-            if (v >= 2 * K) {
-                high[j * E] = (unsigned char)(v - 2 * K);
-                g[m].from_high |= (uint64_t)1 << j;
-            } else {
-                low[j * E] = (unsigned char)v;
-            }
+    const GatherTable *t = gather_tables[interleaving][E == 1 ? 0 : E == 2 ? 1 : E == 4 ? 2 : 3][C - 2];
+#pragma clang loop unroll(full)
+    for (int m = 0; m < C; m++)
+#pragma clang loop unroll(full)
+        for (int p = 0; p < (C + 1) / 2; p++) {
+            g[m].index[p] = _mm512_load_si512((const void *)t[m].index[p]);
+            g[m].from[p] = t[m].from[p];
         }
-        g[m].low = _mm512_load_si512((const void *)low);
-        g[m].high = _mm512_load_si512((const void *)high);
-    }
 }
 
 // A whole output register: streamed where asked and the line is aligned (a tile's rows are).
@@ -72,27 +93,27 @@ CHANNELS_TARGET static inline __attribute__((always_inline)) void put(char *p, _
     else _mm512_storeu_si512((void *)p, v);
 }
 
-CHANNELS_TARGET static inline __attribute__((always_inline)) __m512i gather(const __m512i *r, Gather g, const int C, const int E) {
-    const __m512i low = pick2(r[0], g.low, r[1], E);
-    if (C == 2) return low;
-    const __m512i high = pick2(r[2], g.high, C == 4 ? r[3] : r[2], E);
-    return blend(g.from_high, low, high, E);
+CHANNELS_TARGET static inline __attribute__((always_inline)) __m512i gather(const __m512i *r, const Gather *g, const int C, const int E) {
+    __m512i out = pick2(r[0], g->index[0], r[1], E);
+#pragma clang loop unroll(full)
+    for (int p = 1; p < (C + 1) / 2; p++) out = blend(g->from[p], out, pick2(r[2 * p], g->index[p], 2 * p + 1 < C ? r[2 * p + 1] : r[2 * p], E), E);
+    return out;
 }
 
 // Deinterleave: element a of channel c at src[(a * C + c) * E] -> dst + c * dst_row + a * E.
 CHANNELS_TARGET static inline __attribute__((always_inline)) void deinterleave(const char *src, char *dst, ptrdiff_t dst_row, ptrdiff_t n,
                                                                                int streaming, const int C, const int E) {
     const int K = 64 / E;
-    Gather g[4];
+    Gather g[RL_MAX_CHANNELS];
     gathers_for(g, 0, C, E);
     const int stream = streaming && ((((uintptr_t)dst) | (uintptr_t)dst_row) & 63) == 0;
     ptrdiff_t a = 0;
     for (; a + K <= n; a += K) {
-        __m512i r[4];
+        __m512i r[RL_MAX_CHANNELS];
 #pragma clang loop unroll(full)
         for (int k = 0; k < C; k++) r[k] = _mm512_loadu_si512((const void *)(src + (a * C + k * K) * E));
 #pragma clang loop unroll(full)
-        for (int c = 0; c < C; c++) put(dst + c * dst_row + a * E, gather(r, g[c], C, E), stream);
+        for (int c = 0; c < C; c++) put(dst + c * dst_row + a * E, gather(r, &g[c], C, E), stream);
     }
     for (; a < n; a++)
         for (int c = 0; c < C; c++) memcpy(dst + c * dst_row + a * E, src + (a * C + c) * E, E);
@@ -102,31 +123,44 @@ CHANNELS_TARGET static inline __attribute__((always_inline)) void deinterleave(c
 CHANNELS_TARGET static inline __attribute__((always_inline)) void interleave_rows(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t n,
                                                                                   int streaming, const int C, const int E) {
     const int K = 64 / E;
-    Gather g[4];
+    Gather g[RL_MAX_CHANNELS];
     gathers_for(g, 1, C, E);
     const int stream = streaming && ((uintptr_t)dst & 63) == 0;
     ptrdiff_t b = 0;
     for (; b + K <= n; b += K) {
-        __m512i r[4];
+        __m512i r[RL_MAX_CHANNELS];
 #pragma clang loop unroll(full)
         for (int c = 0; c < C; c++) r[c] = _mm512_loadu_si512((const void *)(src + c * src_row + b * E));
 #pragma clang loop unroll(full)
-        for (int m = 0; m < C; m++) put(dst + (b * C + m * K) * E, gather(r, g[m], C, E), stream);
+        for (int m = 0; m < C; m++) put(dst + (b * C + m * K) * E, gather(r, &g[m], C, E), stream);
     }
     for (; b < n; b++)
         for (int c = 0; c < C; c++) memcpy(dst + (b * C + c) * E, src + c * src_row + b * E, E);
 }
 
-#define CHANNEL_KERNELS(E)                                                                                                     \
-    CHANNELS_TARGET static void deinterleave##E(const char *s, char *d, ptrdiff_t dr, ptrdiff_t n, int C, int st) {          \
-        if (C == 2) deinterleave(s, d, dr, n, st, 2, E);                                                                       \
-        else if (C == 3) deinterleave(s, d, dr, n, st, 3, E);                                                                  \
-        else deinterleave(s, d, dr, n, st, 4, E);                                                                              \
-    }                                                                                                                          \
-    CHANNELS_TARGET static void interleave##E(const char *s, ptrdiff_t sr, char *d, ptrdiff_t n, int C, int st) {            \
-        if (C == 2) interleave_rows(s, sr, d, n, st, 2, E);                                                                    \
-        else if (C == 3) interleave_rows(s, sr, d, n, st, 3, E);                                                               \
-        else interleave_rows(s, sr, d, n, st, 4, E);                                                                           \
+// One function per element size and direction, the channel count a constant in each case.
+#define CHANNEL_KERNELS(E)                                                                                          \
+    CHANNELS_TARGET static void deinterleave##E(const char *s, char *d, ptrdiff_t dr, ptrdiff_t n, int C, int st) { \
+        switch (C) {                                                                                                \
+        case 2: deinterleave(s, d, dr, n, st, 2, E); break;                                                         \
+        case 3: deinterleave(s, d, dr, n, st, 3, E); break;                                                         \
+        case 4: deinterleave(s, d, dr, n, st, 4, E); break;                                                         \
+        case 5: deinterleave(s, d, dr, n, st, 5, E); break;                                                         \
+        case 6: deinterleave(s, d, dr, n, st, 6, E); break;                                                         \
+        case 7: deinterleave(s, d, dr, n, st, 7, E); break;                                                         \
+        default: deinterleave(s, d, dr, n, st, 8, E); break;                                                        \
+        }                                                                                                           \
+    }                                                                                                               \
+    CHANNELS_TARGET static void interleave##E(const char *s, ptrdiff_t sr, char *d, ptrdiff_t n, int C, int st) {   \
+        switch (C) {                                                                                                \
+        case 2: interleave_rows(s, sr, d, n, st, 2, E); break;                                                      \
+        case 3: interleave_rows(s, sr, d, n, st, 3, E); break;                                                      \
+        case 4: interleave_rows(s, sr, d, n, st, 4, E); break;                                                      \
+        case 5: interleave_rows(s, sr, d, n, st, 5, E); break;                                                      \
+        case 6: interleave_rows(s, sr, d, n, st, 6, E); break;                                                      \
+        case 7: interleave_rows(s, sr, d, n, st, 7, E); break;                                                      \
+        default: interleave_rows(s, sr, d, n, st, 8, E); break;                                                     \
+        }                                                                                                           \
     }
 CHANNEL_KERNELS(1)
 CHANNEL_KERNELS(2)
@@ -137,11 +171,18 @@ int rl_transpose_tile_channels(const void *src, ptrdiff_t src_along, void *dst, 
                                ptrdiff_t across_n, ptrdiff_t element_size, int streaming) {
     const ptrdiff_t E = element_size;
     if (E > 8 || !rl_avx512_transposes() || (E == 1 && !rl_has_avx512_vbmi())) return 0;
+    // Pixels of a whole line or more (f8 with 8 channels) stay with the 16-byte blocks, which
+    // measured faster there (2 threads, 30.1 against 26.1 GB/s); elsewhere the gathers win, also
+    // where the blocks leave no tail (f8 with 2 channels 32.3 -> 39.5, u2 with 8 28.9 -> 32.7, f4
+    // with 8 30.2 -> 32.9; interleaving u2 with 8 27.0 -> 35.7).
+    const int deinterleaving = across_n >= 2 && across_n <= RL_MAX_CHANNELS && src_along == across_n && along_n >= 64 / E && across_n * E < 64;
+    const int interleaving = !deinterleaving && along_n >= 2 && along_n <= RL_MAX_CHANNELS && dst_across == along_n && across_n >= 64 / E &&
+                             along_n * E < 64;
+    if (!deinterleaving && !interleaving) return 0;
+    pthread_once(&gather_tables_once, build_gather_tables);
     const char *s = (const char *)src;
     char *d = (char *)dst;
-    // Deinterleaving only where the 16-byte blocks would leave a tail: f4 with 4 channels, f8 with 2
-    // or 4, measured faster there (2 threads, 1.07-1.14 of memcpy against 0.76-0.89 here).
-    if (across_n >= 2 && across_n <= 4 && src_along == across_n && along_n >= 64 / E && across_n % (16 / E) != 0) {
+    if (deinterleaving) {
         const int C = (int)across_n;
         switch (E) {
         case 1: deinterleave1(s, d, dst_across, along_n, C, streaming); break;
@@ -149,9 +190,7 @@ int rl_transpose_tile_channels(const void *src, ptrdiff_t src_along, void *dst, 
         case 4: deinterleave4(s, d, dst_across * 4, along_n, C, streaming); break;
         default: deinterleave8(s, d, dst_across * 8, along_n, C, streaming); break;
         }
-        return 1;
-    }
-    if (along_n >= 2 && along_n <= 4 && dst_across == along_n && across_n >= 64 / E) {
+    } else {
         const int C = (int)along_n;
         switch (E) {
         case 1: interleave1(s, src_along, d, across_n, C, streaming); break;
@@ -159,9 +198,8 @@ int rl_transpose_tile_channels(const void *src, ptrdiff_t src_along, void *dst, 
         case 4: interleave4(s, src_along * 4, d, across_n, C, streaming); break;
         default: interleave8(s, src_along * 8, d, across_n, C, streaming); break;
         }
-        return 1;
     }
-    return 0;
+    return 1;
 }
 #else
 int rl_transpose_tile_channels(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,

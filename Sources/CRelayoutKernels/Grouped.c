@@ -137,9 +137,9 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
                                ptrdiff_t element_size, int flags) {
     const ptrdiff_t E = element_size;
     int streaming = (flags & RL_TRANSPOSE_STREAMING) != 0;
-    // A few channels (source rows of 2-4 elements back to back, e.g. a cropped NHWC image): each
+    // A few channels (source rows of 2-8 elements back to back, e.g. a cropped NHWC image): each
     // along2 group is a channel tile, which the channel kernels take (or none does).
-    if (across2_n == 1 && across_n <= 4 && rl_transpose_tile_channels(src, src_along, dst, dst_across, along_n, across_n, E, streaming)) {
+    if (across2_n == 1 && across_n <= RL_MAX_CHANNELS && rl_transpose_tile_channels(src, src_along, dst, dst_across, along_n, across_n, E, streaming)) {
         for (ptrdiff_t a2 = 1; a2 < along2_n; a2++)
             rl_transpose_tile_channels((const char *)src + a2 * src_along2 * E, src_along, (char *)dst + a2 * along_n * E, dst_across, along_n,
                                        across_n, E, streaming);

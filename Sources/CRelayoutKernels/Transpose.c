@@ -220,7 +220,7 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int flags) {
     const int wide = (flags & RL_TRANSPOSE_WIDE) != 0;
     int streaming = (flags & RL_TRANSPOSE_STREAMING) != 0;
-    if ((across_n <= 4 || along_n <= 4) && rl_transpose_tile_channels(src, src_along, dst, dst_across, along_n, across_n, element_size, streaming)) return;
+    if ((across_n <= RL_MAX_CHANNELS || along_n <= RL_MAX_CHANNELS) && rl_transpose_tile_channels(src, src_along, dst, dst_across, along_n, across_n, element_size, streaming)) return;
     if (streaming && ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0 &&
         rl_transpose_tile_skewed(src, src_along, dst, dst_across, along_n, across_n, element_size, wide))
         return;

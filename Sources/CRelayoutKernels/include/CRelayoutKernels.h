@@ -14,7 +14,7 @@
 /// `flags`: RL_TRANSPOSE_STREAMING asks for the non-temporal stores; RL_TRANSPOSE_WIDE lets streamed
 /// tiles take, with AVX-512, a walk by source rows with whole 64-byte register blocks, into aligned
 /// rows or joined into rows that start inside lines (1- and 2-byte elements into aligned rows:
-/// plain tiles only) (CopyTuning.wideTransposes). Tiles with a side of 2 to 4 elements packed on one
+/// plain tiles only) (CopyTuning.wideTransposes). Tiles with a side of 2 to 8 elements packed on one
 /// side (NHWC <-> NCHW with few channels) take register gathers instead, with AVX-512BW (1-byte
 /// elements: and VBMI).
 enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2 };
@@ -37,8 +37,8 @@ void rl_set_avx512_vbmi_allowed(int allowed);
 /// (strides in elements): the destination's stride-1 dimension continues into its next one, and the
 /// source's likewise. Requires rl_transpose_grouped_fits(along_n * along2_n, across_n * across2_n).
 /// `flags` as in rl_transpose_tile; streaming only where every destination row is whole aligned
-/// lines (there RL_TRANSPOSE_WIDE takes the wide walk through row tables). A tile of 2 to 4 packed
-/// channels (across_n <= 4, across2_n == 1) goes to the few-channel gathers one along2 group at a time.
+/// lines (there RL_TRANSPOSE_WIDE takes the wide walk through row tables). A tile of 2 to 8 packed
+/// channels (across_n <= 8, across2_n == 1) goes to the few-channel gathers one along2 group at a time.
 void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t src_along2,
                                void *dst, ptrdiff_t dst_across, ptrdiff_t dst_across2,
                                ptrdiff_t along_n, ptrdiff_t along2_n, ptrdiff_t across_n, ptrdiff_t across2_n,
