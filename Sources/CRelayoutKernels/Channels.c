@@ -18,7 +18,7 @@
 // 1-byte tiles need VBMI at run time.
 #define CHANNELS_TARGET __attribute__((target("avx512f,avx512vl,avx512bw")))
 
-// Per element size: two-register permute, one-register permute under a mask, and blend.
+// Per element size: two-register permute, and blend.
 CHANNELS_TARGET static inline __attribute__((always_inline)) __m512i pick2(__m512i a, __m512i index, __m512i b, const int E) {
     switch (E) {
     case 1: return permute_bytes2(a, index, b);

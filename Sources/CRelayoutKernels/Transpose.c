@@ -179,24 +179,14 @@ static int avx512_allowed = 1;
 
 static int vbmi_allowed = 1;
 
+// __builtin_cpu_supports reads the CPU model that the runtime fills in at start-up: a load and a
+// bit test, as cheap as any cache of it.
 int rl_has_avx512_vbmi(void) {
-    static int known = -1;
-    int value = __atomic_load_n(&known, __ATOMIC_RELAXED);
-    if (value < 0) {
-        value = __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
-        __atomic_store_n(&known, value, __ATOMIC_RELAXED);
-    }
-    return value && __atomic_load_n(&vbmi_allowed, __ATOMIC_RELAXED);
+    return __builtin_cpu_supports("avx512vbmi") && __atomic_load_n(&vbmi_allowed, __ATOMIC_RELAXED);
 }
 
 int rl_avx512_transposes(void) {
-    static int known = -1;
-    int value = __atomic_load_n(&known, __ATOMIC_RELAXED);
-    if (value < 0) {
-        value = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") ? 1 : 0;
-        __atomic_store_n(&known, value, __ATOMIC_RELAXED);
-    }
-    return value && __atomic_load_n(&avx512_allowed, __ATOMIC_RELAXED);
+    return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __atomic_load_n(&avx512_allowed, __ATOMIC_RELAXED);
 }
 #endif
 

@@ -116,10 +116,11 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
 // The most channels (elements of the packed side) that the few-channel gathers take.
 enum { RL_MAX_CHANNELS = 8 };
 
-// Tiles with a side of 2 to RL_MAX_CHANNELS elements packed on one side (Channels.c; AVX-512BW, and VBMI for
-// 1-byte elements): source rows of across_n elements back to back (src_along == across_n), or
-// destination rows of along_n elements back to back (dst_across == along_n). 1- to 8-byte
-// elements; whole aligned lines stream where `streaming` asks. Returns 1, or 0, having written nothing, where it does not apply.
+// Tiles with a side of 2 to RL_MAX_CHANNELS elements packed on one side (Channels.c; AVX-512BW,
+// and VBMI for 1-byte elements): source rows of across_n elements back to back (src_along ==
+// across_n), or destination rows of along_n elements back to back (dst_across == along_n). 1- to
+// 8-byte elements; whole aligned lines stream where `streaming` asks. Returns 1, or 0, having
+// written nothing, where it does not apply.
 int rl_transpose_tile_channels(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                                ptrdiff_t across_n, ptrdiff_t element_size, int streaming);
 

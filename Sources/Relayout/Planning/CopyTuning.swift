@@ -34,8 +34,8 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     public var freshPopulators: Int
     /// Whether streamed transposes walk by source rows with whole 64-byte register blocks, two
     /// consecutive lines of each destination row per step, one whole line per store (AVX-512 only;
-    /// 1- and 2-byte tiles also need VBMI, else 2-byte ones into aligned rows go in 16 x 16 halves),
-    /// instead of the 16-byte row walk. On a 2-core Intel VM: TTC 0.85-0.88 -> 1.12-1.16 of memcpy;
+    /// 1- and 2-byte tiles go through an L1 stage, and into rows that start inside lines also need
+    /// VBMI), instead of the 16-byte row walk. On a 2-core Intel VM: TTC 0.85-0.88 -> 1.12-1.16 of memcpy;
     /// not measured on AMD, so `relayout tune` measures it.
     public var wideTransposes: Bool
     /// Whether transposes take their work items along the source's rows: the loop that carries on a
