@@ -18,6 +18,17 @@ final class CommandTests: XCTestCase {
         XCTAssertNoThrow(try run(BenchCommand.self, ["--case", "f4:16x8:1,0", "--case", "u1:9:0", "--repeats", "1", "--json"]))
     }
 
+    func testBenchOverridesLastOnlyForTheRun() throws {
+        let before = CopyTuning.active
+        XCTAssertNoThrow(try run(BenchCommand.self, ["--case", "f4:16x8:1,0", "--repeats", "1", "--json", "--tile", "8x8",
+                                                     "--chunk-bytes", "12345", "--streaming-threshold", "1", "--without-vbmi"]))
+        let after = CopyTuning.active
+        XCTAssertEqual(after.tile(elementSize: 4).along, before.tile(elementSize: 4).along)
+        XCTAssertEqual(after.tile(elementSize: 4).across, before.tile(elementSize: 4).across)
+        XCTAssertEqual(after.chunkBytes, before.chunkBytes)
+        XCTAssertEqual(after.streamingThresholdBytes, before.streamingThresholdBytes)
+    }
+
     func testTuneAndInfoRejectBadArguments() throws {
         XCTAssertThrowsError(try run(TuneCommand.self, ["--threads", "0"]))
         XCTAssertThrowsError(try run(TuneCommand.self, ["--repeats", "0"]))

@@ -37,6 +37,13 @@ struct BenchCommand: ParsableCommand {
             if let threads, threads < 1 { throw RelayoutError.invalidArgument("--threads must be at least 1, got \(threads)") }
             try ActiveProfile.load(flag: profile)
             guard repeats >= 1 else { throw RelayoutError.invalidArgument("--repeats must be at least 1, got \(repeats)") }
+            // The hidden overrides hold for this run only, so that a bench run in-process (the
+            // tests) leaves later copies the tuning and kernels they had.
+            let tuningWithoutOverrides = CopyTuning.active
+            defer {
+                CopyTuning.active = tuningWithoutOverrides
+                if withoutVbmi { rl_set_avx512_vbmi_allowed(1) }
+            }
             if let tile {
                 let sides = tile.split(separator: "x").compactMap { Int($0) }
                 guard sides.count == 2, sides.allSatisfy({ $0 > 0 }) else { throw RelayoutError.invalidArgument("--tile must be like 32x64") }
