@@ -58,7 +58,8 @@ public struct CopyPlan: Sendable {
     /// dimensions of both sides. Longer runs already read and write long stretches by themselves.
     public static let shortRunBytes = 4096
     /// With ``CopyTuning/followsSourceRows``: a chunk holds up to this many bytes of consecutive work
-    /// items along the source's rows (at least `chunkBytes`).
+    /// items along the source's rows (at least `chunkBytes`). 256 KiB, 4 MiB and 16 MiB measured within
+    /// noise of 1 MiB on the TTC suite (docs/performance.md, tenth session).
     static let sourceRunChunkBytes = 1 << 20
     /// Units of work (tiles or runs) and how many a worker claims at once.
     public let workItems: Int
