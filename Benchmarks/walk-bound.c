@@ -7,8 +7,9 @@
 // 8192 x 8192). Patterns, no transpose: "direct" loads one line of H source rows into registers and
 // streams them out as 64 / E destination rows of H * E bytes (the 4-byte wide walk's reads and
 // writes); "staged" copies H rows by W bytes into an L1 stage first (the 1- and 2-byte walk's).
-// Each repetition times memcpy first, then every walk. Prints medians (bytes read plus written) and each walk's ratio to the f4 kernel and to the f4
-// direct pattern. AVX-512 only.
+// Each repetition times memcpy first, then one untimed walk, then every walk, in an order that
+// rotates from one repetition to the next. Prints medians (bytes read plus written) and each walk's
+// ratio to the f4 kernel and to the f4 direct pattern. AVX-512 only.
 //
 //   for f in Sources/CRelayoutKernels/*.c; do clang -O3 -ISources/CRelayoutKernels/include -c $f -o /tmp/$(basename $f .c).o; done
 //   clang -O2 -mavx512f -mavx512bw -ISources/CRelayoutKernels/include Benchmarks/walk-bound.c \
