@@ -138,29 +138,25 @@ CHANNELS_TARGET static inline __attribute__((always_inline)) void interleave_row
         for (int c = 0; c < C; c++) memcpy(dst + (b * C + c) * E, src + c * src_row + b * E, E);
 }
 
-// One function per element size and direction, the channel count a constant in each case.
+// kernel(..., C, E) with the channel count C (2 to RL_MAX_CHANNELS) a constant in each case.
+#define FOR_CHANNELS(C, E, kernel, ...)                  \
+    switch (C) {                                         \
+    case 2: kernel(__VA_ARGS__, 2, E); break;            \
+    case 3: kernel(__VA_ARGS__, 3, E); break;            \
+    case 4: kernel(__VA_ARGS__, 4, E); break;            \
+    case 5: kernel(__VA_ARGS__, 5, E); break;            \
+    case 6: kernel(__VA_ARGS__, 6, E); break;            \
+    case 7: kernel(__VA_ARGS__, 7, E); break;            \
+    default: kernel(__VA_ARGS__, 8, E); break;           \
+    }
+
+// One function per element size and direction.
 #define CHANNEL_KERNELS(E)                                                                                          \
     CHANNELS_TARGET static void deinterleave##E(const char *s, char *d, ptrdiff_t dr, ptrdiff_t n, int C, int st) { \
-        switch (C) {                                                                                                \
-        case 2: deinterleave(s, d, dr, n, st, 2, E); break;                                                         \
-        case 3: deinterleave(s, d, dr, n, st, 3, E); break;                                                         \
-        case 4: deinterleave(s, d, dr, n, st, 4, E); break;                                                         \
-        case 5: deinterleave(s, d, dr, n, st, 5, E); break;                                                         \
-        case 6: deinterleave(s, d, dr, n, st, 6, E); break;                                                         \
-        case 7: deinterleave(s, d, dr, n, st, 7, E); break;                                                         \
-        default: deinterleave(s, d, dr, n, st, 8, E); break;                                                        \
-        }                                                                                                           \
+        FOR_CHANNELS(C, E, deinterleave, s, d, dr, n, st)                                                           \
     }                                                                                                               \
     CHANNELS_TARGET static void interleave##E(const char *s, ptrdiff_t sr, char *d, ptrdiff_t n, int C, int st) {   \
-        switch (C) {                                                                                                \
-        case 2: interleave_rows(s, sr, d, n, st, 2, E); break;                                                      \
-        case 3: interleave_rows(s, sr, d, n, st, 3, E); break;                                                      \
-        case 4: interleave_rows(s, sr, d, n, st, 4, E); break;                                                      \
-        case 5: interleave_rows(s, sr, d, n, st, 5, E); break;                                                      \
-        case 6: interleave_rows(s, sr, d, n, st, 6, E); break;                                                      \
-        case 7: interleave_rows(s, sr, d, n, st, 7, E); break;                                                      \
-        default: interleave_rows(s, sr, d, n, st, 8, E); break;                                                     \
-        }                                                                                                           \
+        FOR_CHANNELS(C, E, interleave_rows, s, sr, d, n, st)                                                        \
     }
 CHANNEL_KERNELS(1)
 CHANNEL_KERNELS(2)
