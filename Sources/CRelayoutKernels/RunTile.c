@@ -17,6 +17,61 @@ static inline void copy_short(char *d, const char *s, size_t n) {
     if (i < n) memcpy(d + i, s + i, n - i);
 }
 
+// Copies `n` bytes of a stretch of back-to-back runs (run k at s + k * src_outer, `run_bytes`
+// each), starting `off` bytes into run `k`, to `out` with ordinary stores.
+static inline void gather_runs(char *out, const char *s, ptrdiff_t src_outer, size_t run_bytes,
+                               ptrdiff_t k, size_t off, size_t n) {
+    while (n > 0) {
+        size_t take = run_bytes - off;
+        if (take > n) take = n;
+        memcpy(out, s + k * src_outer + off, take);
+        out += take; n -= take; k++; off = 0;
+    }
+}
+
+#if defined(__SSE2__)
+// Writes `n_runs` runs back to back from `d` as whole aligned 64-byte lines with non-temporal
+// stores, whatever the runs' length and alignment: a line that lies in one run is loaded from it
+// directly, one that spans runs is gathered on the stack first. Only the stretch's partial first
+// and last lines take ordinary stores. Streaming each run on its own left a partial line at every
+// run's end, written around the cache next to streamed lines (u1 368-byte runs: 0.13 of memcpy).
+static void stream_runs(char *d, const char *s, ptrdiff_t src_outer, ptrdiff_t n_runs, size_t run_bytes) {
+    size_t total = (size_t)n_runs * run_bytes;
+    size_t head = (64 - ((uintptr_t)d & 63)) & 63;
+    if (head >= total) {
+        gather_runs(d, s, src_outer, run_bytes, 0, 0, total);
+        return;
+    }
+    size_t body_end = head + ((total - head) & ~(size_t)63);
+    gather_runs(d, s, src_outer, run_bytes, 0, 0, head);
+    ptrdiff_t k = (ptrdiff_t)(head / run_bytes);
+    size_t off = head - (size_t)k * run_bytes;
+    for (size_t p = head; p < body_end; p += 64) {
+        _Alignas(64) char line[64];
+        const char *from = s + k * src_outer + off;
+        if (off + 64 > run_bytes) {
+            gather_runs(line, s, src_outer, run_bytes, k, off, 64);
+            from = line;
+        }
+        __m128i a = _mm_loadu_si128((const __m128i *)from);
+        __m128i b = _mm_loadu_si128((const __m128i *)(from + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(from + 32));
+        __m128i e = _mm_loadu_si128((const __m128i *)(from + 48));
+        _mm_stream_si128((__m128i *)(d + p), a);
+        _mm_stream_si128((__m128i *)(d + p + 16), b);
+        _mm_stream_si128((__m128i *)(d + p + 32), c);
+        _mm_stream_si128((__m128i *)(d + p + 48), e);
+        off += 64;
+        while (off >= run_bytes) { off -= run_bytes; k++; }
+    }
+    size_t rest = total - body_end;
+    if (rest > 0) {
+        ptrdiff_t kk = (ptrdiff_t)(body_end / run_bytes);
+        gather_runs(d + body_end, s, src_outer, run_bytes, kk, body_end - (size_t)kk * run_bytes, rest);
+    }
+}
+#endif
+
 void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
                       void *dst, ptrdiff_t dst_outer, ptrdiff_t dst_inner,
                       ptrdiff_t n_outer, ptrdiff_t n_inner, size_t run_bytes, int streaming) {
@@ -36,6 +91,13 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
                         _mm_stream_si128((__m128i *)(to + k), _mm_loadu_si128((const __m128i *)(from + k)));
                 }
             }
+            return;
+        }
+#endif
+#if defined(__SSE2__)
+        if (((run_bytes | (uintptr_t)d | (uintptr_t)dst_inner) & 63) != 0) {
+            for (ptrdiff_t j = 0; j < n_inner; j++)
+                stream_runs(d + j * dst_inner, s + j * src_inner, src_outer, n_outer, run_bytes);
             return;
         }
 #endif

@@ -134,7 +134,9 @@ final class EngineTests: XCTestCase {
         let cases: [([Int], [Int], Int)] = [([16, 15, 15, 15, 5, 32], [5, 4, 3, 2, 1, 0], 4), ([1100, 1301], [1, 0], 4),
                                             ([48, 9, 9, 9, 48], [4, 0, 3, 2, 1], 8), ([1500, 700], [1, 0], 2),
                                             // The tile's whole source (along, across and across2) lies back to back: followed into the next dimension.
-                                            ([4, 3, 15, 112, 5, 32], [2, 0, 4, 1, 5, 3], 4)]
+                                            ([4, 3, 15, 112, 5, 32], [2, 0, 4, 1, 5, 3], 4),
+                                            // Tiles of short runs (bulk) follow the source too.
+                                            ([15, 15, 103, 15, 10, 16], [4, 1, 0, 3, 2, 5], 2), ([298, 28, 28, 8, 32], [1, 3, 2, 0, 4], 1)]
         for (shape, permutation, elementSize) in cases {
             let view = try Layout.rowMajor(shape).permuted(permutation)
             let destination = try Layout.rowMajor(view.shape)
@@ -244,6 +246,36 @@ final class EngineTests: XCTestCase {
             XCTAssertGreaterThan(plan.tileShape.along2, 1)
             try plan.execute(from: view, into: destination)
             XCTAssertEqual(Self.bytes(destination), try Self.referenceResult(view, destination), "\(shape)")
+        }
+    }
+
+    func testShortRunsStreamWholeLinesWhateverTheirLengthAndAlignment() throws {
+        // Runs that are not whole lines, or a destination that does not start on one, stream their
+        // stretch as whole aligned lines (lines across runs gathered first, ordinary stores only at the
+        // stretch's two ends): 368-byte runs in every element size, and 16- to 80-byte runs into a
+        // destination 1 to 7 elements past a line.
+        var tuning = CopyTuning.defaults
+        tuning.streamingThresholdBytes = 0
+        tuning.runTileAreaBytes = 32 << 10
+        let cases: [([Int], Int, Int)] = [([9, 7, 5, 368], 1, 0), ([9, 7, 5, 184], 2, 0), ([6, 9, 4, 92], 4, 0), ([6, 9, 4, 46], 8, 3),
+                                          ([5, 8, 7, 23], 16, 1), ([40, 33, 9, 16], 1, 1), ([40, 33, 9, 16], 2, 3), ([24, 9, 20, 20], 4, 7),
+                                          ([30, 3, 50, 368], 1, 5)]
+        for (shape, elementSize, offset) in cases {
+            let source = try RawTensor(shape: shape, elementSize: elementSize)
+            var rng = SeededGenerator(seed: UInt64(shape[3] + offset))
+            Self.fillRandom(source.storage, using: &rng)
+            let view = try source.permuted([2, 1, 0, 3])
+            let count = view.count
+            let flat = try RawTensor(shape: [count + offset + 64], elementSize: elementSize)
+            Self.fillRandom(flat.storage, using: &rng)
+            let destination = try flat.sliced(axis: 0, start: offset, stop: offset + count).reshaped(view.shape)
+            let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 2)
+            XCTAssertEqual(plan.kernel, .bulk)
+            XCTAssertTrue(plan.streaming, "\(shape)")
+            XCTAssertGreaterThan(plan.tileShape.along2, 1)
+            let expected = try Self.referenceResult(view, destination)
+            try plan.execute(from: view, into: destination)
+            Self.assertSameBytes(destination, expected, "\(shape), \(elementSize)-byte elements, offset \(offset)")
         }
     }
 

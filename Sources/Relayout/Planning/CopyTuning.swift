@@ -38,13 +38,16 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// VBMI), instead of the 16-byte row walk. On a 2-core Intel VM: TTC 0.85-0.88 -> 1.12-1.16 of memcpy;
     /// not measured on AMD, so `relayout tune` measures it.
     public var wideTransposes: Bool
-    /// Whether transposes take their work items along the source's rows: the loop that carries on a
-    /// tile's source rows (the source followed from the across side through every dimension the tile
-    /// covers whole, to the first it does not) runs innermost, and a chunk holds up to 1 MiB of such
-    /// consecutive items. One worker then reads each row on as one stream, which the hardware
-    /// prefetcher follows into the next item; otherwise the items go by the destination. TTC on a
-    /// 2-core Intel VM, 6 alternating runs: runs with a case under 0.75 of memcpy 6 -> 2, the worst
-    /// per-case median 0.676 -> 0.794; 2-D transposes too (f4 4097x4099 34 -> 46 GB/s).
+    /// Whether transposes and tiles of short runs take their work items along the source's rows: the
+    /// loop that carries on a tile's source rows (the source followed from the across side through
+    /// every dimension the tile covers whole, to the first it does not) runs innermost, and a chunk
+    /// holds up to 1 MiB of such consecutive items. One worker then reads each row on as one stream,
+    /// which the hardware prefetcher follows into the next item; otherwise the items go by the
+    /// destination. TTC on a 2-core Intel VM, 6 alternating runs: runs with a case under 0.75 of
+    /// memcpy 6 -> 2, the worst per-case median 0.676 -> 0.794; 2-D transposes too (f4 4097x4099
+    /// 34 -> 46 GB/s). Tiles of short runs (eleventh session), TTC's 12 such shapes in 1- to 16-byte
+    /// elements: 1.13x on the geometric mean, u2 `15x15x103x15x10x16:4,1,0,3,2,5` 0.46 -> 0.74 of
+    /// memcpy, u1 `298x28x28x8x32:1,3,2,0,4` 0.51 -> 1.06, whose source rows are 5 or fewer lines.
     public var followsSourceRows: Bool
     /// Copies of at most this many bytes skip planning: a plain strided loop on the caller's thread.
     public var directCopyBytes: Int

@@ -31,6 +31,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Override the wide transpose walk: true or false.", visibility: .hidden)) var wideTransposes: Bool?
     @Option(help: ArgumentHelp("Override whether transposes take work items along the source's rows: true or false.", visibility: .hidden)) var followsSourceRows: Bool?
     @Flag(help: ArgumentHelp("Run the kernels of a CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake).", visibility: .hidden)) var withoutVbmi = false
+    @Flag(help: ArgumentHelp("Print each case's copy plan (to standard error).", visibility: .hidden)) var plans = false
 
     func run() throws {
         try reportingErrors {
@@ -80,6 +81,7 @@ struct BenchCommand: ParsableCommand {
                 let result = try runner.run(benchCase)
                 results.append(result)
                 if !json { print(BenchTable.row(result)) }
+                if plans { FileHandle.standardError.write(Data("\(result.case): \(result.plan)\n".utf8)) }
             }
             if !json && !results.isEmpty { print(BenchTable.summary(results)) }
             var workloadResults = [WorkloadResult]()

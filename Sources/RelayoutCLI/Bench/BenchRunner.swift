@@ -32,6 +32,8 @@ struct BenchResult: Encodable {
     var freshMemcpyGbps: Double?
     var kernel: String
     var threads: Int
+    /// How the copy was planned (``CopyPlan/description``).
+    var plan: String
 }
 
 /// Runs cases the same way for `relayout bench` and the docs' figures.
@@ -146,7 +148,7 @@ struct BenchRunner {
             contiguousNoHugePagesGbps: allocationModes ? Self.gbps(bytes, median(noHugePages)) : nil,
             contiguousFreshPagesGbps: allocationModes ? Self.gbps(bytes, median(freshPages)) : nil,
             freshMemcpyGbps: allocationModes ? Self.gbps(bytes, median(freshMemcpy)) : nil,
-            kernel: plan.kernel.rawValue, threads: plan.workers)
+            kernel: plan.kernel.rawValue, threads: plan.workers, plan: plan.description)
     }
 }
 
