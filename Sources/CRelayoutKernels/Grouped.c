@@ -163,6 +163,17 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
     // rl_transpose_tile_wide (TTC's 112x15x15x15x5x32:5,4,3,2,1,0, 448 x 160 floats per tile,
     // 12.4-13.4 -> 26.9-30.6 GB/s).
     if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && rl_transpose_rows_wide(srows, (char *const *)drows, along_rows, across_rows, E)) return;
+    // 1- and 2-byte elements: the staged walk over the destination rows that make whole lines of
+    // the source's, the rest below.
+    if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && E <= 2) {
+        const ptrdiff_t whole = across_rows - across_rows % (64 / E);
+        if (whole > 0 && rl_wide_narrow_rows_aligned(srows, (char *const *)drows, along_rows, whole, E)) {
+            if (whole == across_rows) return;
+            for (ptrdiff_t k = 0; k < along_rows; k++) srows[k] += whole * E;
+            drows += whole;
+            across_rows -= whole;
+        }
+    }
     // Other rows stream whole aligned lines joined in registers where the CPU has AVX-512 (u1
     // 96x75x75x96:3,2,1,0 8.3/15.9 -> 20.4/22.0 GB/s, 75x75x96x96:1,0,3,2 14.2 -> 17.0/18.1). On
     // aligned rows the strips measured slower than these kernels (one thread, TTC: 0.39-1.21x).

@@ -107,7 +107,7 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
                 for (int i = 0; i < N; i++) {
                     const __m512i first = pair ? lead[i] : v[i];
                     if (!skewed) {
-                        char *line = dst + (b0 + i) * dst_row + a * E;
+                        char *line = destination_row_at(drows, dst, dst_row, b0 + i) + a * E;
                         _mm512_stream_si512((void *)line, first);
                         if (pair) _mm512_stream_si512((void *)(line + 64), v[i]);
                         continue;
@@ -136,6 +136,11 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
 NARROW_TARGET static void aligned1(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 1, 0); }
 NARROW_TARGET static void aligned2(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 2, 0); }
 
+NARROW_TARGET static void aligned_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
+    if (E == 1) narrow_walk(srows, 0, 0, 0, drows, 0, 0, along_n, across_n, 0, 1, 0);
+    else narrow_walk(srows, 0, 0, 0, drows, 0, 0, along_n, across_n, 0, 2, 0);
+}
+
 enum { NARROW_GROUP_ROWS = 512 };
 
 NARROW_TARGET static void skewed_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
@@ -158,6 +163,15 @@ int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t
     return 1;
 }
 
+int rl_wide_narrow_rows_aligned(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
+    const ptrdiff_t L = element_size <= 2 ? 64 / element_size : 1;
+    if (element_size > 2 || along_n % L != 0 || across_n % L != 0 || along_n == 0 || across_n == 0 || !rl_avx512_transposes()) return 0;
+    for (ptrdiff_t b = 0; b < across_n; b++)
+        if (((uintptr_t)drows[b] & 63) != 0) return 0;
+    aligned_rows(srows, drows, along_n, across_n, element_size);
+    return 1;
+}
+
 int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
     if (element_size > 2 || !rl_avx512_transposes() || !rl_has_avx512_vbmi()) return 0;
     skewed_rows(srows, drows, along_n, across_n, element_size);
@@ -167,6 +181,11 @@ int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t 
 int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,
                         ptrdiff_t element_size) {
     (void)src; (void)src_row; (void)dst; (void)dst_row; (void)along_n; (void)across_n; (void)element_size;
+    return 0;
+}
+
+int rl_wide_narrow_rows_aligned(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
+    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size;
     return 0;
 }
 

@@ -135,6 +135,11 @@ int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t
 // and VBMI; sides multiples of 64 / element_size): returns 1, or 0, having written nothing, where it does not apply.
 int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
 
+// The staged walk through row tables into 64-byte-aligned rows (grouped tiles of 1- or 2-byte
+// elements; AVX-512BW; both sides multiples of 64 / element_size): returns 1, or 0, having written
+// nothing, where it does not apply.
+int rl_wide_narrow_rows_aligned(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
+
 // The wide walk through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n whole
 // lines): transposes the whole tile and returns 1, or 0, having written nothing, where it does not
 // apply.

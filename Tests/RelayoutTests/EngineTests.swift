@@ -327,7 +327,7 @@ final class EngineTests: XCTestCase {
                 tuning.inlineThresholdBytes = 0
                 let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
                 let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
-                let label = "\(elementSize) B, \(threads) threads"
+                let label = "\(elementSize) B, \(threads) threads: \(plan)"
                 XCTAssertTrue(plan.grouped.along && plan.grouped.across, label)
                 XCTAssertTrue(plan.streaming, label)
                 try plan.execute(from: view, into: destination)
@@ -511,11 +511,13 @@ final class EngineTests: XCTestCase {
 
     func testWideGroupedTransposesIntoAlignedRowsMatchTheReference() throws {
         // Grouped tiles (two dimensions per side) whose destination rows are whole aligned lines take
-        // the wide walk through row tables (4- and 8-byte elements; 2-byte ones the grouped kernels,
-        // where the wide walk measured no faster): 40 x 3 source columns leave a tail of columns.
-        for elementSize in [2, 4, 8] {
-            // Tiles of at most 16 KiB are grouped: 8-byte elements get 32 rows along.
-            let along = elementSize == 8 ? 32 : 64
+        // the wide walk through row tables (4- and 8-byte elements), or the staged walk (1- and 2-byte
+        // elements) over the destination rows that make whole multiples of 64 / E, the grouped kernels
+        // the rest: 40 x 3 source columns leave a tail of columns (120 rows: 96 + 24, or 64 + 56).
+        for elementSize in [1, 2, 4, 8] {
+            // Tiles of at most 16 KiB are grouped: 8-byte elements get 32 rows along; 1-byte ones 128,
+            // for destination rows of at least 256 bytes, which stream.
+            let along = elementSize == 8 ? 32 : elementSize == 1 ? 128 : 64
             // 3/4 of that along: an odd number of blocks, the last band one block.
             for shape in [[along, 3, 3, 40], [along, 3, 3, 64], [along * 3 / 4, 3, 3, 40]] {
                 for wide in [true, false] {
@@ -618,6 +620,29 @@ final class EngineTests: XCTestCase {
         XCTAssertThrowsError(try CopyPlan(source: a.layout, destination: t.layout, elementSize: 4))
         XCTAssertThrowsError(try CopyPlan(source: a.layout, destination: a.layout, elementSize: 4, threads: 0))
         XCTAssertThrowsError(try CopyPlan(source: a.layout, destination: a.layout, elementSize: 3))
+    }
+
+    func testPlannerGivesGroupedTilesRowsOfWholeLines() throws {
+        XCTAssertEqual(CopyPlan.roundedDown(21, soThatTimes: 48, fills: 64), 20, "48 x 20 bytes = 15 lines")
+        XCTAssertEqual(CopyPlan.roundedDown(10, soThatTimes: 96, fills: 64), 10, "96 x 10 bytes = 15 lines already")
+        XCTAssertEqual(CopyPlan.roundedDown(3, soThatTimes: 60, fills: 64), 3, "too few to make whole lines")
+        XCTAssertEqual(CopyPlan.roundedDown(34, soThatTimes: 60, fills: 64), 32)
+        func plan(_ shape: [Int], _ permutation: [Int], _ elementSize: Int) throws -> CopyPlan {
+            let view = try Layout.rowMajor(shape).permuted(permutation)
+            return try CopyPlan(source: view, destination: Layout.rowMajor(view.shape), elementSize: elementSize, tuning: .defaults, threads: 2)
+        }
+        // u1: destination rows of 48 x 20 bytes (15 lines; 48 x 21 would end inside one), grouped; the
+        // B x B2 = 352 x 2 destination rows a multiple of 64, as the staged walk needs.
+        let narrow = try plan([28, 48, 28, 4, 352], [4, 0, 3, 2, 1], 1)
+        XCTAssertEqual(narrow.tileShape.along2, 20)
+        XCTAssertEqual(narrow.tileShape.across * narrow.tileShape.across2 % 64, 0)
+        XCTAssertTrue(narrow.grouped.along)
+        // Rows of whole lines are grouped past 16 KiB per inner transpose (352 x 48 floats) ...
+        let wide = try plan([28, 352, 28, 4, 48], [4, 0, 3, 2, 1], 4)
+        XCTAssertTrue(wide.grouped.along || wide.grouped.across, "\(wide)")
+        // ... rows inside lines are not (u1 rows of 352 bytes, 48 x 352 bytes per inner transpose).
+        let skewed = try plan([28, 28, 352, 4, 48], [1, 3, 0, 4, 2], 1)
+        XCTAssertFalse(skewed.grouped.along || skewed.grouped.across, "\(skewed)")
     }
 
     func testPlannerFusesAndOrdersDimensions() throws {

@@ -193,6 +193,19 @@ public struct CopyPlan: Sendable {
             }
         }
 
+        // Grouped tiles' rows in whole lines where a smaller tile allows it: the destination rows of
+        // A x A2 elements whole 64-byte lines (A2 rounded down), and for 1- and 2-byte elements the
+        // B x B2 destination rows whole multiples of a line's 64 / E, which the staged walk needs.
+        // TTC in u1, two alternating rounds: geometric mean 1.08x (u1 28x48x28x4x352:4,0,3,2,1, rows
+        // of 48 x 21 -> 48 x 20 bytes: 12 -> 21 GB/s); f4 and u2 within noise.
+        if kernel == .transpose, let k = roleA2, tileA == inner.size, inner.destination == 1, dims[k].destination == inner.size, tileA2 < dims[k].size {
+            // Not below the 256 bytes a destination row needs to stream (see `fillsLines`).
+            let rounded = CopyPlan.roundedDown(tileA2, soThatTimes: tileA * elementSize, fills: 64)
+            if rounded * tileA * elementSize >= 256 { tileA2 = rounded }
+        }
+        if kernel == .transpose, elementSize <= 2, let b = roleB, let k = roleB2, tileB == dims[b].size, tileB2 < dims[k].size {
+            tileB2 = CopyPlan.roundedDown(tileB2, soThatTimes: tileB, fills: 64 / elementSize)
+        }
         var loops = [Loop]()
         var alongLoop = -1, along2Loop = -1, acrossLoop = -1, across2Loop = -1
         for (k, d) in dims.enumerated() {
@@ -236,13 +249,22 @@ public struct CopyPlan: Sendable {
         across = roleB.map { dims[$0] } ?? .absent
         across2 = roleB2.map { dims[$0] } ?? .absent
         tileShape = (tileA, tileA2, tileB, tileB2)
-        // Only small inner transposes gain: 352x48 floats (66 KiB) per call measured slower grouped
-        // (23 -> 18 GB/s), 32x32 to 48x48 floats (4-9 KiB) much faster (21 -> 37-42 GB/s).
-        if kernel == .transpose, inner.destination == 1, let b = roleB, dims[b].source == 1, tileA * tileB * elementSize <= 16 << 10 {
+        // Grouped tiles whose destination rows are whole aligned lines take the wide walks through
+        // row tables at any size (1-byte ones up to 64 KiB per inner transpose: u1 384x59x2320:2,1,0
+        // 0.98 -> 0.85 of memcpy beyond it); TTC, four alternating rounds against a 64 KiB limit: the
+        // 11 f4 cases that change 1.22x (f4 28x352x28x4x48:4,0,3,2,1 0.87 -> 1.42). Other tiles group
+        // only small inner transposes: 352x48 floats (66 KiB) per call measured slower grouped (23 ->
+        // 18 GB/s), 32x32 to 48x48 floats (4-9 KiB) much faster (21 -> 37-42 GB/s); and u1
+        // 28x28x352x4x48:1,3,0,4,2 (rows of 352 bytes) grouped at 48 x 352 bytes: 16 -> 5 GB/s.
+        if kernel == .transpose, inner.destination == 1, let b = roleB, dims[b].source == 1 {
             let alongGroup = roleA2.map { tileA == inner.size && dims[$0].destination == inner.size && tileA2 > 1 } ?? false
             let acrossGroup = roleB2.map { tileB == dims[b].size && dims[$0].source == dims[b].size && tileB2 > 1 } ?? false
             let fits = rl_transpose_grouped_fits(tileA * (alongGroup ? tileA2 : 1), tileB * (acrossGroup ? tileB2 : 1)) != 0
-            grouped = fits ? (alongGroup, acrossGroup) : (false, false)
+            let rowBytes = tileA * (alongGroup ? tileA2 : 1) * elementSize
+            let wholeLines = rowBytes % 64 == 0 && (destinationOffset * elementSize) % 64 == 0 && (dims[b].destination * elementSize) % 64 == 0
+                && (!acrossGroup || roleB2.map { (dims[$0].destination * elementSize) % 64 == 0 } ?? true)
+            let limit = wholeLines ? (elementSize == 1 ? 64 << 10 : Int.max) : 16 << 10
+            grouped = fits && tileA * tileB * elementSize <= limit ? (alongGroup, acrossGroup) : (false, false)
         } else {
             grouped = (false, false)
         }
@@ -278,6 +300,15 @@ public struct CopyPlan: Sendable {
         freshPopulators = tuning.freshPopulators
         transposeFlags = (streaming ? Int32(RL_TRANSPOSE_STREAMING) : 0) | (tuning.wideTransposes ? Int32(RL_TRANSPOSE_WIDE) : 0)
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
+    }
+
+    /// `count` rounded down to a multiple of the fewest copies of `size` that make a multiple of
+    /// `unit`, where `count` holds at least that many (else `count`).
+    static func roundedDown(_ count: Int, soThatTimes size: Int, fills unit: Int) -> Int {
+        var g = unit, r = size % unit
+        while r != 0 { (g, r) = (r, g % r) }
+        let step = unit / g
+        return count >= step ? count - count % step : count
     }
 
     /// Drops size-1 dimensions, makes destination strides positive (flipping both sides), orders
