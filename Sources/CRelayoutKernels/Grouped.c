@@ -125,6 +125,32 @@ static void grouped_narrow_avx512(const char *const *srows, char *const *drows, 
 }
 #endif
 
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512vl,avx512bw")))
+static void grouped_blocks_narrow_avx512(const char *const *srows, char *const *drows, ptrdiff_t a0, ptrdiff_t along_n, ptrdiff_t b0,
+                                         ptrdiff_t across_n, ptrdiff_t E) {
+    if (E == 1) grouped_blocks(srows, drows, a0, along_n, b0, across_n, 1);
+    else grouped_blocks(srows, drows, a0, along_n, b0, across_n, 2);
+}
+#endif
+
+void rl_transpose_rows_blocks(const char *const *srows, char *const *drows, ptrdiff_t a0, ptrdiff_t along_n, ptrdiff_t b0, ptrdiff_t across_n,
+                              ptrdiff_t element_size) {
+#if defined(__x86_64__)
+    if (element_size <= 2 && rl_avx512_transposes()) {
+        grouped_blocks_narrow_avx512(srows, drows, a0, along_n, b0, across_n, element_size);
+        return;
+    }
+#endif
+    switch (element_size) {
+    case 1: grouped_blocks(srows, drows, a0, along_n, b0, across_n, 1); break;
+    case 2: grouped_blocks(srows, drows, a0, along_n, b0, across_n, 2); break;
+    case 4: grouped_blocks(srows, drows, a0, along_n, b0, across_n, 4); break;
+    case 8: grouped_blocks(srows, drows, a0, along_n, b0, across_n, 8); break;
+    default: grouped_blocks(srows, drows, a0, along_n, b0, across_n, 16); break;
+    }
+}
+
 enum { MAX_GROUPED_ROWS = 2048 };
 
 int rl_transpose_grouped_fits(ptrdiff_t along_rows, ptrdiff_t across_rows) {

@@ -320,14 +320,12 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
         walked = 1;
     }
     if (walked) {
-        for (ptrdiff_t r = 0; r < across_full; r++)
-            for (ptrdiff_t a = along_full; a < along_n; a++) memcpy(drows[r] + a * E, srows[a] + r * E, E);
+        if (along_full < along_n) rl_transpose_rows_blocks(srows, drows, along_full, along_n, 0, across_full, E);
         return across_full;
     }
     for (ptrdiff_t b = 0; b < across_full; b += L) {
         one_strip(srows, b * E, drows + b, along_full, b + L < across_full);
-        for (ptrdiff_t r = 0; r < L; r++)
-            for (ptrdiff_t a = along_full; a < along_n; a++) memcpy(drows[b + r] + a * E, srows[a] + (b + r) * E, E);
+        if (along_full < along_n) rl_transpose_rows_blocks(srows, drows, along_full, along_n, b, b + L, E);
     }
     return across_full;
 }

@@ -145,6 +145,12 @@ int rl_wide_narrow_rows_aligned(const char *const *srows, char *const *drows, pt
 // apply.
 int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
 
+// Ordinary-store transposes through row tables over source rows [a0, along_n) and destination rows
+// [b0, across_n): 16-byte register blocks, then single elements (Grouped.c). For the remainders
+// of the streamed walks, which one element at a time cost a memcpy call each.
+void rl_transpose_rows_blocks(const char *const *srows, char *const *drows, ptrdiff_t a0, ptrdiff_t along_n, ptrdiff_t b0, ptrdiff_t across_n,
+                              ptrdiff_t element_size);
+
 // The skewed strips through row tables: dst row b is drows[b], source row a is srows[a] (each
 // contiguous), for a < along_n, b < across_n. Transposes the first across rows that make whole
 // strips and returns how many (0 where it does not apply; the caller transposes the rest).
