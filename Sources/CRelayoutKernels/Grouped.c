@@ -189,8 +189,8 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
     // rl_transpose_tile_wide (TTC's 112x15x15x15x5x32:5,4,3,2,1,0, 448 x 160 floats per tile,
     // 12.4-13.4 -> 26.9-30.6 GB/s).
     if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && rl_transpose_rows_wide(srows, (char *const *)drows, along_rows, across_rows, E)) return;
-    // 1- and 2-byte elements: the staged walk over the destination rows that make whole lines of
-    // the source's, the rest below.
+    // 1- and 2-byte elements: the staged walk over the first destination rows in whole groups of
+    // 64 / E (one source line's worth of columns each), the grouped kernels below for the rest.
     if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && E <= 2) {
         const ptrdiff_t whole = across_rows - across_rows % (64 / E);
         if (whole > 0 && rl_wide_narrow_rows_aligned(srows, (char *const *)drows, along_rows, whole, E)) {

@@ -1,11 +1,8 @@
 // Tiles of short contiguous runs: a memcpy call per 64-byte run costs more than the copy, so runs up
 // to 256 bytes move through 16-byte registers inline.
 #include "CRelayoutKernels.h"
-#include <stdint.h>
-#include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+
+#include "TransposeBlocks.h"
 
 static inline void copy_short(char *d, const char *s, size_t n) {
     size_t i = 0;
@@ -53,14 +50,7 @@ static void stream_runs(char *d, const char *s, ptrdiff_t src_outer, ptrdiff_t n
             gather_runs(line, s, src_outer, run_bytes, k, off, 64);
             from = line;
         }
-        __m128i a = _mm_loadu_si128((const __m128i *)from);
-        __m128i b = _mm_loadu_si128((const __m128i *)(from + 16));
-        __m128i c = _mm_loadu_si128((const __m128i *)(from + 32));
-        __m128i e = _mm_loadu_si128((const __m128i *)(from + 48));
-        _mm_stream_si128((__m128i *)(d + p), a);
-        _mm_stream_si128((__m128i *)(d + p + 16), b);
-        _mm_stream_si128((__m128i *)(d + p + 32), c);
-        _mm_stream_si128((__m128i *)(d + p + 48), e);
+        stream_line64(d + p, from);
         off += 64;
         while (off >= run_bytes) { off -= run_bytes; k++; }
     }

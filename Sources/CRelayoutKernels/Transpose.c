@@ -260,14 +260,7 @@ void rl_copy_streaming(void *dst, const void *src, size_t bytes) {
     for (size_t i = 0; i < 512 && i < body; i += 64) __builtin_prefetch(s + i, 0, 3);
     for (size_t i = 0; i < body; i += 64) {
         if (i + 512 < body) __builtin_prefetch(s + i + 512, 0, 3);
-        __m128i a = _mm_loadu_si128((const __m128i *)(s + i));
-        __m128i b = _mm_loadu_si128((const __m128i *)(s + i + 16));
-        __m128i c = _mm_loadu_si128((const __m128i *)(s + i + 32));
-        __m128i e = _mm_loadu_si128((const __m128i *)(s + i + 48));
-        _mm_stream_si128((__m128i *)(d + i), a);
-        _mm_stream_si128((__m128i *)(d + i + 16), b);
-        _mm_stream_si128((__m128i *)(d + i + 32), c);
-        _mm_stream_si128((__m128i *)(d + i + 48), e);
+        stream_line64(d + i, s + i);
     }
     memcpy(d + body, s + body, bytes - body);
 #else

@@ -16,6 +16,19 @@ typedef uint64_t v2 __attribute__((vector_size(16)));
 
 static inline v16 load16(const char *p) { v16 v; memcpy(&v, p, 16); return v; }
 
+#if defined(__SSE2__)
+// 64 bytes from `src` (any alignment) to the 16-byte-aligned `dst` with non-temporal stores: one
+// whole line where `dst` is 64-byte aligned.
+static inline void stream_line64(char *dst, const char *src) {
+    __m128i a = _mm_loadu_si128((const __m128i *)src), b = _mm_loadu_si128((const __m128i *)(src + 16));
+    __m128i c = _mm_loadu_si128((const __m128i *)(src + 32)), e = _mm_loadu_si128((const __m128i *)(src + 48));
+    _mm_stream_si128((__m128i *)dst, a);
+    _mm_stream_si128((__m128i *)(dst + 16), b);
+    _mm_stream_si128((__m128i *)(dst + 32), c);
+    _mm_stream_si128((__m128i *)(dst + 48), e);
+}
+#endif
+
 static inline void store16(char *p, v16 v, int streaming) {
 #if defined(__SSE2__)
     if (streaming) { _mm_stream_si128((__m128i *)p, (__m128i)v); return; }

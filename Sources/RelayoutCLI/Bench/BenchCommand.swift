@@ -29,7 +29,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Override chunk bytes for fresh destinations.", visibility: .hidden)) var freshChunkBytes: Int?
     @Option(help: ArgumentHelp("Override the streaming-store threshold in bytes.", visibility: .hidden)) var streamingThreshold: Int?
     @Option(help: ArgumentHelp("Override the wide transpose walk: true or false.", visibility: .hidden)) var wideTransposes: Bool?
-    @Option(help: ArgumentHelp("Override whether transposes take work items along the source's rows: true or false.", visibility: .hidden)) var followsSourceRows: Bool?
+    @Option(help: ArgumentHelp("Override whether transposes and tiles of short runs take work items along the source's rows: true or false.", visibility: .hidden)) var followsSourceRows: Bool?
     @Flag(help: ArgumentHelp("Run the kernels of a CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake).", visibility: .hidden)) var withoutVbmi = false
     @Flag(help: ArgumentHelp("Print each case's copy plan (to standard error).", visibility: .hidden)) var plans = false
 
