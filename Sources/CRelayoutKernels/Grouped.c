@@ -32,15 +32,36 @@ static inline __attribute__((always_inline)) void block_to_staging(const char *c
     for (int i = 0; i < 16 / E; i++) memcpy(staging + i * 64, &v[i], 16);
 }
 
+enum { PACKED_STRIP_BYTES = 16384 };
+
+// Whether the strip of N destination rows from row b lies back to back from a 64-byte boundary
+// (grouped_rows' packed strips; the caller checks that N rows make whole lines and fit the stage).
+static inline int strip_packs(char *const *drows, ptrdiff_t b, ptrdiff_t row_bytes, ptrdiff_t N) {
+    if (((uintptr_t)drows[b] & 63) != 0) return 0;
+    for (ptrdiff_t r = 1; r < N; r++)
+        if (drows[b + r] != drows[b] + r * row_bytes) return 0;
+    return 1;
+}
+
 // Strips of N destination rows, walked along the destination; with streaming stores each 64-byte
 // stretch of the N rows is staged in L1 and written as whole lines (as in Transpose.c's row walk).
+// With `packed`, strips whose rows lie back to back (rows that are not whole lines, where N of them
+// are) are staged whole and streamed out as one stretch of lines; other strips take ordinary stores.
 static inline __attribute__((always_inline)) void grouped_rows(const char *const *srows, char *const *drows,
-                                                               ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming) {
+                                                               ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming, int packed) {
     const ptrdiff_t N = 16 / E, line = 64 / E;
     const ptrdiff_t along_full = along_n - along_n % N, across_full = across_n - across_n % N;
     const ptrdiff_t along_lines = streaming ? along_full - along_full % line : 0;
     _Alignas(64) char staging[16 * 64];
+    _Alignas(64) char strip[PACKED_STRIP_BYTES];
+    char *strip_rows[16];
+    if (packed)
+        for (ptrdiff_t r = 0; r < N; r++) strip_rows[r] = strip + r * along_n * E;
+    int misaligned = 0;
+    for (ptrdiff_t a = 1; a < along_n; a++) misaligned |= (((uintptr_t)srows[a] - (uintptr_t)srows[0]) & 63) != 0;
     for (ptrdiff_t b = 0; b < across_full; b += N) {
+        const int pack = packed && strip_packs(drows, b, along_n * E, N);
+        char *const *out = pack ? strip_rows : drows + b;
         // On a pass that first touches source lines, the lines 64 rows ahead (on into the next
         // line's pass near the end), into L2.
         const int fetch_ahead = along_lines > 0 && (((uintptr_t)srows[0] + b * E + 15) & 63) < 16;
@@ -56,9 +77,21 @@ static inline __attribute__((always_inline)) void grouped_rows(const char *const
                 for (int q = 0; q < 4; q++) store16(drows[b + r] + a * E + 16 * q, load16(staging + r * 64 + 16 * q), 1);
             }
         }
-        for (ptrdiff_t a = along_lines; a < along_full; a += N) block_rows(srows + a, b * E, drows + b, a * E, E);
+        // Ordinary stores and packed strips: each row's next source line, requested on the strip
+        // that first touches the current one (on every strip where rows start at different offsets
+        // in their lines). Grouped tiles are often only 32-96 rows deep, too shallow to fetch 64 rows
+        // ahead, and their rows lie pages apart, where the hardware prefetchers do not follow.
+        const int fetch_next = !streaming && (misaligned || (((uintptr_t)srows[0] + b * E + 15) & 63) < 16) && b + line < across_n;
+        for (ptrdiff_t a = along_lines; a < along_full; a += N) {
+            if (fetch_next)
+#pragma clang loop unroll(full)
+                for (ptrdiff_t k = 0; k < N; k++) __builtin_prefetch(srows[a + k] + b * E + 15 + 64);
+            block_rows(srows + a, b * E, out, a * E, E);
+        }
         for (ptrdiff_t a = along_full; a < along_n; a++)
-            for (ptrdiff_t k = b; k < b + N; k++) memcpy(drows[k] + a * E, srows[a] + k * E, E);
+            for (ptrdiff_t k = 0; k < N; k++) memcpy(out[k] + a * E, srows[a] + (b + k) * E, E);
+        if (pack)
+            for (ptrdiff_t o = 0; o < N * along_n * E; o += 64) stream_line64(drows[b] + o, strip + o);
     }
     for (ptrdiff_t b = across_full; b < across_n; b++)
         for (ptrdiff_t a = 0; a < along_n; a++) memcpy(drows[b] + a * E, srows[a] + b * E, E);
@@ -110,18 +143,18 @@ static inline __attribute__((always_inline)) void grouped_lines(const char *cons
 }
 
 static inline __attribute__((always_inline)) void grouped(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
-                                                          int lines, const int E, int streaming) {
+                                                          int lines, const int E, int streaming, int packed) {
     if (lines) grouped_lines(srows, drows, along_n, across_n, E, streaming);
-    else grouped_rows(srows, drows, along_n, across_n, E, streaming);
+    else grouped_rows(srows, drows, along_n, across_n, E, streaming, packed);
 }
 
 #if defined(__x86_64__)
 // As in Transpose.c: 1- and 2-byte blocks need more vector registers than the baseline has.
 __attribute__((target("avx512f,avx512vl,avx512bw")))
 static void grouped_narrow_avx512(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
-                                  int lines, ptrdiff_t E, int streaming) {
-    if (E == 1) grouped(srows, drows, along_n, across_n, lines, 1, streaming);
-    else grouped(srows, drows, along_n, across_n, lines, 2, streaming);
+                                  int lines, ptrdiff_t E, int streaming, int packed) {
+    if (E == 1) grouped(srows, drows, along_n, across_n, lines, 1, streaming, packed);
+    else grouped(srows, drows, along_n, across_n, lines, 2, streaming, packed);
 }
 #endif
 
@@ -200,10 +233,17 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
             across_rows -= whole;
         }
     }
+    // As in rl_transpose_tile: strides that are multiples of 1 KiB take the line walk.
+    const int lines = (((src_along | src_along2 | dst_across | dst_across2) * E) & 1023) == 0;
+    // Rows back to back that are not whole lines (u1 75x96x75x96:2,0,3,1, rows of 96 bytes): each
+    // strip of rows is one stretch of whole lines, staged in L1 and streamed.
+    const ptrdiff_t strip_bytes = 16 * along_rows;
+    const int packed = streaming && !aligned && !lines && E <= 2 && (strip_bytes & 63) == 0 && strip_bytes <= PACKED_STRIP_BYTES &&
+                       across_rows >= 16 / E && strip_packs(drows, 0, along_rows * E, 16 / E);
     // Other rows stream whole aligned lines joined in registers where the CPU has AVX-512 (u1
     // 96x75x75x96:3,2,1,0 8.3/15.9 -> 20.4/22.0 GB/s, 75x75x96x96:1,0,3,2 14.2 -> 17.0/18.1). On
     // aligned rows the strips measured slower than these kernels (one thread, TTC: 0.39-1.21x).
-    if (streaming && !aligned) {
+    if (streaming && !aligned && !packed) {
         const ptrdiff_t done = rl_transpose_rows_streamed(srows, (char *const *)drows, along_rows, across_rows, E, (flags & RL_TRANSPOSE_WIDE) != 0);
         if (done == across_rows) return;
         if (done > 0) {
@@ -213,19 +253,17 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
         }
     }
     if (!aligned) streaming = 0;
-    // As in rl_transpose_tile: strides that are multiples of 1 KiB take the line walk.
-    const int lines = (((src_along | src_along2 | dst_across | dst_across2) * E) & 1023) == 0;
 #if defined(__x86_64__)
     if (E <= 2 && rl_avx512_transposes()) {
-        grouped_narrow_avx512(srows, drows, along_rows, across_rows, lines, E, streaming);
+        grouped_narrow_avx512(srows, drows, along_rows, across_rows, lines, E, streaming, packed);
         return;
     }
 #endif
     switch (E) {
-    case 1: grouped(srows, drows, along_rows, across_rows, lines, 1, streaming); break;
-    case 2: grouped(srows, drows, along_rows, across_rows, lines, 2, streaming); break;
-    case 4: grouped(srows, drows, along_rows, across_rows, lines, 4, streaming); break;
-    case 8: grouped(srows, drows, along_rows, across_rows, lines, 8, streaming); break;
-    default: grouped(srows, drows, along_rows, across_rows, lines, 16, streaming); break;
+    case 1: grouped(srows, drows, along_rows, across_rows, lines, 1, streaming, packed); break;
+    case 2: grouped(srows, drows, along_rows, across_rows, lines, 2, streaming, packed); break;
+    case 4: grouped(srows, drows, along_rows, across_rows, lines, 4, streaming, packed); break;
+    case 8: grouped(srows, drows, along_rows, across_rows, lines, 8, streaming, packed); break;
+    default: grouped(srows, drows, along_rows, across_rows, lines, 16, streaming, packed); break;
     }
 }

@@ -336,6 +336,34 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testPackedStripsOfShortRowsStreamWholeLines() throws {
+        // 1- and 2-byte destination rows back to back that are not whole lines (TTC's
+        // 75x96x75x96:2,0,3,1 kind, scaled): strips of 16 / E rows are whole lines, staged in L1 and
+        // streamed. Rows of 96 and 36 bytes (the latter with a tail along), row counts whose strips
+        // straddle two groups (those take ordinary stores), and tiles that are and are not grouped.
+        for (elementSize, shape, permutation) in [(1, [5, 96, 7, 96], [2, 0, 3, 1]), (1, [3, 36, 5, 40], [2, 0, 3, 1]), (2, [4, 48, 6, 40], [2, 0, 3, 1]),
+                                                  (1, [3, 4, 48, 2, 88], [1, 3, 0, 4, 2]), (2, [3, 4, 20, 2, 72], [1, 3, 0, 4, 2]),
+                                                  (1, [6, 48, 200], [0, 2, 1])] {
+            let source = try RawTensor(shape: shape, elementSize: elementSize)
+            var rng = SeededGenerator(seed: UInt64(shape.reduce(0, +) + elementSize))
+            Self.fillRandom(source.storage, using: &rng)
+            let view = try source.permuted(permutation)
+            for threads in [1, 3] {
+                var tuning = CopyTuning.defaults
+                tuning.streamingThresholdBytes = 0
+                tuning.inlineThresholdBytes = 0
+                tuning.chunkBytes = 4096
+                let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                let label = "\(shape) \(permutation) \(elementSize) B, \(threads) threads: \(plan)"
+                XCTAssertEqual(plan.kernel, .transpose, label)
+                XCTAssertTrue(plan.streaming, label)
+                try plan.execute(from: view, into: destination)
+                try Self.assertSameBytes(destination, Self.referenceResult(view, destination), label)
+            }
+        }
+    }
+
     func testNarrowWideWalkIntoRowsInsideLinesMatchesTheReference() throws {
         // 1- and 2-byte streamed tiles whose destination rows start inside lines take the staged wide
         // walk (AVX-512 VBMI): tiles of 1100 destination rows (one thread; two threads halve them

@@ -286,7 +286,10 @@ public struct CopyPlan: Sendable {
         // Whole destination rows of whole lines, with B next to A in the destination: the tile's rows
         // lie back to back, one contiguous stretch of tileA x tileB elements, written line by line
         // through the kernel's staging buffer (e.g. 28x28x48x28x48:1,3,0,4,2, rows of 48 floats).
-        if roleA2 == nil, let b = roleB, tileA == inner.size, dims[b].destination == inner.size, (tileA * elementSize) % 64 == 0 {
+        // 1- and 2-byte rows that are not whole lines stream too where 16 / E of them make whole
+        // lines: the kernel stages such strips in L1 (u1 75x96x75x96:2,0,3,1, rows of 96 bytes).
+        if roleA2 == nil, let b = roleB, tileA == inner.size, dims[b].destination == inner.size,
+           (tileA * elementSize) % 64 == 0 || (elementSize <= 2 && tileA % 4 == 0 && tileA * 16 <= 16384) {
             destinationRun = tileA * tileB * elementSize
         }
         // Short runs stream when the tile writes a long contiguous stretch of them (see
