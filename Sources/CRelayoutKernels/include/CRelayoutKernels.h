@@ -14,7 +14,9 @@
 /// `flags`: RL_TRANSPOSE_STREAMING asks for the non-temporal stores; RL_TRANSPOSE_WIDE lets streamed
 /// tiles take, with AVX-512, a walk by source rows with whole 64-byte register blocks, into aligned
 /// rows or joined into rows that start inside lines (1- and 2-byte elements through an L1 stage)
-/// (CopyTuning.wideTransposes). Tiles with a side of 2 to 8 elements packed on one
+/// (CopyTuning.wideTransposes). Streamed 1- and 2-byte tiles whose destination rows lie back to
+/// back (dst_across == along_n, a multiple of 4, not whole lines) go to rl_transpose_tile_grouped's
+/// packed strips. Tiles with a side of 2 to 8 elements packed on one
 /// side (NHWC <-> NCHW with few channels) take register gathers instead, with AVX-512BW (1-byte
 /// elements: and VBMI).
 enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2 };
@@ -38,7 +40,9 @@ void rl_set_avx512_vbmi_allowed(int allowed);
 /// source's likewise. Requires rl_transpose_grouped_fits(along_n * along2_n, across_n * across2_n).
 /// `flags` as in rl_transpose_tile; streaming where every destination row is whole aligned lines
 /// (there RL_TRANSPOSE_WIDE takes the wide walk through row tables, the staged one for 1- and 2-byte
-/// elements), or, with AVX-512, lines joined in registers for rows that start inside lines. A tile of 2 to 8 packed
+/// elements), or, with AVX-512, lines joined in registers for rows that start inside lines; 1- and
+/// 2-byte rows that lie back to back, where 16 / E of them are whole lines from a line boundary,
+/// are staged a strip at a time in L1 and streamed as one stretch. A tile of 2 to 8 packed
 /// channels (across_n <= 8, across2_n == 1) goes to the few-channel gathers one along2 group at a time.
 void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t src_along2,
                                void *dst, ptrdiff_t dst_across, ptrdiff_t dst_across2,
