@@ -34,8 +34,14 @@ static inline __attribute__((always_inline)) void block_to_staging(const char *c
 
 enum { PACKED_STRIP_BYTES = 16384 };
 
+int rl_transpose_strips_pack(ptrdiff_t row_elements, ptrdiff_t element_size) {
+    // 16 / E rows of row_elements * E bytes: 16 * row_elements bytes.
+    return element_size <= 2 && row_elements > 0 && ((16 * row_elements) & 63) == 0 && 16 * row_elements <= PACKED_STRIP_BYTES;
+}
+
 // Whether the strip of N destination rows from row b lies back to back from a 64-byte boundary
-// (grouped_rows' packed strips; the caller checks that N rows make whole lines and fit the stage).
+// (grouped_rows' packed strips; rl_transpose_strips_pack checks that N rows make whole lines that
+// fit the stage).
 static inline int strip_packs(char *const *drows, ptrdiff_t b, ptrdiff_t row_bytes, ptrdiff_t N) {
     if (((uintptr_t)drows[b] & 63) != 0) return 0;
     for (ptrdiff_t r = 1; r < N; r++)
@@ -58,7 +64,7 @@ static inline __attribute__((always_inline)) void grouped_rows(const char *const
     if (packed)
         for (ptrdiff_t r = 0; r < N; r++) strip_rows[r] = strip + r * along_n * E;
     int misaligned = 0;
-    for (ptrdiff_t a = 1; a < along_n; a++) misaligned |= (((uintptr_t)srows[a] - (uintptr_t)srows[0]) & 63) != 0;
+    for (ptrdiff_t a = 1; a < along_n && !streaming; a++) misaligned |= (((uintptr_t)srows[a] - (uintptr_t)srows[0]) & 63) != 0;
     for (ptrdiff_t b = 0; b < across_full; b += N) {
         const int pack = packed && strip_packs(drows, b, along_n * E, N);
         char *const *out = pack ? strip_rows : drows + b;
@@ -237,9 +243,8 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
     const int lines = (((src_along | src_along2 | dst_across | dst_across2) * E) & 1023) == 0;
     // Rows back to back that are not whole lines (u1 75x96x75x96:2,0,3,1, rows of 96 bytes): each
     // strip of rows is one stretch of whole lines, staged in L1 and streamed.
-    const ptrdiff_t strip_bytes = 16 * along_rows;
-    const int packed = streaming && !aligned && !lines && E <= 2 && (strip_bytes & 63) == 0 && strip_bytes <= PACKED_STRIP_BYTES &&
-                       across_rows >= 16 / E && strip_packs(drows, 0, along_rows * E, 16 / E);
+    const int packed = streaming && !aligned && !lines && rl_transpose_strips_pack(along_rows, E) && across_rows >= 16 / E &&
+                       strip_packs(drows, 0, along_rows * E, 16 / E);
     // Other rows stream whole aligned lines joined in registers where the CPU has AVX-512 (u1
     // 96x75x75x96:3,2,1,0 8.3/15.9 -> 20.4/22.0 GB/s, 75x75x96x96:1,0,3,2 14.2 -> 17.0/18.1). On
     // aligned rows the strips measured slower than these kernels (one thread, TTC: 0.39-1.21x).

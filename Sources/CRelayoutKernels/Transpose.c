@@ -213,8 +213,8 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     if ((across_n <= RL_MAX_CHANNELS || along_n <= RL_MAX_CHANNELS) && rl_transpose_tile_channels(src, src_along, dst, dst_across, along_n, across_n, element_size, streaming)) return;
     // 1- and 2-byte rows back to back that are not whole lines: the grouped kernel stages strips of
     // 16 / E rows, each a whole number of lines, and streams them (see its packed strips).
-    if (streaming && element_size <= 2 && dst_across == along_n && ((along_n * element_size) & 63) != 0 && ((uintptr_t)dst & 63) == 0 &&
-        (along_n & 3) == 0 && 16 * along_n <= 16384 && ((src_along * element_size) & 1023) != 0 && rl_transpose_grouped_fits(along_n, across_n)) {
+    if (streaming && dst_across == along_n && ((along_n * element_size) & 63) != 0 && ((uintptr_t)dst & 63) == 0 &&
+        rl_transpose_strips_pack(along_n, element_size) && ((src_along * element_size) & 1023) != 0 && rl_transpose_grouped_fits(along_n, across_n)) {
         rl_transpose_tile_grouped(src, src_along, 0, dst, dst_across, 0, along_n, 1, across_n, 1, element_size, flags);
         return;
     }

@@ -52,6 +52,11 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
 /// Whether a grouped tile of this many rows on each side fits the kernel's row tables.
 int rl_transpose_grouped_fits(ptrdiff_t along_rows, ptrdiff_t across_rows);
 
+/// Whether destination rows of `row_elements` elements that lie back to back can go as packed strips
+/// (streamed transposes of 1- and 2-byte elements): 16 / element_size of them make whole 64-byte
+/// lines, few enough to stage in L1. The planner streams such tiles; the kernels stage them.
+int rl_transpose_strips_pack(ptrdiff_t row_elements, ptrdiff_t element_size);
+
 /// Copies `bytes` bytes with non-temporal stores where the machine has them (memcpy otherwise).
 void rl_copy_streaming(void *dst, const void *src, size_t bytes);
 

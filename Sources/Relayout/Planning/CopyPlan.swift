@@ -289,7 +289,7 @@ public struct CopyPlan: Sendable {
         // 1- and 2-byte rows that are not whole lines stream too where 16 / E of them make whole
         // lines: the kernel stages such strips in L1 (u1 75x96x75x96:2,0,3,1, rows of 96 bytes).
         if roleA2 == nil, let b = roleB, tileA == inner.size, dims[b].destination == inner.size,
-           (tileA * elementSize) % 64 == 0 || (elementSize <= 2 && tileA % 4 == 0 && tileA * 16 <= 16384) {
+           (tileA * elementSize) % 64 == 0 || rl_transpose_strips_pack(tileA, elementSize) != 0 {
             destinationRun = tileA * tileB * elementSize
         }
         // Short runs stream when the tile writes a long contiguous stretch of them (see
