@@ -83,6 +83,34 @@ static inline __attribute__((always_inline)) void transpose_registers(v16 *v, co
     }
 }
 
+// One N x N block, N = 16 / E: rows of the source (16 bytes each) become rows of the destination.
+static inline __attribute__((always_inline)) void block(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row,
+                                                        const int E, int streaming) {
+    const int N = 16 / E;
+    v16 v[16];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < N; i++) v[i] = load16(src + i * src_row);
+    transpose_registers(v, E);
+#pragma clang loop unroll(full)
+    for (int i = 0; i < N; i++) store16(dst + i * dst_row, v[i], streaming);
+}
+
+// The remainder path: N x N register blocks, then single elements.
+static inline __attribute__((always_inline)) void tile_blocks(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row,
+                                                              ptrdiff_t a0, ptrdiff_t along_n, ptrdiff_t b0, ptrdiff_t across_n, const int E) {
+    const ptrdiff_t N = 16 / E;
+    const ptrdiff_t along_full = a0 + (along_n - a0) - (along_n - a0) % N;
+    const ptrdiff_t across_full = b0 + (across_n - b0) - (across_n - b0) % N;
+    for (ptrdiff_t b = b0; b < across_full; b += N) {
+        for (ptrdiff_t a = a0; a < along_full; a += N)
+            block(src + a * src_row + b * E, src_row, dst + b * dst_row + a * E, dst_row, E, 0);
+        for (ptrdiff_t a = along_full; a < along_n; a++)
+            for (ptrdiff_t k = b; k < b + N; k++) memcpy(dst + k * dst_row + a * E, src + a * src_row + k * E, E);
+    }
+    for (ptrdiff_t b = across_full; b < across_n; b++)
+        for (ptrdiff_t a = a0; a < along_n; a++) memcpy(dst + b * dst_row + a * E, src + a * src_row + b * E, E);
+}
+
 // Row i of a walk: from its table where there is one (grouped tiles, rows inside lines), else by
 // stride (plain tiles). Inlined with a constant table argument, the test folds away.
 static inline __attribute__((always_inline)) const char *source_row_at(const char *const *rows, const char *base, ptrdiff_t stride, ptrdiff_t i) {
@@ -125,6 +153,12 @@ int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, pt
 // where it does not apply.
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                            ptrdiff_t across_n, ptrdiff_t element_size);
+
+// Transposes a streamed tile whose row strides are multiples of 1 KiB into 64-byte-aligned rows
+// through two L1 stages, two whole lines into each destination row per step (Staged.c; the walk for
+// CPUs without the AVX-512 ones). 0, having written nothing, where it does not apply.
+int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
+                             ptrdiff_t across_n, ptrdiff_t element_size);
 
 // The most channels (elements of the packed side) that the few-channel gathers take.
 enum { RL_MAX_CHANNELS = 8 };

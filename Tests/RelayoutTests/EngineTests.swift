@@ -566,6 +566,44 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testStagedWalkForStridesOfWholeKiBMatchesTheReference() throws {
+        // Without the AVX-512 walks (turned off here, absent on AVX2 machines), streamed tiles whose
+        // source or destination rows are multiples of 1 KiB apart take the staged walk: steps of
+        // 128 / E source rows by one line. Source rows 1 KiB apart with rows along that leave part of
+        // a step (2.5 steps), destination rows 2 KiB apart with columns that leave part of a line;
+        // tiles of whole steps and tiles with tails; the AVX2 build of 1- and 2-byte steps and the
+        // 16-byte one; one and two threads.
+        Kernels.allowAVX512Transposes(false)
+        defer { Kernels.allowAVX512Transposes(true) }
+        defer { Kernels.allowAVX2(true) }
+        for avx2 in [true, false] {
+            Kernels.allowAVX2(avx2)
+            for elementSize in [1, 2, 4, 8, 16] {
+                let line = 64 / elementSize, step = 128 / elementSize
+                for (rows, columns) in [(step * 21 / 2, 2048 / elementSize), (2048 / elementSize, line * 24 + 3)] {
+                    for tile in [(along: 4 * step, across: 2 * line), (along: 5 * step, across: 3 * line + 5)] {
+                        var tuning = CopyTuning.defaults
+                        tuning.streamingThresholdBytes = 0
+                        tuning.inlineThresholdBytes = 0
+                        tuning.tiles[elementSize] = .init(along: tile.along, across: tile.across)
+                        let source = try RawTensor(shape: [rows, columns], elementSize: elementSize)
+                        var rng = SeededGenerator(seed: UInt64(elementSize * 1000 + rows + columns))
+                        Self.fillRandom(source.storage, using: &rng)
+                        let view = try source.permuted([1, 0])
+                        for threads in [1, 2] {
+                            let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                            let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                            XCTAssertTrue(plan.streaming, "E=\(elementSize) \(rows)x\(columns) tile \(tile) \(plan)")
+                            try plan.execute(from: view, into: destination)
+                            Self.assertSameBytes(destination, try Self.referenceResult(view, destination),
+                                                 "E=\(elementSize) \(rows)x\(columns) tile \(tile) avx2 \(avx2), \(threads) threads")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testBaselineBuildOfNarrowTransposesMatchesTheReference() throws {
         // 1- and 2-byte tiles (plain and grouped) and streamed tiles into rows that start inside
         // lines run AVX-512 builds of the kernels where the CPU has it; the same checks on the

@@ -33,6 +33,11 @@ void rl_set_avx512_allowed(int allowed);
 /// they do). Tests turn it off to check, on such a CPU, the paths of one with AVX-512BW but no VBMI.
 void rl_set_avx512_vbmi_allowed(int allowed);
 
+/// Whether the staged walk (rl_transpose_tile on CPUs without AVX-512) may take its AVX2 build for 1-
+/// and 2-byte elements where the CPU has AVX2 (by default it does). Tests turn it off to check the
+/// 16-byte build on such a CPU.
+void rl_set_avx2_allowed(int allowed);
+
 /// Transposes a grouped tile: the rows of rl_transpose_tile are indexed by two dimensions per side.
 /// For a < along_n, a2 < along2_n, b < across_n, b2 < across2_n:
 ///   dst[b * dst_across + b2 * dst_across2 + a + a2 * along_n] = src[a * src_along + a2 * src_along2 + b + b2 * across_n]

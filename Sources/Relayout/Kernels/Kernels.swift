@@ -10,6 +10,10 @@ enum Kernels {
     /// tests turn it off to check the paths of a CPU with AVX-512BW but no VBMI.
     static func allowAVX512VBMI(_ allowed: Bool) { rl_set_avx512_vbmi_allowed(allowed ? 1 : 0) }
 
+    /// Whether the staged walk's 1- and 2-byte steps may run their AVX2 build where the CPU has it
+    /// (the default); tests turn it off to check the 16-byte build on such a CPU.
+    static func allowAVX2(_ allowed: Bool) { rl_set_avx2_allowed(allowed ? 1 : 0) }
+
     /// `count` elements along one dimension with arbitrary strides (a stride-0 source fills).
     @inline(__always)
     static func strided<T>(_ source: UnsafePointer<T>, _ sourceStride: Int, _ destination: UnsafeMutablePointer<T>, _ destinationStride: Int, _ count: Int) {

@@ -1,0 +1,148 @@
+// The staged walk: streamed tiles on CPUs without the AVX-512 walks (Skewed.c, NarrowWide.c), for
+// row strides that are multiples of 1 KiB.
+//
+// Measured on an AMD EPYC (Zen 3, AVX2, 32 KiB 8-way L1, 512 KiB 8-way L2): there the 16-byte line
+// walk (Transpose.c) that streams one line into each of 64 / E destination rows per step runs at
+// 0.6 of memcpy on power-of-two sides, and its bare access pattern does no better. What helps is
+// longer runs per destination row: two lines into each row per step (a copy-only walk of the same
+// shape, f4 4096²: 16 rows x 64 bytes 9.8-10.1 GB/s, x 128 bytes 11.0-15.6, x 256 bytes 12.1-16.5).
+// Reading twice as many source rows at once, rows that share a few cache sets, is what a stage
+// makes safe: each step copies H = STAGED_ROW_BYTES / E source rows by one line each, whole, into
+// an L1 buffer, transposes from there into a second buffer of 64 / E destination rows by
+// STAGED_ROW_BYTES, and streams each of those rows out in one go. Blocks streamed straight into
+// their rows, which leaves 16 / E rows of partial lines open at once, ran at half the speed.
+#include "CRelayoutKernels.h"
+
+#include "TransposeBlocks.h"
+
+#if defined(__SSE2__)
+// 128 measured best for 4-byte elements (f4 8192², 2 threads: 64 bytes 10.8 GB/s, 128 15.3, 256
+// 13.5) and no worse than 256 for the others.
+enum { STAGED_ROW_BYTES = 128 };
+
+// The source lines of one step (H rows from `src`, one line each) into `stage`, 64 bytes a row.
+static inline __attribute__((always_inline)) void stage_lines(const char *src, ptrdiff_t src_row, char *stage, ptrdiff_t H) {
+    for (ptrdiff_t r = 0; r < H; r++)
+#pragma clang loop unroll(full)
+        for (int q = 0; q < 4; q++) store16(stage + r * 64 + 16 * q, load16(src + r * src_row + 16 * q), 0);
+}
+
+// The staged rows of one step (64 / E rows of STAGED_ROW_BYTES) streamed to destination rows `dst_row`
+// bytes apart.
+static inline __attribute__((always_inline)) void stream_rows(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t L) {
+    for (ptrdiff_t r = 0; r < L; r++)
+#pragma clang loop unroll(full)
+        for (int o = 0; o < STAGED_ROW_BYTES; o += 64) stream_line64(dst + r * dst_row + o, out + r * STAGED_ROW_BYTES + o);
+}
+
+// N x N register blocks from the stage (rows 64 bytes apart) into the out buffer.
+static inline __attribute__((always_inline)) void step_blocks(const char *stage, char *out, const int E) {
+    const ptrdiff_t N = 16 / E, L = 64 / E, H = STAGED_ROW_BYTES / E;
+    for (ptrdiff_t j = 0; j < L; j += N)
+        for (ptrdiff_t i = 0; i < H; i += N) block(stage + i * 64 + j * E, 64, out + j * STAGED_ROW_BYTES + i * E, STAGED_ROW_BYTES, E, 0);
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define STAGED_AVX2 __attribute__((target("avx2")))
+
+// 1- and 2-byte steps with 32-byte registers, for half the interleaves of the 16-byte blocks
+// (u1 8192², 2 threads: 9.6 -> 10.2 GB/s; u2 4096² 10.0 -> 11.9): register k holds stage rows
+// g + k and g + N + k of one 16-byte column group in its two lanes; the in-lane N x N interleave
+// then leaves in register i 32 bytes of out row j * N + i (lane 0: rows g..g+N-1, lane 1: the next N).
+STAGED_AVX2 static inline __attribute__((always_inline)) void step_blocks_avx2(const char *stage, char *out, const int E) {
+    const int N = 16 / E, H = STAGED_ROW_BYTES / E;
+#pragma clang loop unroll(full)
+    for (int j = 0; j < 4; j++) {
+        for (int g = 0; g < H; g += 2 * N) {
+            __m256i v[16], w[16];
+#pragma clang loop unroll(full)
+            for (int k = 0; k < N; k++)
+                v[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_load_si128((const __m128i *)(stage + (g + k) * 64 + 16 * j))),
+                                               _mm_load_si128((const __m128i *)(stage + (g + N + k) * 64 + 16 * j)), 1);
+#pragma clang loop unroll(full)
+            for (int round = 1; round < N; round *= 2) {
+#pragma clang loop unroll(full)
+                for (int i = 0; i < N / 2; i++) {
+                    w[2 * i] = E == 1 ? _mm256_unpacklo_epi8(v[i], v[i + N / 2]) : _mm256_unpacklo_epi16(v[i], v[i + N / 2]);
+                    w[2 * i + 1] = E == 1 ? _mm256_unpackhi_epi8(v[i], v[i + N / 2]) : _mm256_unpackhi_epi16(v[i], v[i + N / 2]);
+                }
+#pragma clang loop unroll(full)
+                for (int i = 0; i < N; i++) v[i] = w[i];
+            }
+#pragma clang loop unroll(full)
+            for (int i = 0; i < N; i++) _mm256_store_si256((__m256i *)(out + (j * N + i) * STAGED_ROW_BYTES + g * E), v[i]);
+        }
+    }
+}
+STAGED_AVX2 static void step_u1_avx2(const char *stage, char *out) { step_blocks_avx2(stage, out, 1); }
+STAGED_AVX2 static void step_u2_avx2(const char *stage, char *out) { step_blocks_avx2(stage, out, 2); }
+#endif
+
+// The walk over a tile: steps along the source's rows (H rows, then the next line of each), then
+// the next H rows; the rows and columns that make no whole step take ordinary-store blocks.
+static inline __attribute__((always_inline)) void staged_walk(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
+                                                              ptrdiff_t along_n, ptrdiff_t across_n, const int E,
+                                                              void (*wide_step)(const char *stage, char *out)) {
+    const ptrdiff_t L = 64 / E, H = STAGED_ROW_BYTES / E;
+    const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
+    const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
+    _Alignas(64) char stage[STAGED_ROW_BYTES * 64];
+    _Alignas(64) char out[STAGED_ROW_BYTES * 64];
+    for (ptrdiff_t a = 0; a < along_steps; a += H) {
+        for (ptrdiff_t b = 0; b < across_lines; b += L) {
+            stage_lines(src + a * src_row + b * E, src_row, stage, H);
+            if (wide_step) wide_step(stage, out);
+            else step_blocks(stage, out, E);
+            stream_rows(out, dst + b * dst_row + a * E, dst_row, L);
+        }
+        if (across_lines < across_n) tile_blocks(src, src_row, dst, dst_row, a, a + H, across_lines, across_n, E);
+    }
+    if (along_steps < along_n) tile_blocks(src, src_row, dst, dst_row, along_steps, along_n, 0, across_n, E);
+}
+
+#if defined(__x86_64__)
+static int avx2_allowed = 1;
+#endif
+
+void rl_set_avx2_allowed(int allowed) {
+#if defined(__x86_64__)
+    __atomic_store_n(&avx2_allowed, allowed != 0, __ATOMIC_RELAXED);
+#else
+    (void)allowed;
+#endif
+}
+
+int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
+                             ptrdiff_t across_n, ptrdiff_t element_size) {
+    const ptrdiff_t E = element_size;
+    if (E < 1 || E > 16 || (E & (E - 1)) != 0 || along_n < STAGED_ROW_BYTES / E || across_n < 64 / E ||
+        ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) != 0)
+        return 0;
+    const char *s = (const char *)src;
+    char *d = (char *)dst;
+#if defined(__x86_64__)
+    if (E <= 2 && __builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED)) {
+        if (E == 1) staged_walk(s, src_along, d, dst_across, along_n, across_n, 1, step_u1_avx2);
+        else staged_walk(s, src_along, d, dst_across, along_n, across_n, 2, step_u2_avx2);
+        return 1;
+    }
+#endif
+    switch (E) {
+    case 1: staged_walk(s, src_along, d, dst_across, along_n, across_n, 1, 0); break;
+    case 2: staged_walk(s, src_along, d, dst_across, along_n, across_n, 2, 0); break;
+    case 4: staged_walk(s, src_along, d, dst_across, along_n, across_n, 4, 0); break;
+    case 8: staged_walk(s, src_along, d, dst_across, along_n, across_n, 8, 0); break;
+    default: staged_walk(s, src_along, d, dst_across, along_n, across_n, 16, 0); break;
+    }
+    return 1;
+}
+#else
+void rl_set_avx2_allowed(int allowed) { (void)allowed; }
+
+int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
+                             ptrdiff_t across_n, ptrdiff_t element_size) {
+    (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
+    return 0;
+}
+#endif
