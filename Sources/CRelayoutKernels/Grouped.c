@@ -228,6 +228,13 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
     // rl_transpose_tile_wide (TTC's 112x15x15x15x5x32:5,4,3,2,1,0, 448 x 160 floats per tile,
     // 12.4-13.4 -> 26.9-30.6 GB/s).
     if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && rl_transpose_rows_wide(srows, (char *const *)drows, along_rows, across_rows, E)) return;
+    // As in rl_transpose_tile: strides that are multiples of 1 KiB take the line walk, or, streamed
+    // without the AVX-512 walks, the staged one (Staged.c; AMD EPYC, 2 threads, five alternating
+    // rounds: f4 352x28x28x4x48:4,3,2,1,0 9.6 -> 17.2 GB/s, 48x28x28x4x352:4,3,2,1,0 11.1 -> 14.5,
+    // 48x28x28x28x48:4,3,2,1,0 12.7 -> 15.6). Other strides measured slower staged (0.80-0.96x).
+    const int lines = (((src_along | src_along2 | dst_across | dst_across2) * E) & 1023) == 0;
+    if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && lines && rl_transpose_rows_staged(srows, (char *const *)drows, along_rows, across_rows, E))
+        return;
     // 1- and 2-byte elements: the staged walk over the first destination rows in whole groups of
     // 64 / E (one source line's worth of columns each), the grouped kernels below for the rest.
     if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && E <= 2) {
@@ -239,8 +246,6 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
             across_rows -= whole;
         }
     }
-    // As in rl_transpose_tile: strides that are multiples of 1 KiB take the line walk.
-    const int lines = (((src_along | src_along2 | dst_across | dst_across2) * E) & 1023) == 0;
     // Rows back to back that are not whole lines (u1 75x96x75x96:2,0,3,1, rows of 96 bytes): each
     // strip of rows is one stretch of whole lines, staged in L1 and streamed.
     const int packed = streaming && !aligned && !lines && rl_transpose_strips_pack(along_rows, E) && across_rows >= 16 / E &&

@@ -20,19 +20,26 @@
 // 13.5) and no worse than 256 for the others.
 enum { STAGED_ROW_BYTES = 128 };
 
-// The source lines of one step (H rows from `src`, one line each) into `stage`, 64 bytes a row.
-static inline __attribute__((always_inline)) void stage_lines(const char *src, ptrdiff_t src_row, char *stage, ptrdiff_t H) {
-    for (ptrdiff_t r = 0; r < H; r++)
+// The source lines of one step (source rows a..a+H-1 from byte `column`, one line each) into
+// `stage`, 64 bytes a row. Rows from their table where there is one (grouped tiles), else by stride.
+static inline __attribute__((always_inline)) void stage_lines(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t a,
+                                                              ptrdiff_t column, char *stage, ptrdiff_t H) {
+    for (ptrdiff_t r = 0; r < H; r++) {
+        const char *row = source_row_at(srows, src, src_row, a + r) + column;
 #pragma clang loop unroll(full)
-        for (int q = 0; q < 4; q++) store16(stage + r * 64 + 16 * q, load16(src + r * src_row + 16 * q), 0);
+        for (int q = 0; q < 4; q++) store16(stage + r * 64 + 16 * q, load16(row + 16 * q), 0);
+    }
 }
 
-// The staged rows of one step (64 / E rows of STAGED_ROW_BYTES) streamed to destination rows `dst_row`
-// bytes apart.
-static inline __attribute__((always_inline)) void stream_rows(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t L) {
-    for (ptrdiff_t r = 0; r < L; r++)
+// The staged rows of one step (64 / E rows of STAGED_ROW_BYTES) streamed to destination rows b.. from
+// byte `column`.
+static inline __attribute__((always_inline)) void stream_rows(const char *out, char *const *drows, char *dst, ptrdiff_t dst_row, ptrdiff_t b,
+                                                              ptrdiff_t column, ptrdiff_t L) {
+    for (ptrdiff_t r = 0; r < L; r++) {
+        char *row = destination_row_at(drows, dst, dst_row, b + r) + column;
 #pragma clang loop unroll(full)
-        for (int o = 0; o < STAGED_ROW_BYTES; o += 64) stream_line64(dst + r * dst_row + o, out + r * STAGED_ROW_BYTES + o);
+        for (int o = 0; o < STAGED_ROW_BYTES; o += 64) stream_line64(row + o, out + r * STAGED_ROW_BYTES + o);
+    }
 }
 
 // N x N register blocks from the stage (rows 64 bytes apart) into the out buffer.
@@ -80,8 +87,10 @@ STAGED_AVX2 static void step_u2_avx2(const char *stage, char *out) { step_blocks
 #endif
 
 // The walk over a tile: steps along the source's rows (H rows, then the next line of each), then
-// the next H rows; the rows and columns that make no whole step take ordinary-store blocks.
-static inline __attribute__((always_inline)) void staged_walk(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
+// the next H rows; the rows and columns that make no whole step take ordinary-store blocks. Plain
+// tiles by strides (srows and drows null), grouped ones through row tables.
+static inline __attribute__((always_inline)) void staged_walk(const char *const *srows, const char *src, ptrdiff_t src_along,
+                                                              char *const *drows, char *dst, ptrdiff_t dst_across,
                                                               ptrdiff_t along_n, ptrdiff_t across_n, const int E,
                                                               void (*wide_step)(const char *stage, char *out)) {
     const ptrdiff_t L = 64 / E, H = STAGED_ROW_BYTES / E;
@@ -91,14 +100,26 @@ static inline __attribute__((always_inline)) void staged_walk(const char *src, p
     _Alignas(64) char out[STAGED_ROW_BYTES * 64];
     for (ptrdiff_t a = 0; a < along_steps; a += H) {
         for (ptrdiff_t b = 0; b < across_lines; b += L) {
-            stage_lines(src + a * src_row + b * E, src_row, stage, H);
+            stage_lines(srows, src, src_row, a, b * E, stage, H);
+            // The next step's lines (the next line of these rows, or the first of the next rows):
+            // grouped tiles' rows are short and far apart, too short for the hardware prefetchers to
+            // pick up (f4 352x28x28x4x48:4,3,2,1,0 1.24x, 48x28x28x4x352:4,3,2,1,0 1.25x,
+            // 48x28x28x28x48:4,3,2,1,0 1.15x; five alternating rounds, 2 threads).
+            const ptrdiff_t next_b = b + L < across_lines ? b + L : 0, next_a = b + L < across_lines ? a : a + H;
+            if (next_a < along_steps)
+                for (ptrdiff_t r = 0; r < H; r++) __builtin_prefetch(source_row_at(srows, src, src_row, next_a + r) + next_b * E, 0, 3);
             if (wide_step) wide_step(stage, out);
             else step_blocks(stage, out, E);
-            stream_rows(out, dst + b * dst_row + a * E, dst_row, L);
+            stream_rows(out, drows, dst, dst_row, b, a * E, L);
         }
-        if (across_lines < across_n) tile_blocks(src, src_row, dst, dst_row, a, a + H, across_lines, across_n, E);
     }
-    if (along_steps < along_n) tile_blocks(src, src_row, dst, dst_row, along_steps, along_n, 0, across_n, E);
+    if (srows) {
+        if (across_lines < across_n) rl_transpose_rows_blocks(srows, drows, 0, along_steps, across_lines, across_n, E);
+        if (along_steps < along_n) rl_transpose_rows_blocks(srows, drows, along_steps, along_n, 0, across_n, E);
+    } else {
+        if (across_lines < across_n) tile_blocks(src, src_row, dst, dst_row, 0, along_steps, across_lines, across_n, E);
+        if (along_steps < along_n) tile_blocks(src, src_row, dst, dst_row, along_steps, along_n, 0, across_n, E);
+    }
 }
 
 #if defined(__x86_64__)
@@ -113,28 +134,41 @@ void rl_set_avx2_allowed(int allowed) {
 #endif
 }
 
-int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size) {
-    const ptrdiff_t E = element_size;
-    if (E < 1 || E > 16 || (E & (E - 1)) != 0 || along_n < STAGED_ROW_BYTES / E || across_n < 64 / E ||
-        ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) != 0)
-        return 0;
-    const char *s = (const char *)src;
-    char *d = (char *)dst;
+// One build of the walk per element size (and AVX2 step for 1 and 2 bytes).
+static void staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows, char *dst, ptrdiff_t dst_across,
+                   ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
 #if defined(__x86_64__)
     if (E <= 2 && __builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED)) {
-        if (E == 1) staged_walk(s, src_along, d, dst_across, along_n, across_n, 1, step_u1_avx2);
-        else staged_walk(s, src_along, d, dst_across, along_n, across_n, 2, step_u2_avx2);
-        return 1;
+        if (E == 1) staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, step_u1_avx2);
+        else staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, step_u2_avx2);
+        return;
     }
 #endif
     switch (E) {
-    case 1: staged_walk(s, src_along, d, dst_across, along_n, across_n, 1, 0); break;
-    case 2: staged_walk(s, src_along, d, dst_across, along_n, across_n, 2, 0); break;
-    case 4: staged_walk(s, src_along, d, dst_across, along_n, across_n, 4, 0); break;
-    case 8: staged_walk(s, src_along, d, dst_across, along_n, across_n, 8, 0); break;
-    default: staged_walk(s, src_along, d, dst_across, along_n, across_n, 16, 0); break;
+    case 1: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, 0); break;
+    case 2: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, 0); break;
+    case 4: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, 0); break;
+    case 8: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 8, 0); break;
+    default: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 16, 0); break;
     }
+}
+
+static int staged_applies(ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
+    return E >= 1 && E <= 16 && (E & (E - 1)) == 0 && along_n >= STAGED_ROW_BYTES / E && across_n >= 64 / E;
+}
+
+int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
+                             ptrdiff_t across_n, ptrdiff_t element_size) {
+    if (!staged_applies(along_n, across_n, element_size) || ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0) return 0;
+    staged(0, (const char *)src, src_along, 0, (char *)dst, dst_across, along_n, across_n, element_size);
+    return 1;
+}
+
+int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
+    if (!staged_applies(along_n, across_n, element_size)) return 0;
+    for (ptrdiff_t b = 0; b < across_n; b++)
+        if (((uintptr_t)drows[b] & 63) != 0) return 0;
+    staged(srows, 0, 0, drows, 0, 0, along_n, across_n, element_size);
     return 1;
 }
 #else
@@ -143,6 +177,11 @@ void rl_set_avx2_allowed(int allowed) { (void)allowed; }
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size) {
     (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
+    return 0;
+}
+
+int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
+    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size;
     return 0;
 }
 #endif

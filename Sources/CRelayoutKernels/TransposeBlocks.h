@@ -160,6 +160,10 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size);
 
+// The same through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n * E whole
+// lines): 1, or 0, having written nothing, where it does not apply.
+int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
+
 // The most channels (elements of the packed side) that the few-channel gathers take.
 enum { RL_MAX_CHANNELS = 8 };
 

@@ -604,6 +604,35 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testStagedWalkOfGroupedTilesMatchesTheReference() throws {
+        // Grouped tiles whose strides are all multiples of 1 KiB, streamed, without the AVX-512
+        // walks: the staged walk through row tables (TTC's 352x28x28x4x48:4,3,2,1,0 shape: rows
+        // of 1 KiB on both sides, two of them grouped per tile on each side, a third left over).
+        // 1-byte tiles of this shape come out plain (2048 rows a side); their steps are the 2-byte
+        // ones' code with another element size.
+        Kernels.allowAVX512Transposes(false)
+        defer { Kernels.allowAVX512Transposes(true) }
+        defer { Kernels.allowAVX2(true) }
+        for avx2 in [true, false] {
+            Kernels.allowAVX2(avx2)
+            for elementSize in [2, 4, 8, 16] {
+                let kib = 1024 / elementSize
+                var tuning = CopyTuning.defaults
+                tuning.streamingThresholdBytes = 0
+                tuning.tiles[elementSize] = .init(along: 2 * kib, across: 2 * kib)
+                let source = try RawTensor(shape: [kib, 3, 2, kib], elementSize: elementSize)
+                var rng = SeededGenerator(seed: UInt64(elementSize * 7 + (avx2 ? 1 : 0)))
+                Self.fillRandom(source.storage, using: &rng)
+                let view = try source.permuted([3, 2, 1, 0])
+                let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 1)
+                XCTAssertTrue(plan.grouped.along && plan.grouped.across && plan.streaming, "E=\(elementSize): \(plan)")
+                try plan.execute(from: view, into: destination)
+                Self.assertSameBytes(destination, try Self.referenceResult(view, destination), "E=\(elementSize) avx2 \(avx2)")
+            }
+        }
+    }
+
     func testBaselineBuildOfNarrowTransposesMatchesTheReference() throws {
         // 1- and 2-byte tiles (plain and grouped) and streamed tiles into rows that start inside
         // lines run AVX-512 builds of the kernels where the CPU has it; the same checks on the
