@@ -1,5 +1,5 @@
 // The staged walk: streamed tiles on CPUs without the AVX-512 walks (Skewed.c, NarrowWide.c), for
-// row strides that are multiples of 1 KiB.
+// row strides that are multiples of 1 KiB, and for 4- and 8-byte rows that start inside lines.
 //
 // Measured on an AMD EPYC (Zen 3, AVX2, 32 KiB 8-way L1, 512 KiB 8-way L2): there the 16-byte line
 // walk (Transpose.c) that streams one line into each of 64 / E destination rows per step runs at
@@ -86,6 +86,27 @@ STAGED_AVX2 static void step_u1_avx2(const char *stage, char *out) { step_blocks
 STAGED_AVX2 static void step_u2_avx2(const char *stage, char *out) { step_blocks_avx2(stage, out, 2); }
 #endif
 
+// Requests the lines of the step after next (further along these rows, or on the next rows, over
+// destination rows [b_start, b_end)): grouped tiles' rows are short and far apart, too short for
+// the hardware prefetchers to pick up (one step ahead: f4 352x28x28x4x48:4,3,2,1,0 1.24x,
+// 48x28x28x4x352:4,3,2,1,0 1.25x, 48x28x28x28x48:4,3,2,1,0 1.15x; five alternating rounds, 2
+// threads). Two steps ahead, and the line of each piece's last byte too, for rows that start inside
+// lines: there a step's piece spans two lines, the first already fetched (one thread, f4 source
+// rows of 29060 bytes 3.9 -> 8.8 GB/s; 8192² 6.9 -> 8.2, two threads 13.2 -> 14.5).
+static inline __attribute__((always_inline)) void fetch_step_after_next(const char *const *srows, const char *src, ptrdiff_t src_row,
+                                                                        ptrdiff_t a, ptrdiff_t b, ptrdiff_t b_start, ptrdiff_t b_end,
+                                                                        ptrdiff_t along_steps, const int E) {
+    const ptrdiff_t L = 64 / E, H = STAGED_ROW_BYTES / E;
+    ptrdiff_t next_b = b + 2 * L, next_a = a;
+    while (next_b >= b_end && next_a < along_steps) { next_b -= b_end - b_start; next_a += H; }
+    if (next_a >= along_steps) return;
+    for (ptrdiff_t r = 0; r < H; r++) {
+        const char *row = source_row_at(srows, src, src_row, next_a + r) + next_b * E;
+        __builtin_prefetch(row, 0, 3);
+        __builtin_prefetch(row + 63, 0, 3);
+    }
+}
+
 // The walk over a tile: steps along the source's rows (H rows, then the next line of each), then
 // the next H rows; the rows and columns that make no whole step take ordinary-store blocks. Plain
 // tiles by strides (srows and drows null), grouped ones through row tables.
@@ -101,13 +122,7 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
     for (ptrdiff_t a = 0; a < along_steps; a += H) {
         for (ptrdiff_t b = 0; b < across_lines; b += L) {
             stage_lines(srows, src, src_row, a, b * E, stage, H);
-            // The next step's lines (the next line of these rows, or the first of the next rows):
-            // grouped tiles' rows are short and far apart, too short for the hardware prefetchers to
-            // pick up (f4 352x28x28x4x48:4,3,2,1,0 1.24x, 48x28x28x4x352:4,3,2,1,0 1.25x,
-            // 48x28x28x28x48:4,3,2,1,0 1.15x; five alternating rounds, 2 threads).
-            const ptrdiff_t next_b = b + L < across_lines ? b + L : 0, next_a = b + L < across_lines ? a : a + H;
-            if (next_a < along_steps)
-                for (ptrdiff_t r = 0; r < H; r++) __builtin_prefetch(source_row_at(srows, src, src_row, next_a + r) + next_b * E, 0, 3);
+            fetch_step_after_next(srows, src, src_row, a, b, 0, across_lines, along_steps, E);
             if (wide_step) wide_step(stage, out);
             else step_blocks(stage, out, E);
             stream_rows(out, drows, dst, dst_row, b, a * E, L);
@@ -153,13 +168,118 @@ static void staged(const char *const *srows, const char *src, ptrdiff_t src_alon
     }
 }
 
+#if defined(__x86_64__)
+#include <tmmintrin.h>
+#define SKEWED_TARGET __attribute__((target("ssse3")))
+
+// Destination rows that start inside lines: each row's step of 128 bytes, joined after the 64 bytes
+// its previous step left over, is shifted in registers to where the row's lines start (palignr by
+// the row's offset into its line) and streamed as two whole lines; the last 64 bytes are carried to
+// the row's next step. A tile's first and last partial line take ordinary stores: the tile beside
+// it writes the rest of those lines. (Joining through memory instead, bytes copied after the
+// carry and read back shifted, stalled every load on store forwarding: 0.3-0.5x of the row walk.)
+enum { SKEWED_GROUP_ROWS = 512 };
+
+// x[0..3]: the carried 64 bytes, x[4..11]: the step's 128; streams the two lines from line_start
+// (64-byte aligned, `skew` bytes before the row's step starts), the first only when `whole_first`.
+SKEWED_TARGET static inline __attribute__((always_inline)) void stream_shifted(const __m128i *x, int skew, char *line_start, int whole_first) {
+    const int q = skew >> 4;
+    __m128i v[8];
+#define SHIFT_CASE(S)                                                                                       \
+    case S:                                                                                                 \
+        for (int i = 0; i < 8; i++) v[i] = _mm_alignr_epi8(x[4 - q + i], x[3 - q + i], 16 - S);            \
+        break;
+    switch (skew & 15) {
+    case 0:
+        for (int i = 0; i < 8; i++) v[i] = x[4 - q + i];
+        break;
+    SHIFT_CASE(1) SHIFT_CASE(2) SHIFT_CASE(3) SHIFT_CASE(4) SHIFT_CASE(5) SHIFT_CASE(6) SHIFT_CASE(7) SHIFT_CASE(8)
+    SHIFT_CASE(9) SHIFT_CASE(10) SHIFT_CASE(11) SHIFT_CASE(12) SHIFT_CASE(13) SHIFT_CASE(14) SHIFT_CASE(15)
+    }
+#undef SHIFT_CASE
+    for (int i = whole_first ? 0 : 4; i < 8; i++) _mm_stream_si128((__m128i *)(line_start + 16 * i), v[i]);
+}
+
+SKEWED_TARGET static inline __attribute__((always_inline)) void staged_walk_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
+                                                                                    ptrdiff_t along_n, ptrdiff_t across_n, const int E,
+                                                                                    void (*wide_step)(const char *stage, char *out)) {
+    const ptrdiff_t L = 64 / E, H = STAGED_ROW_BYTES / E;
+    const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
+    const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
+    _Alignas(64) char stage[STAGED_ROW_BYTES * 64];
+    _Alignas(64) char out[STAGED_ROW_BYTES * 64];
+    __m128i carry[SKEWED_GROUP_ROWS * 4];
+    // Destination rows in groups, each walked over every source row, so that the carries of a group
+    // stay within 32 KiB.
+    for (ptrdiff_t g = 0; g < across_lines; g += SKEWED_GROUP_ROWS) {
+        const ptrdiff_t g_end = across_lines - g < SKEWED_GROUP_ROWS ? across_lines : g + SKEWED_GROUP_ROWS;
+        for (ptrdiff_t a = 0; a < along_steps; a += H) {
+            for (ptrdiff_t b = g; b < g_end; b += L) {
+                stage_lines(0, src, src_row, a, b * E, stage, H);
+                fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E);
+                if (wide_step) wide_step(stage, out);
+                else step_blocks(stage, out, E);
+                for (ptrdiff_t r = 0; r < L; r++) {
+                    char *at = dst + (b + r) * dst_row + a * E;
+                    const int skew = (int)((uintptr_t)at & 63);
+                    const __m128i *step = (const __m128i *)(out + r * STAGED_ROW_BYTES);
+                    __m128i *kept = carry + (b - g + r) * 4;
+                    __m128i x[12];
+                    for (int i = 0; i < 4; i++) x[i] = kept[i];
+                    for (int i = 0; i < 8; i++) x[4 + i] = _mm_load_si128(step + i);
+                    if (a == 0 && skew != 0) memcpy(at, out + r * STAGED_ROW_BYTES, (size_t)(64 - skew));
+                    stream_shifted(x, skew, at - skew, a != 0 || skew == 0);
+                    for (int i = 0; i < 4; i++) kept[i] = x[8 + i];
+                }
+            }
+        }
+        if (along_steps > 0)
+            for (ptrdiff_t b = g; b < g_end; b++) {
+                char *end = dst + b * dst_row + along_steps * E;
+                const ptrdiff_t skew = (ptrdiff_t)((uintptr_t)end & 63);
+                memcpy(end - skew, (const char *)(carry + (b - g) * 4) + 64 - skew, (size_t)skew);
+            }
+    }
+    if (across_lines < across_n) tile_blocks(src, src_row, dst, dst_row, 0, along_steps, across_lines, across_n, E);
+    if (along_steps < along_n) tile_blocks(src, src_row, dst, dst_row, along_steps, along_n, 0, across_n, E);
+}
+
+SKEWED_TARGET static void staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                                        ptrdiff_t E) {
+    if (E <= 2 && __builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED)) {
+        if (E == 1) staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, step_u1_avx2);
+        else staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, step_u2_avx2);
+        return;
+    }
+    switch (E) {
+    case 1: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, 0); break;
+    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, 0); break;
+    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, 0); break;
+    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, 0); break;
+    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, 0); break;
+    }
+}
+#endif
+
 static int staged_applies(ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
     return E >= 1 && E <= 16 && (E & (E - 1)) == 0 && along_n >= STAGED_ROW_BYTES / E && across_n >= 64 / E;
 }
 
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size) {
-    if (!staged_applies(along_n, across_n, element_size) || ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0) return 0;
+    if (!staged_applies(along_n, across_n, element_size)) return 0;
+    if (((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0) {
+#if defined(__x86_64__)
+        // 4- and 8-byte elements only: 1-, 2- and 16-byte tiles measured slower skewed than by the
+        // row walk's ordinary stores (2 threads, three alternating rounds: u1 7263x7265 10.1 -> 7.7
+        // GB/s, u2 10.8 -> 9.5, c16 4097x4099 16.5 -> 9.8; f4 7263x7265 13.8 -> 17.1, f8 10.0 -> 14.9).
+        if ((element_size == 4 || element_size == 8) && ((uintptr_t)dst & (uintptr_t)(element_size - 1)) == 0 && __builtin_cpu_supports("ssse3")) {
+            staged_skewed((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size);
+            return 1;
+        }
+#endif
+        return 0;
+    }
     staged(0, (const char *)src, src_along, 0, (char *)dst, dst_across, along_n, across_n, element_size);
     return 1;
 }

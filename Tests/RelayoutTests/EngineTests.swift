@@ -582,24 +582,50 @@ final class EngineTests: XCTestCase {
                 let line = 64 / elementSize, step = 128 / elementSize
                 for (rows, columns) in [(step * 21 / 2, 2048 / elementSize), (2048 / elementSize, line * 24 + 3)] {
                     for tile in [(along: 4 * step, across: 2 * line), (along: 5 * step, across: 3 * line + 5)] {
-                        var tuning = CopyTuning.defaults
-                        tuning.streamingThresholdBytes = 0
-                        tuning.inlineThresholdBytes = 0
-                        tuning.tiles[elementSize] = .init(along: tile.along, across: tile.across)
-                        let source = try RawTensor(shape: [rows, columns], elementSize: elementSize)
-                        var rng = SeededGenerator(seed: UInt64(elementSize * 1000 + rows + columns))
-                        Self.fillRandom(source.storage, using: &rng)
-                        let view = try source.permuted([1, 0])
-                        for threads in [1, 2] {
-                            let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
-                            let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
-                            XCTAssertTrue(plan.streaming, "E=\(elementSize) \(rows)x\(columns) tile \(tile) \(plan)")
-                            try plan.execute(from: view, into: destination)
-                            Self.assertSameBytes(destination, try Self.referenceResult(view, destination),
-                                                 "E=\(elementSize) \(rows)x\(columns) tile \(tile) avx2 \(avx2), \(threads) threads")
-                        }
+                        try Self.assertStreamedTransposeMatchesReference(rows: rows, columns: columns, elementSize: elementSize, tile: tile,
+                                                                         seed: UInt64(elementSize * 1000 + rows + columns), "avx2 \(avx2)")
                     }
                 }
+            }
+        }
+    }
+
+    /// Copies the transpose of a random `rows` x `columns` tensor with `tile`, streamed, on one and
+    /// two threads, and compares each result with the reference copy.
+    static func assertStreamedTransposeMatchesReference(rows: Int, columns: Int, elementSize: Int, tile: (along: Int, across: Int),
+                                                        seed: UInt64, _ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        var tuning = CopyTuning.defaults
+        tuning.streamingThresholdBytes = 0
+        tuning.inlineThresholdBytes = 0
+        tuning.tiles[elementSize] = .init(along: tile.along, across: tile.across)
+        let source = try RawTensor(shape: [rows, columns], elementSize: elementSize)
+        var rng = SeededGenerator(seed: seed)
+        fillRandom(source.storage, using: &rng)
+        let view = try source.permuted([1, 0])
+        for threads in [1, 2] {
+            let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+            let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+            let what = "E=\(elementSize) \(rows)x\(columns) tile \(tile) \(label), \(threads) threads"
+            XCTAssertTrue(plan.streaming, "\(what): \(plan)", file: file, line: line)
+            try plan.execute(from: view, into: destination)
+            assertSameBytes(destination, try referenceResult(view, destination), what, file: file, line: line)
+        }
+    }
+
+    func testSkewedStagedWalkIntoRowsInsideLinesMatchesTheReference() throws {
+        // Without the AVX-512 walks, streamed 4- and 8-byte tiles whose destination rows start inside
+        // lines take the staged walk's skewed form (other sizes the row walk): rows of an odd number
+        // of elements start at every offset into their lines, some at none; tiles along of whole
+        // steps and with a tail, so that rows' first and last partial lines fall inside the copy;
+        // columns with a tail; one and two threads (two tiles writing the two parts of one line).
+        Kernels.allowAVX512Transposes(false)
+        defer { Kernels.allowAVX512Transposes(true) }
+        for elementSize in [1, 2, 4, 8, 16] {
+            let line = 64 / elementSize, step = 128 / elementSize
+            let rows = step * 5 + 3, columns = line * 15 + 5
+            for tile in [(along: 2 * step, across: 2 * line), (along: 3 * step + 1, across: 3 * line + 5)] {
+                try Self.assertStreamedTransposeMatchesReference(rows: rows, columns: columns, elementSize: elementSize, tile: tile,
+                                                                 seed: UInt64(elementSize * 31 + tile.along), "skewed")
             }
         }
     }
