@@ -2,8 +2,9 @@ import CRelayoutKernels
 
 /// Leaf routines on raw pointers: no allocation, no bounds checks, no threads.
 enum Kernels {
-    /// Whether 1- and 2-byte transposes may run the C kernel's AVX-512 build where the CPU has it
-    /// (the default); tests turn it off to check the baseline build on such a CPU.
+    /// Whether transposes may run the C kernels' AVX-512 paths (the wide, skewed, narrow-wide and
+    /// channel walks, and the AVX-512 build of the 1- and 2-byte blocks) where the CPU has it (the
+    /// default); tests turn it off to check the paths of a CPU without AVX-512 on such a CPU.
     static func allowAVX512Transposes(_ allowed: Bool) { rl_set_avx512_allowed(allowed ? 1 : 0) }
 
     /// Whether the kernels that also need AVX-512 VBMI may run where the CPU has it (the default);

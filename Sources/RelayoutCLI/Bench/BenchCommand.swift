@@ -31,6 +31,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Override the wide transpose walk: true or false.", visibility: .hidden)) var wideTransposes: Bool?
     @Option(help: ArgumentHelp("Override whether transposes and tiles of short runs take work items along the source's rows: true or false.", visibility: .hidden)) var followsSourceRows: Bool?
     @Flag(help: ArgumentHelp("Run the kernels of a CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake).", visibility: .hidden)) var withoutVbmi = false
+    @Flag(help: ArgumentHelp("Run the kernels of a CPU without AVX-512 (AMD Zen 3 and earlier, most desktop CPUs): the staged walk and the 16-byte block kernels.", visibility: .hidden)) var withoutAvx512 = false
     @Flag(help: ArgumentHelp("Print each case's copy plan (to standard error).", visibility: .hidden)) var plans = false
 
     func run() throws {
@@ -44,6 +45,7 @@ struct BenchCommand: ParsableCommand {
             defer {
                 CopyTuning.active = tuningWithoutOverrides
                 if withoutVbmi { rl_set_avx512_vbmi_allowed(1) }
+                if withoutAvx512 { rl_set_avx512_allowed(1) }
             }
             if let tile {
                 let sides = tile.split(separator: "x").compactMap { Int($0) }
@@ -59,6 +61,7 @@ struct BenchCommand: ParsableCommand {
             if let wideTransposes { CopyTuning.active.wideTransposes = wideTransposes }
             if let followsSourceRows { CopyTuning.active.followsSourceRows = followsSourceRows }
             if withoutVbmi { rl_set_avx512_vbmi_allowed(0) }
+            if withoutAvx512 { rl_set_avx512_allowed(0) }
             var selected = try cases.map { try BenchCase(parsing: $0) }
             var suiteName = "custom"
             var workloads = [String]()
