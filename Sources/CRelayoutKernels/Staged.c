@@ -201,8 +201,7 @@ SKEWED_TARGET static inline __attribute__((always_inline)) void stream_shifted(c
 }
 
 SKEWED_TARGET static inline __attribute__((always_inline)) void staged_walk_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
-                                                                                    ptrdiff_t along_n, ptrdiff_t across_n, const int E,
-                                                                                    void (*wide_step)(const char *stage, char *out)) {
+                                                                                    ptrdiff_t along_n, ptrdiff_t across_n, const int E) {
     const ptrdiff_t L = 64 / E, H = STAGED_ROW_BYTES / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
@@ -217,14 +216,15 @@ SKEWED_TARGET static inline __attribute__((always_inline)) void staged_walk_skew
             for (ptrdiff_t b = g; b < g_end; b += L) {
                 stage_lines(0, src, src_row, a, b * E, stage, H);
                 fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E);
-                if (wide_step) wide_step(stage, out);
-                else step_blocks(stage, out, E);
+                step_blocks(stage, out, E);
                 for (ptrdiff_t r = 0; r < L; r++) {
                     char *at = dst + (b + r) * dst_row + a * E;
                     const int skew = (int)((uintptr_t)at & 63);
                     const __m128i *step = (const __m128i *)(out + r * STAGED_ROW_BYTES);
                     __m128i *kept = carry + (b - g + r) * 4;
                     __m128i x[12];
+                    // On a row's first step the carry holds nothing yet; only the first line reads
+                    // it, and that line is not streamed then.
                     for (int i = 0; i < 4; i++) x[i] = kept[i];
                     for (int i = 0; i < 8; i++) x[4 + i] = _mm_load_si128(step + i);
                     if (a == 0 && skew != 0) memcpy(at, out + r * STAGED_ROW_BYTES, (size_t)(64 - skew));
@@ -244,20 +244,15 @@ SKEWED_TARGET static inline __attribute__((always_inline)) void staged_walk_skew
     if (along_steps < along_n) tile_blocks(src, src_row, dst, dst_row, along_steps, along_n, 0, across_n, E);
 }
 
-SKEWED_TARGET static void staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
-                                        ptrdiff_t E) {
-    if (E <= 2 && __builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED)) {
-        if (E == 1) staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, step_u1_avx2);
-        else staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, step_u2_avx2);
-        return;
-    }
-    switch (E) {
-    case 1: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, 0); break;
-    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, 0); break;
-    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, 0); break;
-    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, 0); break;
-    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, 0); break;
-    }
+// 4- and 8-byte elements only: 1-, 2- and 16-byte tiles measured slower skewed than by the row
+// walk's ordinary stores (2 threads, three alternating rounds: u1 7263x7265 10.1 -> 7.7 GB/s, u2
+// 10.8 -> 9.5, c16 4097x4099 16.5 -> 9.8; f4 7263x7265 13.8 -> 17.1, f8 10.0 -> 14.9).
+SKEWED_TARGET static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                                       ptrdiff_t E) {
+    if ((E != 4 && E != 8) || ((uintptr_t)dst & (uintptr_t)(E - 1)) != 0 || !__builtin_cpu_supports("ssse3")) return 0;
+    if (E == 4) staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4);
+    else staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8);
+    return 1;
 }
 #endif
 
@@ -270,15 +265,10 @@ int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, pt
     if (!staged_applies(along_n, across_n, element_size)) return 0;
     if (((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0) {
 #if defined(__x86_64__)
-        // 4- and 8-byte elements only: 1-, 2- and 16-byte tiles measured slower skewed than by the
-        // row walk's ordinary stores (2 threads, three alternating rounds: u1 7263x7265 10.1 -> 7.7
-        // GB/s, u2 10.8 -> 9.5, c16 4097x4099 16.5 -> 9.8; f4 7263x7265 13.8 -> 17.1, f8 10.0 -> 14.9).
-        if ((element_size == 4 || element_size == 8) && ((uintptr_t)dst & (uintptr_t)(element_size - 1)) == 0 && __builtin_cpu_supports("ssse3")) {
-            staged_skewed((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size);
-            return 1;
-        }
-#endif
+        return staged_skewed((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size);
+#else
         return 0;
+#endif
     }
     staged(0, (const char *)src, src_along, 0, (char *)dst, dst_across, along_n, across_n, element_size);
     return 1;

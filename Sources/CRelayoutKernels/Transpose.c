@@ -182,6 +182,7 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int flags) {
     const int wide = (flags & RL_TRANSPOSE_WIDE) != 0;
     int streaming = (flags & RL_TRANSPOSE_STREAMING) != 0;
+    const int rows_inside_lines = ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0;
     if ((across_n <= RL_MAX_CHANNELS || along_n <= RL_MAX_CHANNELS) && rl_transpose_tile_channels(src, src_along, dst, dst_across, along_n, across_n, element_size, streaming)) return;
     // 1- and 2-byte rows back to back that are not whole lines: the grouped kernel stages strips of
     // 16 / E rows, each a whole number of lines, and streams them (see its packed strips).
@@ -190,7 +191,7 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
         rl_transpose_tile_grouped(src, src_along, 0, dst, dst_across, 0, along_n, 1, across_n, 1, element_size, flags);
         return;
     }
-    if (streaming && ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0 &&
+    if (streaming && rows_inside_lines &&
         rl_transpose_tile_skewed(src, src_along, dst, dst_across, along_n, across_n, element_size, wide))
         return;
     if (streaming && wide && rl_transpose_tile_wide(src, src_along, dst, dst_across, along_n, across_n, element_size)) return;
@@ -200,7 +201,6 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     // walk below is as fast or faster (u2 7264² 16.3 against 14.5, f4 7264² 19.1 against 20.1).
     // 4- and 8-byte rows that start inside lines take its skewed form, which streams where the row
     // walk would fall back to ordinary stores (f4 7263x7265 13.8 -> 17.1 GB/s, f8 10.0 -> 14.9).
-    const int rows_inside_lines = ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0;
     if (streaming && wide && (rows_inside_lines || ((src_along * element_size) & 1023) == 0 || ((dst_across * element_size) & 1023) == 0) &&
         rl_transpose_tile_staged(src, src_along, dst, dst_across, along_n, across_n, element_size))
         return;
@@ -211,7 +211,7 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     // ordinary stores are then faster (2 threads: u1 rows of 7248 bytes 12 GB/s streaming vs 20,
     // u2 rows of 10000 bytes 12.5 vs 21; but u2 rows of 10016 bytes 32 vs 23, f4 rows of 14480
     // bytes 28-31 vs 24-25). Open lines: one per row plus one per row that straddles.
-    if (streaming && ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0) {
+    if (streaming && rows_inside_lines) {
         const ptrdiff_t rows = 16 / (element_size < 16 ? element_size : 16);
         ptrdiff_t open = rows;
         for (ptrdiff_t r = 0; r < rows; r++) open += (((uintptr_t)dst + r * dst_across * element_size) & 63) != 0;
