@@ -236,9 +236,9 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
     if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && lines && rl_transpose_rows_staged(srows, (char *const *)drows, along_rows, across_rows, E))
         return;
     // 1- and 2-byte elements: the staged walk over the first destination rows in whole groups of
-    // 64 / E (one source line's worth of columns each), the grouped kernels below for the rest.
+    // 16 / E (one 16-byte piece of each source row's columns), the grouped kernels below for the rest.
     if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && E <= 2) {
-        const ptrdiff_t whole = across_rows - across_rows % (64 / E);
+        const ptrdiff_t whole = across_rows - across_rows % (16 / E);
         if (whole > 0 && rl_wide_narrow_rows_aligned(srows, (char *const *)drows, along_rows, whole, E)) {
             if (whole == across_rows) return;
             for (ptrdiff_t k = 0; k < along_rows; k++) srows[k] += whole * E;

@@ -46,9 +46,13 @@ NARROW_TARGET static inline __attribute__((always_inline)) void lines_from_stage
     }
 }
 
+// How many bytes of each source row's columns a step takes from column c: 128, or what is left
+// (a multiple of 16 bytes).
+static inline ptrdiff_t column_step(ptrdiff_t columns, ptrdiff_t c) { return columns - c >= 128 ? 128 : columns - c; }
+
 // The walk over source rows [0, along_n) (a multiple of L) and destination rows [0, across_n) (a
-// multiple of L), in steps of L source rows by 128 (or, last, 64) bytes of their columns from
-// `col`. Aligned: destination row b at dst + b * dst_row, 64-byte aligned. Skewed: at drows[b],
+// multiple of N = 16 / E), in steps of L source rows by 128 (or, last, what is left: a multiple of
+// 16 bytes) bytes of their columns from `col`. Aligned: destination row b at dst + b * dst_row, 64-byte aligned. Skewed: at drows[b],
 // anywhere; prev holds each row's previous register, and the first and last line of each row take
 // masked ordinary stores (they are shared with what lies beside the tile).
 NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t col,
@@ -69,7 +73,7 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
     for (ptrdiff_t a = 0; a < along_n;) {
         const int pair = a + 2 * L <= along_n, height = pair ? 2 * L : L;
         for (ptrdiff_t c = 0; c < columns; c += 128) {
-            const ptrdiff_t width = columns - c >= 128 ? 128 : 64;
+            const ptrdiff_t width = column_step(columns, c), stage_row = width > 64 ? 128 : 64;
             // Written out per width: as a loop over the row's lines, clang makes each row a memcpy call.
             if (width == 128) {
 #pragma clang loop unroll_count(4)
@@ -79,28 +83,39 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
                     _mm512_store_si512((void *)(stage + r * 128), x0);
                     _mm512_store_si512((void *)(stage + r * 128 + 64), x1);
                 }
-            } else {
+            } else if (width == 64) {
                 for (int r = 0; r < height; r++)
                     _mm512_store_si512((void *)(stage + r * 64), _mm512_loadu_si512((const void *)(source_row_at(srows, src, src_row, a + r) + col + c)));
+            } else {
+                // The last columns of a tile whose width is not whole lines (16 to 112 bytes): masked
+                // loads, which read nothing past the tile, into rows of 64 or 128 bytes.
+                const __mmask64 first = width >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << width) - 1);
+                const __mmask64 second = width > 64 ? (((__mmask64)1 << (width - 64)) - 1) : 0;
+                for (int r = 0; r < height; r++) {
+                    const char *row = source_row_at(srows, src, src_row, a + r) + col + c;
+                    _mm512_store_si512((void *)(stage + r * stage_row), _mm512_maskz_loadu_epi8(first, (const void *)row));
+                    if (width > 64) _mm512_store_si512((void *)(stage + r * stage_row + 64), _mm512_maskz_loadu_epi8(second, (const void *)(row + 64)));
+                }
             }
             ptrdiff_t next_a = a, next_c = c + width;
             if (next_c >= columns) { next_a += height; next_c = 0; }
             if (next_a < along_n) {
-                const ptrdiff_t next_width = columns - next_c >= 128 ? 128 : 64;
+                const ptrdiff_t next_width = column_step(columns, next_c);
                 const int next_height = next_a + 2 * L <= along_n ? 2 * L : L;
                 for (int r = 0; r < next_height; r++) {
                     const char *row = source_row_at(srows, src, src_row, next_a + r) + col + next_c;
                     for (ptrdiff_t q = 0; q < next_width; q += 64) _mm_prefetch(row + q, _MM_HINT_T1);
-                    if (((uintptr_t)row & 63) != 0) _mm_prefetch(row + next_width, _MM_HINT_T1);
+                    // The line of the last byte, where the row's bytes end past the lines above.
+                    if ((((uintptr_t)row & 63) + ((next_width - 1) & 63)) >= 64) _mm_prefetch(row + next_width - 1, _MM_HINT_T1);
                 }
             }
             for (ptrdiff_t q = 0; q < width; q += 16) {
                 __m512i v[16], lead[16];
-                lines_from_stage(stage + q, width, v, E);
+                lines_from_stage(stage + q, stage_row, v, E);
                 if (pair) {
 #pragma clang loop unroll(full)
                     for (int i = 0; i < N; i++) lead[i] = v[i];
-                    lines_from_stage(stage + L * width + q, width, v, E);
+                    lines_from_stage(stage + L * stage_row + q, stage_row, v, E);
                 }
                 const ptrdiff_t b0 = (c + q) / E;
 #pragma clang loop unroll(full)
@@ -156,7 +171,7 @@ NARROW_TARGET static void skewed_rows(const char *const *srows, char *const *dro
 
 int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,
                         ptrdiff_t element_size) {
-    if (element_size > 2 || (across_n * element_size) % 64 != 0 || !rl_avx512_transposes() || ((((uintptr_t)dst) | (uintptr_t)dst_row) & 63) != 0)
+    if (element_size > 2 || (across_n * element_size) % 16 != 0 || !rl_avx512_transposes() || ((((uintptr_t)dst) | (uintptr_t)dst_row) & 63) != 0)
         return 0;
     if (element_size == 1) aligned1(src, src_row, dst, dst_row, along_n, across_n);
     else aligned2(src, src_row, dst, dst_row, along_n, across_n);
@@ -164,8 +179,8 @@ int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t
 }
 
 int rl_wide_narrow_rows_aligned(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
-    const ptrdiff_t L = element_size <= 2 ? 64 / element_size : 1;
-    if (element_size > 2 || along_n % L != 0 || across_n % L != 0 || along_n == 0 || across_n == 0 || !rl_avx512_transposes()) return 0;
+    const ptrdiff_t L = element_size <= 2 ? 64 / element_size : 1, N = element_size <= 2 ? 16 / element_size : 1;
+    if (element_size > 2 || along_n % L != 0 || across_n % N != 0 || along_n == 0 || across_n == 0 || !rl_avx512_transposes()) return 0;
     for (ptrdiff_t b = 0; b < across_n; b++)
         if (((uintptr_t)drows[b] & 63) != 0) return 0;
     aligned_rows(srows, drows, along_n, across_n, element_size);

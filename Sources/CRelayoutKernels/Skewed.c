@@ -313,13 +313,15 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
     // Lines are joined in lanes of 4 bytes (E = 4), 8 bytes (E = 8, 16) or bytes.
     for (ptrdiff_t r = 0; r < across_full; r++)
         if (((uintptr_t)drows[r] & (lane - 1)) != 0) return 0;
-    int walked = 0;
-    if (wide && E <= 2) walked = rl_wide_narrow_rows(srows, drows, along_full, across_full, E);
-    else if (wide && across_full <= MAX_WIDE_SKEWED_ROWS) {
-        wide_skewed_rows(srows, drows, along_full, across_full, E);
-        walked = 1;
+    // The 1- and 2-byte walk takes destination rows in groups of 16 / E (one 16-byte piece of each
+    // source row's columns), so only the last few go to the ordinary stores after it.
+    const ptrdiff_t across_narrow = across_n - across_n % (16 / (E < 16 ? E : 16));
+    if (wide && E <= 2 && rl_wide_narrow_rows(srows, drows, along_full, across_narrow, E)) {
+        if (along_full < along_n) rl_transpose_rows_blocks(srows, drows, along_full, along_n, 0, across_narrow, E);
+        return across_narrow;
     }
-    if (walked) {
+    if (wide && E > 2 && across_full <= MAX_WIDE_SKEWED_ROWS) {
+        wide_skewed_rows(srows, drows, along_full, across_full, E);
         if (along_full < along_n) rl_transpose_rows_blocks(srows, drows, along_full, along_n, 0, across_full, E);
         return across_full;
     }
@@ -474,8 +476,9 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
                            ptrdiff_t across_n, ptrdiff_t element_size) {
     const ptrdiff_t E = element_size;
     if (!rl_avx512_transposes()) return 0;
-    // 1-byte steps are 64 rows along by 64 across, 2-byte blocks 32 by 16.
-    const ptrdiff_t L = 64 / E, B = E == 2 ? 16 : L;
+    // 1-byte steps are 64 rows along by 16 or more across (one 16-byte piece of each source row's
+    // columns), 2-byte blocks 32 by 16.
+    const ptrdiff_t L = 64 / E, B = E == 1 ? 16 : E == 2 ? 16 : L;
     const ptrdiff_t along_full = along_n - along_n % L, across_full = across_n - across_n % B;
     if (along_full == 0 || across_full == 0 || ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) != 0) return 0;
     const char *s = (const char *)src;

@@ -761,9 +761,12 @@ final class EngineTests: XCTestCase {
         // Rows of whole lines are grouped past 16 KiB per inner transpose (352 x 48 floats) ...
         let wide = try plan([28, 352, 28, 4, 48], [4, 0, 3, 2, 1], 4)
         XCTAssertTrue(wide.grouped.along || wide.grouped.across, "\(wide)")
-        // ... rows inside lines are not (u1 rows of 352 bytes, 48 x 352 bytes per inner transpose).
-        let skewed = try plan([28, 28, 352, 4, 48], [1, 3, 0, 4, 2], 1)
+        // ... rows inside lines are not (f4 rows of 350 floats, 350 x 48 floats per inner transpose),
+        // except 1-byte ones, at any size (u1 rows of 352 bytes, 48 x 352 bytes per inner transpose).
+        let skewed = try plan([28, 28, 350, 4, 48], [1, 3, 0, 4, 2], 4)
         XCTAssertFalse(skewed.grouped.along || skewed.grouped.across, "\(skewed)")
+        let skewedBytes = try plan([28, 28, 352, 4, 48], [1, 3, 0, 4, 2], 1)
+        XCTAssertTrue(skewedBytes.grouped.across, "\(skewedBytes)")
     }
 
     func testPlannerFusesAndOrdersDimensions() throws {

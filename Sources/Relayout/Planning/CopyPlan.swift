@@ -195,7 +195,8 @@ public struct CopyPlan: Sendable {
 
         // Grouped tiles' rows in whole lines where a smaller tile allows it: the destination rows of
         // A x A2 elements whole 64-byte lines (A2 rounded down), and for 1- and 2-byte elements the
-        // B x B2 destination rows whole multiples of a line's 64 / E, which the staged walk needs.
+        // B x B2 destination rows whole multiples of a line's 64 / E, so that the staged walk's
+        // steps take whole lines of source columns (it takes any multiple of 16 / E).
         // TTC in u1, two alternating rounds: geometric mean 1.08x (u1 28x48x28x4x352:4,0,3,2,1, rows
         // of 48 x 21 -> 48 x 20 bytes: 12 -> 21 GB/s); f4 and u2 within noise.
         if kernel == .transpose, let k = roleA2, tileA == inner.size, inner.destination == 1, dims[k].destination == inner.size, tileA2 < dims[k].size {
@@ -254,8 +255,7 @@ public struct CopyPlan: Sendable {
         // 0.98 -> 0.85 of memcpy beyond it); TTC, four alternating rounds against a 64 KiB limit: the
         // 11 f4 cases that change 1.22x (f4 28x352x28x4x48:4,0,3,2,1 0.87 -> 1.42). Other tiles group
         // only small inner transposes: 352x48 floats (66 KiB) per call measured slower grouped (23 ->
-        // 18 GB/s), 32x32 to 48x48 floats (4-9 KiB) much faster (21 -> 37-42 GB/s); and u1
-        // 28x28x352x4x48:1,3,0,4,2 (rows of 352 bytes) grouped at 48 x 352 bytes: 16 -> 5 GB/s.
+        // 18 GB/s), 32x32 to 48x48 floats (4-9 KiB) much faster (21 -> 37-42 GB/s).
         if kernel == .transpose, inner.destination == 1, let b = roleB, dims[b].source == 1 {
             let alongGroup = roleA2.map { tileA == inner.size && dims[$0].destination == inner.size && tileA2 > 1 } ?? false
             let acrossGroup = roleB2.map { tileB == dims[b].size && dims[$0].source == dims[b].size && tileB2 > 1 } ?? false
@@ -263,7 +263,13 @@ public struct CopyPlan: Sendable {
             let rowBytes = tileA * (alongGroup ? tileA2 : 1) * elementSize
             let wholeLines = rowBytes % 64 == 0 && (destinationOffset * elementSize) % 64 == 0 && (dims[b].destination * elementSize) % 64 == 0
                 && (!acrossGroup || roleB2.map { (dims[$0].destination * elementSize) % 64 == 0 } ?? true)
-            let limit = wholeLines ? (elementSize == 1 ? 64 << 10 : Int.max) : 16 << 10
+            // 1-byte tiles into rows that are not whole lines group at any size: the skewed staged walk
+            // (NarrowWide.c) then reads each source row's grouped run in one pass rather than a piece
+            // per call (TTC in u1, two threads, four to six alternating rounds: 608x75x12x96:3,2,1,0
+            // 11.9-14.0 -> 14.6-19.8 GB/s, 28x28x48x4x352:1,3,0,4,2 18.1 -> 22.7,
+            // 28x28x352x4x48:1,3,0,4,2 16.0-17.2 -> 18.2-20.8, 2320x59x384:2,1,0 (786 KB per tile)
+            // unchanged; no 2- or 4-byte plan changes with the limit lifted for them).
+            let limit = elementSize == 1 ? (wholeLines ? 64 << 10 : Int.max) : wholeLines ? Int.max : 16 << 10
             grouped = fits && tileA * tileB * elementSize <= limit ? (alongGroup, acrossGroup) : (false, false)
         } else {
             grouped = (false, false)
