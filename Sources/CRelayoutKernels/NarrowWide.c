@@ -97,20 +97,25 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
                     if (width > 64) _mm512_store_si512((void *)(stage + r * stage_row + 64), _mm512_maskz_loadu_epi8(second, (const void *)(row + 64)));
                 }
             }
-            ptrdiff_t next_a = a, next_c = c + width;
+            ptrdiff_t next_a = a, next_c = c + width, next_width = 0;
+            int next_height = 0;
             if (next_c >= columns) { next_a += height; next_c = 0; }
             if (next_a < along_n) {
-                const ptrdiff_t next_width = column_step(columns, next_c);
-                const int next_height = next_a + 2 * L <= along_n ? 2 * L : L;
-                for (int r = 0; r < next_height; r++) {
+                next_width = column_step(columns, next_c);
+                next_height = next_a + 2 * L <= along_n ? 2 * L : L;
+            }
+            // The next step's lines are fetched a slice of rows per 16-byte piece, between the
+            // transposes, so that the work overlaps the waits for fill buffers.
+            const int fetch_rows = (int)((next_height + width / 16 - 1) / (width / 16));
+            for (ptrdiff_t q = 0; q < width; q += 16) {
+                __m512i v[16], lead[16];
+                const int r0 = (int)(q / 16) * fetch_rows, r1 = r0 + fetch_rows < next_height ? r0 + fetch_rows : next_height;
+                for (int r = r0; r < r1; r++) {
                     const char *row = source_row_at(srows, src, src_row, next_a + r) + col + next_c;
-                    for (ptrdiff_t q = 0; q < next_width; q += 64) _mm_prefetch(row + q, _MM_HINT_T1);
+                    for (ptrdiff_t k = 0; k < next_width; k += 64) _mm_prefetch(row + k, _MM_HINT_T1);
                     // The line of the last byte, where the row's bytes end past the lines above.
                     if ((((uintptr_t)row & 63) + ((next_width - 1) & 63)) >= 64) _mm_prefetch(row + next_width - 1, _MM_HINT_T1);
                 }
-            }
-            for (ptrdiff_t q = 0; q < width; q += 16) {
-                __m512i v[16], lead[16];
                 lines_from_stage(stage + q, stage_row, v, E);
                 if (pair) {
 #pragma clang loop unroll(full)
