@@ -113,6 +113,31 @@ final class TuningTests: XCTestCase {
         XCTAssertThrowsError(try TuningProfile.read(path: folder + "/missing.json"))
     }
 
+    func testTheDirectCopyLimitFollowsTheActiveTuning() throws {
+        // Copies decide on the direct loop from a copy of the active tuning's directCopyBytes kept
+        // beside it: setting the tuning must move that too, both ways.
+        let before = CopyTuning.active
+        defer { CopyTuning.active = before }
+        var tuning = before
+        tuning.directCopyBytes = 100
+        CopyTuning.active = tuning
+        XCTAssertTrue(CopyTuning.activeTakesDirectCopy(bytes: 100))
+        XCTAssertFalse(CopyTuning.activeTakesDirectCopy(bytes: 101))
+        tuning.directCopyBytes = 0
+        CopyTuning.active = tuning
+        XCTAssertFalse(CopyTuning.activeTakesDirectCopy(bytes: 1))
+        // A copy still gives the right result either way (through a plan here).
+        let source = try RawTensor(shape: [8, 8], elementSize: 4)
+        for i in 0..<64 { source.storage.baseAddress.storeBytes(of: UInt32(i), toByteOffset: 4 * i, as: UInt32.self) }
+        let view = try source.permuted([1, 0])
+        let destination = try RawTensor(shape: [8, 8], elementSize: 4)
+        try destination.copy(from: view)
+        XCTAssertEqual(destination.storage.baseAddress.load(fromByteOffset: 4, as: UInt32.self), 8)
+        CopyTuning.active = before
+        XCTAssertEqual(CopyTuning.activeTakesDirectCopy(bytes: before.directCopyBytes), true)
+        XCTAssertEqual(CopyTuning.activeTakesDirectCopy(bytes: before.directCopyBytes + 1), false)
+    }
+
     func testChoiceRuleAndThresholds() {
         XCTAssertEqual(Tuner.choose(scores: [1.0, 1.01, 0.9], incumbent: 0, margin: 0.02), 0, "a win inside the margin keeps the incumbent")
         XCTAssertEqual(Tuner.choose(scores: [1.0, 1.05, 0.9], incumbent: 0, margin: 0.02), 1)

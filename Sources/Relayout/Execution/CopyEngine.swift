@@ -14,8 +14,8 @@ enum CopyEngine {
     /// Copies `source` into `destination` (same shape, no overlap between them, destination free of
     /// self-overlap: the caller has checked all three).
     static func copy(from source: RawTensor, into destination: RawTensor, threads: Int?, freshDestination: Bool = false) throws {
-        let tuning = tuning(freshDestination: freshDestination)
-        if destination.count * destination.elementSize <= tuning.directCopyBytes {
+        // freshDestination changes only chunk sizes, which direct copies do not have.
+        if CopyTuning.activeTakesDirectCopy(bytes: destination.count * destination.elementSize) {
             direct(from: source, into: destination)
             return
         }

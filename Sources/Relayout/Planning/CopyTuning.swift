@@ -158,8 +158,24 @@ extension CopyTuning {
             if let tuning = activeStorage.withLock({ $0 }) { return tuning }
             return ActiveProfile.resolution.tuning
         }
-        set { activeStorage.withLock { $0 = newValue } }
+        set { installActive(newValue) }
     }
 
-    static func installActive(_ tuning: CopyTuning) { activeStorage.withLock { $0 = tuning } }
+    static func installActive(_ tuning: CopyTuning) {
+        activeStorage.withLock {
+            $0 = tuning
+            activeDirectCopy.store(tuning.directCopyBytes, ordering: .relaxed)
+        }
+    }
+
+    /// The active tuning's `directCopyBytes` (-1 until a tuning is in force), so that the smallest
+    /// copies decide on the direct loop without taking the lock and copying the whole tuning (perf
+    /// of 1 KiB copies: 5 % of the samples in taking the tuning, 25 % in retains and releases).
+    private static let activeDirectCopy = Atomic<Int>(-1)
+
+    /// Whether a copy of `bytes` bytes takes the direct loop under the active tuning.
+    static func activeTakesDirectCopy(bytes: Int) -> Bool {
+        let limit = activeDirectCopy.load(ordering: .relaxed)
+        return bytes <= (limit >= 0 ? limit : active.directCopyBytes)
+    }
 }
