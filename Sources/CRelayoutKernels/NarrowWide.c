@@ -51,9 +51,9 @@ NARROW_TARGET static inline __attribute__((always_inline)) void lines_from_stage
 static inline ptrdiff_t column_step(ptrdiff_t columns, ptrdiff_t c) { return columns - c >= 128 ? 128 : columns - c; }
 
 // The walk over source rows [0, along_n) (a multiple of L) and destination rows [0, across_n) (a
-// multiple of N = 16 / E), in steps of L source rows by 128 (or, last, what is left: a multiple of
-// 16 bytes) bytes of their columns from `col`. Aligned: destination row b at dst + b * dst_row, 64-byte aligned. Skewed: at drows[b],
-// anywhere; prev holds each row's previous register, and the first and last line of each row take
+// multiple of N = 16 / E), in steps of L source rows by 128 bytes of their columns from `col` (the
+// last step what is left, a multiple of 16 bytes). Aligned: destination row b at dst + b * dst_row,
+// 64-byte aligned. Skewed: at drows[b], anywhere; prev holds each row's previous register, and the first and last line of each row take
 // masked ordinary stores (they are shared with what lies beside the tile).
 NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t col,
                                                                            char *const *drows, char *dst, ptrdiff_t dst_row,

@@ -315,7 +315,7 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
         if (((uintptr_t)drows[r] & (lane - 1)) != 0) return 0;
     // The 1- and 2-byte walk takes destination rows in groups of 16 / E (one 16-byte piece of each
     // source row's columns), so only the last few go to the ordinary stores after it.
-    const ptrdiff_t across_narrow = across_n - across_n % (16 / (E < 16 ? E : 16));
+    const ptrdiff_t across_narrow = E <= 2 ? across_n - across_n % (16 / E) : 0;
     if (wide && E <= 2 && rl_wide_narrow_rows(srows, drows, along_full, across_narrow, E)) {
         if (along_full < along_n) rl_transpose_rows_blocks(srows, drows, along_full, along_n, 0, across_narrow, E);
         return across_narrow;
@@ -478,7 +478,7 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
     if (!rl_avx512_transposes()) return 0;
     // 1-byte steps are 64 rows along by 16 or more across (one 16-byte piece of each source row's
     // columns), 2-byte blocks 32 by 16.
-    const ptrdiff_t L = 64 / E, B = E == 1 ? 16 : E == 2 ? 16 : L;
+    const ptrdiff_t L = 64 / E, B = E <= 2 ? 16 : L;
     const ptrdiff_t along_full = along_n - along_n % L, across_full = across_n - across_n % B;
     if (along_full == 0 || across_full == 0 || ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) != 0) return 0;
     const char *s = (const char *)src;

@@ -177,18 +177,19 @@ int rl_transpose_tile_channels(const void *src, ptrdiff_t src_along, void *dst, 
 
 // The staged wide walk (NarrowWide.c; AVX-512BW), 1- or 2-byte elements: a tile of along_n
 // source rows by across_n destination rows (along_n a multiple of 64 / element_size, across_n of
-// 64 / element_size too for 1 byte, of 32 for 2; row strides in bytes) into 64-byte-aligned rows.
+// 16 / element_size; row strides in bytes) into 64-byte-aligned rows.
 // Returns 1, or 0, having written nothing, where it does not apply.
 int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,
                         ptrdiff_t element_size);
 
 // The same for 1- or 2-byte elements through row tables, for destination rows anywhere (AVX-512BW
-// and VBMI; sides multiples of 64 / element_size): returns 1, or 0, having written nothing, where it does not apply.
+// and VBMI; along_n a multiple of 64 / element_size, across_n of 16 / element_size): returns 1, or
+// 0, having written nothing, where it does not apply.
 int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
 
 // The staged walk through row tables into 64-byte-aligned rows (grouped tiles of 1- or 2-byte
-// elements; AVX-512BW; both sides multiples of 64 / element_size): returns 1, or 0, having written
-// nothing, where it does not apply.
+// elements; AVX-512BW; along_n a multiple of 64 / element_size, across_n of 16 / element_size):
+// returns 1, or 0, having written nothing, where it does not apply.
 int rl_wide_narrow_rows_aligned(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
 
 // The wide walk through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n whole
