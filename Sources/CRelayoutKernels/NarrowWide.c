@@ -192,12 +192,16 @@ int rl_wide_narrow_rows_aligned(const char *const *srows, char *const *drows, pt
     return 1;
 }
 
+int rl_narrow_rows_inside_lines_walk(void) { return rl_avx512_transposes() && rl_has_avx512_vbmi(); }
+
 int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
-    if (element_size > 2 || !rl_avx512_transposes() || !rl_has_avx512_vbmi()) return 0;
+    if (element_size > 2 || !rl_narrow_rows_inside_lines_walk()) return 0;
     skewed_rows(srows, drows, along_n, across_n, element_size);
     return 1;
 }
 #else
+int rl_narrow_rows_inside_lines_walk(void) { return 0; }
+
 int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,
                         ptrdiff_t element_size) {
     (void)src; (void)src_row; (void)dst; (void)dst_row; (void)along_n; (void)across_n; (void)element_size;

@@ -33,6 +33,11 @@ void rl_set_avx512_allowed(int allowed);
 /// they do). Tests turn it off to check, on such a CPU, the paths of one with AVX-512BW but no VBMI.
 void rl_set_avx512_vbmi_allowed(int allowed);
 
+/// Whether streamed 1- and 2-byte transposes into rows that start inside lines take the staged wide
+/// walk (AVX-512BW and VBMI, neither turned off): the planner groups large 1-byte tiles of such rows
+/// only where they do.
+int rl_narrow_rows_inside_lines_walk(void);
+
 /// Whether the staged walk (rl_transpose_tile on CPUs without AVX-512) may take its AVX2 build for 1-
 /// and 2-byte elements where the CPU has AVX2 (by default it does). Tests turn it off to check the
 /// 16-byte build on such a CPU.
