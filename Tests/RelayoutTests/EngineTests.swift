@@ -574,11 +574,7 @@ final class EngineTests: XCTestCase {
         // a step (2.5 steps), destination rows 2 KiB apart with columns that leave part of a line;
         // tiles of whole steps and tiles with tails; the AVX2 build of 1- and 2-byte steps and the
         // 16-byte one; one and two threads.
-        Kernels.allowAVX512Transposes(false)
-        defer { Kernels.allowAVX512Transposes(true) }
-        defer { Kernels.allowAVX2(true) }
-        for avx2 in [true, false] {
-            Kernels.allowAVX2(avx2)
+        try Self.withEachBuildWithoutAVX512 { avx2 in
             for elementSize in [1, 2, 4, 8, 16] {
                 let line = 64 / elementSize, step = 128 / elementSize
                 for (rows, columns) in [(step * 21 / 2, 2048 / elementSize), (2048 / elementSize, line * 24 + 3)] {
@@ -591,11 +587,25 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    /// Runs `body` with the AVX-512 kernels turned off, once with the AVX2 build of the 1- and 2-byte
+    /// steps and once with the 16-byte one (its argument says which), restoring both afterwards.
+    static func withEachBuildWithoutAVX512(_ body: (Bool) throws -> Void) rethrows {
+        Kernels.allowAVX512Transposes(false)
+        defer { Kernels.allowAVX512Transposes(true) }
+        defer { Kernels.allowAVX2(true) }
+        for avx2 in [true, false] {
+            Kernels.allowAVX2(avx2)
+            try body(avx2)
+        }
+    }
+
     /// Copies the transpose of a random `rows` x `columns` tensor with `tile`, streamed, on one and
     /// two threads, and compares each result with the reference copy.
     static func assertStreamedTransposeMatchesReference(rows: Int, columns: Int, elementSize: Int, tile: (along: Int, across: Int),
-                                                        seed: UInt64, _ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+                                                        stagedAtAnyStride: Bool = false, seed: UInt64, _ label: String,
+                                                        file: StaticString = #filePath, line: UInt = #line) throws {
         var tuning = CopyTuning.defaults
+        tuning.stagedTransposesAtAnyStride = stagedAtAnyStride
         tuning.streamingThresholdBytes = 0
         tuning.inlineThresholdBytes = 0
         tuning.tiles[elementSize] = .init(along: tile.along, across: tile.across)
@@ -610,6 +620,33 @@ final class EngineTests: XCTestCase {
             XCTAssertTrue(plan.streaming, "\(what): \(plan)", file: file, line: line)
             try plan.execute(from: view, into: destination)
             assertSameBytes(destination, try referenceResult(view, destination), what, file: file, line: line)
+        }
+    }
+
+    func testStagedWalkAtAnyStrideMatchesTheReference() throws {
+        // CopyTuning.stagedTransposesAtAnyStride, without the AVX-512 walks: the staged walk takes
+        // streamed tiles whose strides are not multiples of 1 KiB, plain (destination rows of 22
+        // lines, source rows of 37 elements past whole lines; tiles with tails on both sides) and
+        // grouped (two dimensions a side, rows of whole lines), one and two threads, AVX2 on and off.
+        try Self.withEachBuildWithoutAVX512 { avx2 in
+            for elementSize in [1, 2, 4, 8, 16] {
+                let line = 64 / elementSize
+                for tile in [(along: 4 * line, across: 3 * line), (along: 5 * line + 3, across: 2 * line + 5)] {
+                    try Self.assertStreamedTransposeMatchesReference(rows: 22 * line, columns: 5 * line + 37, elementSize: elementSize, tile: tile,
+                                                                     stagedAtAnyStride: true, seed: UInt64(elementSize * 13 + tile.along), "avx2 \(avx2)")
+                }
+                var grouped = CopyTuning.defaults
+                grouped.streamingThresholdBytes = 0
+                grouped.stagedTransposesAtAnyStride = true
+                let source = try RawTensor(shape: [2 * line, 3, 3, 40], elementSize: elementSize)
+                var rng = SeededGenerator(seed: UInt64(elementSize * 17 + (avx2 ? 1 : 0)))
+                Self.fillRandom(source.storage, using: &rng)
+                let view = try source.permuted([3, 2, 1, 0])
+                let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: grouped, threads: 2)
+                try plan.execute(from: view, into: destination)
+                Self.assertSameBytes(destination, try Self.referenceResult(view, destination), "grouped E=\(elementSize) avx2 \(avx2): \(plan)")
+            }
         }
     }
 

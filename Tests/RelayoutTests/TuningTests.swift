@@ -49,6 +49,7 @@ final class TuningTests: XCTestCase {
         object.removeValue(forKey: "freshChunkBytes")
         object.removeValue(forKey: "freshPopulators")
         object.removeValue(forKey: "wideTransposes")
+        object.removeValue(forKey: "stagedTransposesAtAnyStride")
         object.removeValue(forKey: "followsSourceRows")
         // Before runTileAreaBytes there was runTileBytes, a per-side stretch: ignored, default area.
         object.removeValue(forKey: "runTileAreaBytes")

@@ -38,6 +38,16 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// VBMI), instead of the 16-byte row walk. On a 2-core Intel VM: TTC 0.85-0.88 -> 1.12-1.16 of memcpy;
     /// not measured on AMD, so `relayout tune` measures it.
     public var wideTransposes: Bool
+    /// Where the AVX-512 walks do not run (AMD Zen 3 and earlier, Intel CPUs without AVX-512, or
+    /// `wideTransposes` off): whether streamed transposes take the staged walk (128 / E source
+    /// rows' lines staged in L1, two whole lines per destination row per step) at every row stride,
+    /// rather than only where a stride is a multiple of 1 KiB or the destination's rows start inside
+    /// lines. Off by default: on a 2-core AMD Zen 3 VM the 16-byte row walk measured as fast or
+    /// faster at other strides (f4 7264² 20.1 against 19.1 GB/s, u2 16.3 against 14.5; grouped tiles
+    /// 0.80-0.96x staged). On the 2-core Intel VM with AVX-512 turned off, TTC in GB/s: f4 1.038x,
+    /// u2 1.036x, u1 1.139x, f8 1.135x, but per case 0.59-1.89x (f4 43408x1216 14.1 -> 24.5 GB/s,
+    /// 28x28x48x4x352:1,3,0,4,2 34.6 -> 20.5), so `relayout tune` measures it.
+    public var stagedTransposesAtAnyStride: Bool
     /// Whether transposes and tiles of short runs take their work items along the source's rows: the
     /// loop that carries on a tile's source rows (the source followed from the across side through
     /// every dimension the tile covers whole, to the first it does not) runs innermost, and a chunk
@@ -57,7 +67,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// kernel supports them; `Int.max` disables streaming.
     public var streamingThresholdBytes: Int
 
-    public init(tiles: [Int: Tile], runBytes: Int, runTileAreaBytes: Int = 40 << 10, chunkBytes: Int, freshChunkBytes: Int = 8 << 20, freshPopulators: Int = 2, wideTransposes: Bool = true, followsSourceRows: Bool = true, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
+    public init(tiles: [Int: Tile], runBytes: Int, runTileAreaBytes: Int = 40 << 10, chunkBytes: Int, freshChunkBytes: Int = 8 << 20, freshPopulators: Int = 2, wideTransposes: Bool = true, stagedTransposesAtAnyStride: Bool = false, followsSourceRows: Bool = true, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
         self.tiles = tiles
         self.runBytes = runBytes
         self.runTileAreaBytes = runTileAreaBytes
@@ -65,6 +75,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         self.freshChunkBytes = freshChunkBytes
         self.freshPopulators = freshPopulators
         self.wideTransposes = wideTransposes
+        self.stagedTransposesAtAnyStride = stagedTransposesAtAnyStride
         self.followsSourceRows = followsSourceRows
         self.directCopyBytes = directCopyBytes
         self.inlineThresholdBytes = inlineThresholdBytes
@@ -83,6 +94,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         freshChunkBytes: 8 << 20,
         freshPopulators: 2,
         wideTransposes: true,
+        stagedTransposesAtAnyStride: false,
         followsSourceRows: true,
         directCopyBytes: 4096,
         inlineThresholdBytes: 2 << 20,
@@ -90,7 +102,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     )
 
     enum CodingKeys: String, CodingKey {
-        case tiles, runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes, freshPopulators, wideTransposes, followsSourceRows, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes
+        case tiles, runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes, freshPopulators, wideTransposes, stagedTransposesAtAnyStride, followsSourceRows, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes
     }
 
     // Tiles are keyed by element size; JSON objects need string keys ("4": {...}).
@@ -115,6 +127,8 @@ public struct CopyTuning: Codable, Hashable, Sendable {
             freshChunkBytes: try c.decodeIfPresent(Int.self, forKey: .freshChunkBytes) ?? CopyTuning.defaults.freshChunkBytes,
             freshPopulators: try c.decodeIfPresent(Int.self, forKey: .freshPopulators) ?? CopyTuning.defaults.freshPopulators,
             wideTransposes: try c.decodeIfPresent(Bool.self, forKey: .wideTransposes) ?? CopyTuning.defaults.wideTransposes,
+            stagedTransposesAtAnyStride: try c.decodeIfPresent(Bool.self, forKey: .stagedTransposesAtAnyStride)
+                ?? CopyTuning.defaults.stagedTransposesAtAnyStride,
             followsSourceRows: try c.decodeIfPresent(Bool.self, forKey: .followsSourceRows) ?? CopyTuning.defaults.followsSourceRows,
             directCopyBytes: try c.decode(Int.self, forKey: .directCopyBytes),
             inlineThresholdBytes: try c.decode(Int.self, forKey: .inlineThresholdBytes),
@@ -134,6 +148,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         try c.encode(freshChunkBytes, forKey: .freshChunkBytes)
         try c.encode(freshPopulators, forKey: .freshPopulators)
         try c.encode(wideTransposes, forKey: .wideTransposes)
+        try c.encode(stagedTransposesAtAnyStride, forKey: .stagedTransposesAtAnyStride)
         try c.encode(followsSourceRows, forKey: .followsSourceRows)
         try c.encode(directCopyBytes, forKey: .directCopyBytes)
         try c.encode(inlineThresholdBytes, forKey: .inlineThresholdBytes)

@@ -29,6 +29,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Override chunk bytes for fresh destinations.", visibility: .hidden)) var freshChunkBytes: Int?
     @Option(help: ArgumentHelp("Override the streaming-store threshold in bytes.", visibility: .hidden)) var streamingThreshold: Int?
     @Option(help: ArgumentHelp("Override the wide transpose walk: true or false.", visibility: .hidden)) var wideTransposes: Bool?
+    @Option(help: ArgumentHelp("Override whether, without the AVX-512 walks, streamed transposes take the staged walk at every row stride: true or false.", visibility: .hidden)) var stagedAtAnyStride: Bool?
     @Option(help: ArgumentHelp("Override whether transposes and tiles of short runs take work items along the source's rows: true or false.", visibility: .hidden)) var followsSourceRows: Bool?
     @Flag(help: ArgumentHelp("Run the kernels of a CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake).", visibility: .hidden)) var withoutVbmi = false
     @Flag(help: ArgumentHelp("Run the kernels of a CPU without AVX-512 (AMD Zen 3 and earlier, most desktop CPUs): the staged walk and the 16-byte block kernels.", visibility: .hidden)) var withoutAvx512 = false
@@ -59,6 +60,7 @@ struct BenchCommand: ParsableCommand {
             if let freshChunkBytes { CopyTuning.active.freshChunkBytes = freshChunkBytes }
             if let streamingThreshold { CopyTuning.active.streamingThresholdBytes = streamingThreshold }
             if let wideTransposes { CopyTuning.active.wideTransposes = wideTransposes }
+            if let stagedAtAnyStride { CopyTuning.active.stagedTransposesAtAnyStride = stagedAtAnyStride }
             if let followsSourceRows { CopyTuning.active.followsSourceRows = followsSourceRows }
             if withoutVbmi { rl_set_avx512_vbmi_allowed(0) }
             if withoutAvx512 { rl_set_avx512_allowed(0) }
