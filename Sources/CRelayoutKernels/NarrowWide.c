@@ -53,8 +53,8 @@ static inline ptrdiff_t column_step(ptrdiff_t columns, ptrdiff_t c) { return col
 // The walk over source rows [0, along_n) (a multiple of L) and destination rows [0, across_n) (a
 // multiple of N = 16 / E), in steps of L source rows by 128 bytes of their columns from `col` (the
 // last step what is left, a multiple of 16 bytes). Aligned: destination row b at dst + b * dst_row,
-// 64-byte aligned. Skewed: at drows[b], anywhere; prev holds each row's previous register, and the first and last line of each row take
-// masked ordinary stores (they are shared with what lies beside the tile).
+// 64-byte aligned. Skewed: at drows[b], anywhere; prev holds each row's previous register, and the
+// first and last line of each row take masked ordinary stores (they are shared with what lies beside the tile).
 NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t col,
                                                                            char *const *drows, char *dst, ptrdiff_t dst_row,
                                                                            ptrdiff_t along_n, ptrdiff_t across_n, __m512i *prev, const int E,
@@ -192,6 +192,8 @@ int rl_wide_narrow_rows_aligned(const char *const *srows, char *const *drows, pt
     return 1;
 }
 
+int rl_avx512_walks(void) { return rl_avx512_transposes(); }
+
 int rl_narrow_rows_inside_lines_walk(void) { return rl_avx512_transposes() && rl_has_avx512_vbmi(); }
 
 int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
@@ -200,6 +202,8 @@ int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t 
     return 1;
 }
 #else
+int rl_avx512_walks(void) { return 0; }
+
 int rl_narrow_rows_inside_lines_walk(void) { return 0; }
 
 int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,

@@ -122,6 +122,10 @@ final class SemanticsTests: XCTestCase {
         XCTAssertThrowsError(try Tensor<Int32>(zerosOf: [-1]))
         XCTAssertThrowsError(try Tensor<Int16>(a.raw))
         XCTAssertThrowsError(try RawTensor(shape: [2], elementSize: 3))
+        // The check's switch and the public set name the same sizes.
+        for size in 0...33 {
+            XCTAssertEqual((try? RawTensor.checkElementSize(size)) != nil, RawTensor.supportedElementSizes.contains(size), "\(size) bytes")
+        }
         XCTAssertThrowsError(try Storage(byteCount: Int.max)) { error in
             guard case RelayoutError.allocationFailed = error else { return XCTFail("\(error)") }
         }

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Relayout
+import CRelayoutKernels
 
 /// Scripted timings: the tuner's selection logic without a real clock.
 struct FakeMeasurer: TuningMeasurer {
@@ -192,6 +193,37 @@ final class TuningTests: XCTestCase {
         XCTAssertEqual(reports.last?.done, reports.last?.total, "progress reaches 100 %")
         XCTAssertEqual(fake.calls, reports.count, "one progress step per case and candidate")
         XCTAssertTrue(profile.measurements.contains { $0.knob == "tile.4" && $0.chosen && $0.candidate == "256x256" })
+    }
+
+    func testTheStagedKnobIsSweptOnlyWithoutTheAVX512Walks() throws {
+        // Scripted: the staged walk at any stride 10 % faster on the 2-D cases. Where the AVX-512
+        // walks run it would run nowhere, so the tuner leaves the knob alone; without them it
+        // measures and takes it. Progress still counts every measurement.
+        func tune() throws -> (TuningProfile, FakeMeasurer, [TuningProgress]) {
+            var tuner = Tuner(quick: true, threads: 2, fingerprint: fingerprint)
+            tuner.caseBytes = 1 << 16
+            var fake = FakeMeasurer { tuningCase, tuning, _ in
+                tuning.stagedTransposesAtAnyStride && tuningCase.permutation == [1, 0] ? 0.9 : 1.0
+            }
+            var reports = [TuningProgress]()
+            let ttc = Tuner.ttcCases(quick: true, specifications: ttcSpecifications).map { c -> TuningCase in
+                var small = c
+                small.shape[0] = 1
+                return small
+            }
+            let profile = try tuner.run(measurer: &fake, ttc: ttc) { reports.append($0) }
+            return (profile, fake, reports)
+        }
+        for walks in [true, false] {
+            Kernels.allowAVX512Transposes(walks)
+            defer { Kernels.allowAVX512Transposes(true) }
+            let (profile, fake, reports) = try tune()
+            let swept = rl_avx512_walks() == 0
+            XCTAssertEqual(profile.measurements.contains { $0.knob == "stagedTransposesAtAnyStride" }, swept, "walks allowed: \(walks)")
+            XCTAssertEqual(profile.tuning.stagedTransposesAtAnyStride, swept, "walks allowed: \(walks)")
+            XCTAssertEqual(fake.calls, reports.count)
+            XCTAssertEqual(reports.last?.done, reports.last?.total)
+        }
     }
 
     func testATunedProfileThatLosesOnTTCIsReplacedByTheDefaults() throws {

@@ -36,6 +36,11 @@ void rl_set_avx512_allowed(int allowed);
 /// they do). Tests turn it off to check, on such a CPU, the paths of one with AVX-512BW but no VBMI.
 void rl_set_avx512_vbmi_allowed(int allowed);
 
+/// Whether the AVX-512 walks run (the CPU has AVX-512BW and VL, and rl_set_avx512_allowed has not
+/// turned them off): where they do, the staged walk of CPUs without them is not reached, and the
+/// tuner leaves its knob alone.
+int rl_avx512_walks(void);
+
 /// Whether streamed 1- and 2-byte transposes into rows that start inside lines take the staged wide
 /// walk (AVX-512BW and VBMI, neither turned off): the planner groups large 1-byte tiles of such rows
 /// only where they do.

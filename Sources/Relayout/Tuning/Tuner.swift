@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import CRelayoutKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -145,7 +146,9 @@ public struct Tuner {
         let populatorCandidates = threads < 2 ? [] : Array(Set([1, 2, threads])).sorted()
         var total = sizes.reduce(0) { $0 + tileSweep($1).count * tileCases(elementSize: $1).count }
         total += runCandidates.count * runCases.count + chunkCandidates.count * chunkCases.count
-        total += 4 * wideCases.count + 2 * followCases.count + populatorCandidates.count * freshCases.count
+        // The staged walk at every stride matters only where the AVX-512 walks do not run.
+        let stagedMatters = rl_avx512_walks() == 0
+        total += (stagedMatters ? 4 : 2) * wideCases.count + 2 * followCases.count + populatorCandidates.count * freshCases.count
         total += 4 * streamingSizes.count + 2 * inlineSizes.count + 2 * ttc.count
         var done = 0
         func step(_ label: String) {
@@ -205,11 +208,13 @@ public struct Tuner {
         // The wide transpose walk (AVX-512 machines; elsewhere both candidates run the same code).
         tuning = try sweep(knob: "wideTransposes", candidates: [true, false].map { var t = tuning; t.wideTransposes = $0; return t },
                            names: ["on", "off"], incumbent: tuning.wideTransposes ? 0 : 1, cases: wideCases)
-        // The staged walk at every stride (machines without the AVX-512 walks; elsewhere both
-        // candidates run the same code).
-        tuning = try sweep(knob: "stagedTransposesAtAnyStride",
-                           candidates: [false, true].map { var t = tuning; t.stagedTransposesAtAnyStride = $0; return t },
-                           names: ["off", "on"], incumbent: tuning.stagedTransposesAtAnyStride ? 1 : 0, cases: wideCases)
+        // The staged walk at every stride (machines without the AVX-512 walks; on the others both
+        // candidates would run the same code, and noise alone would pick).
+        if stagedMatters {
+            tuning = try sweep(knob: "stagedTransposesAtAnyStride",
+                               candidates: [false, true].map { var t = tuning; t.stagedTransposesAtAnyStride = $0; return t },
+                               names: ["off", "on"], incumbent: tuning.stagedTransposesAtAnyStride ? 1 : 0, cases: wideCases)
+        }
         tuning = try sweep(knob: "followsSourceRows", candidates: [true, false].map { var t = tuning; t.followsSourceRows = $0; return t },
                            names: ["on", "off"], incumbent: tuning.followsSourceRows ? 0 : 1, cases: followCases)
 

@@ -34,8 +34,9 @@ public struct MachineFingerprint: Codable, Equatable, Sendable {
 
 /// One candidate value of one knob, and what it measured: geometric means over the knob's cases.
 public struct TuningMeasurement: Codable, Equatable, Sendable {
-    /// The knob: `tile.1` … `tile.16`, `runTileAreaBytes`, `chunkBytes`, `wideTransposes`, `stagedTransposesAtAnyStride`,
-    /// `followsSourceRows`, `freshPopulators`, `streamingThresholdBytes`, `inlineThresholdBytes`.
+    /// The knob: `tile.1` … `tile.16`, `runTileAreaBytes`, `chunkBytes`, `wideTransposes`,
+    /// `stagedTransposesAtAnyStride` (only where the AVX-512 walks do not run), `followsSourceRows`,
+    /// `freshPopulators`, `streamingThresholdBytes`, `inlineThresholdBytes`.
     public var knob: String
     public var candidate: String
     /// Copy bandwidth (read plus written), GB/s.
