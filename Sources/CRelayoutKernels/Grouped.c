@@ -233,7 +233,7 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
     // rounds: f4 352x28x28x4x48:4,3,2,1,0 9.6 -> 17.2 GB/s, 48x28x28x4x352:4,3,2,1,0 11.1 -> 14.5,
     // 48x28x28x28x48:4,3,2,1,0 12.7 -> 15.6). Other strides measured slower staged (0.80-0.96x).
     const int lines = (((src_along | src_along2 | dst_across | dst_across2) * E) & 1023) == 0;
-    const int staged_stride = lines || (flags & RL_TRANSPOSE_STAGED_ANY_STRIDE) != 0;
+    const int staged_stride = lines || rl_staged_at_any_stride(E, flags);
     if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && staged_stride && rl_transpose_rows_staged(srows, (char *const *)drows, along_rows, across_rows, E))
         return;
     // 1- and 2-byte elements: the staged walk over the first destination rows in whole groups of

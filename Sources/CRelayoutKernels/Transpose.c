@@ -201,9 +201,9 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     // walk below is as fast or faster (u2 7264² 16.3 against 14.5, f4 7264² 19.1 against 20.1).
     // 4- and 8-byte rows that start inside lines take its skewed form, which streams where the row
     // walk would fall back to ordinary stores (f4 7263x7265 13.8 -> 17.1 GB/s, f8 10.0 -> 14.9).
-    // With RL_TRANSPOSE_STAGED_ANY_STRIDE, every stride (a tuning knob: measured both ways per case
-    // on the Intel VM with AVX-512 turned off, see CopyTuning.stagedTransposesAtAnyStride).
-    const int any_stride = (flags & RL_TRANSPOSE_STAGED_ANY_STRIDE) != 0;
+    // 8- and 16-byte tiles, and with RL_TRANSPOSE_STAGED_ANY_STRIDE the others, at every stride (see
+    // rl_staged_at_any_stride).
+    const int any_stride = rl_staged_at_any_stride(element_size, flags);
     if (streaming && wide && (any_stride || rows_inside_lines || ((src_along * element_size) & 1023) == 0 || ((dst_across * element_size) & 1023) == 0) &&
         rl_transpose_tile_staged(src, src_along, dst, dst_across, along_n, across_n, element_size))
         return;

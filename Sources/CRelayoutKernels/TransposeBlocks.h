@@ -164,6 +164,16 @@ int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, pt
 // lines): 1, or 0, having written nothing, where it does not apply.
 int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
 
+// Whether a streamed tile without the AVX-512 walks takes the staged walk at every row stride, not
+// only where a stride is a multiple of 1 KiB: 8- and 16-byte tiles always (AMD EPYC Zen 3, 2
+// threads, TTC shapes, two alternating rounds of the staged walk at every stride against only at
+// 1 KiB multiples: f8 1.175x GB/s, c16 1.134x, every round and both by GB/s and ratio to memcpy; the
+// Intel VM with AVX-512 off, f8 1.135x), the others where RL_TRANSPOSE_STAGED_ANY_STRIDE asks (the
+// same rounds: f4 1.01x, u1 1.01x, u2 0.96x, per case 0.6-1.9x either way, so the tuner decides).
+static inline int rl_staged_at_any_stride(ptrdiff_t element_size, int flags) {
+    return element_size >= 8 || (flags & RL_TRANSPOSE_STAGED_ANY_STRIDE) != 0;
+}
+
 // The most channels (elements of the packed side) that the few-channel gathers take.
 enum { RL_MAX_CHANNELS = 8 };
 

@@ -39,14 +39,17 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// not measured on AMD, so `relayout tune` measures it.
     public var wideTransposes: Bool
     /// Where the AVX-512 walks do not run (AMD Zen 3 and earlier, Intel CPUs without AVX-512, or
-    /// `wideTransposes` off): whether streamed transposes take the staged walk (128 / E source
-    /// rows' lines staged in L1, two whole lines per destination row per step) at every row stride,
-    /// rather than only where a stride is a multiple of 1 KiB or the destination's rows start inside
-    /// lines. Off by default: on a 2-core AMD Zen 3 VM the 16-byte row walk measured as fast or
-    /// faster at other strides (f4 7264² 20.1 against 19.1 GB/s, u2 16.3 against 14.5; grouped tiles
-    /// 0.80-0.96x staged). On the 2-core Intel VM with AVX-512 turned off, TTC in GB/s: f4 1.038x,
-    /// u2 1.036x, u1 1.139x, f8 1.135x, but per case 0.59-1.89x (f4 43408x1216 14.1 -> 24.5 GB/s,
-    /// 28x28x48x4x352:1,3,0,4,2 34.6 -> 20.5), so `relayout tune` measures it.
+    /// `wideTransposes` off): whether streamed transposes of 1-, 2- and 4-byte elements take the
+    /// staged walk (128 / E source rows' lines staged in L1, two whole lines per destination row per
+    /// step) at every row stride, rather than only where a stride is a multiple of 1 KiB or the
+    /// destination's rows start inside lines. (8- and 16-byte tiles take it at every stride
+    /// whatever this says: TTC shapes, two alternating rounds, 1.22x and 1.20x GB/s on an AMD Zen 3
+    /// VM; f8 1.135x on the Intel VM with AVX-512 turned off.) Off by default: on a 2-core AMD Zen 3
+    /// VM the 16-byte row walk measured as fast or faster at other strides (f4 7264² 20.1 against
+    /// 19.1 GB/s, u2 16.3 against 14.5; grouped tiles 0.80-0.96x staged); on another, TTC f4 1.01x,
+    /// u1 1.01x, u2 0.96x; on the Intel VM with AVX-512 turned off f4 1.038x, u2 1.036x, u1 1.139x;
+    /// per case 0.59-1.89x either way (f4 43408x1216 14.1 -> 24.5 GB/s, 28x28x48x4x352:1,3,0,4,2
+    /// 34.6 -> 20.5), so `relayout tune` measures it.
     public var stagedTransposesAtAnyStride: Bool
     /// Whether transposes and tiles of short runs take their work items along the source's rows: the
     /// loop that carries on a tile's source rows (the source followed from the across side through
