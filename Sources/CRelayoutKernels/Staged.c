@@ -34,17 +34,18 @@ static inline __attribute__((always_inline)) void stage_lines(const char *const 
 // The staged rows of one step (64 / E rows of STAGED_ROW_BYTES) streamed to destination rows b.. from
 // byte `column`.
 static inline __attribute__((always_inline)) void stream_rows(const char *out, char *const *drows, char *dst, ptrdiff_t dst_row, ptrdiff_t b,
-                                                              ptrdiff_t column, ptrdiff_t L) {
+                                                              ptrdiff_t column, ptrdiff_t L, const int piece) {
     for (ptrdiff_t r = 0; r < L; r++) {
         char *row = destination_row_at(drows, dst, dst_row, b + r) + column;
 #pragma clang loop unroll(full)
-        for (int o = 0; o < STAGED_ROW_BYTES; o += 64) stream_line64(row + o, out + r * STAGED_ROW_BYTES + o);
+        for (int o = 0; o < piece; o += 64) stream_line64(row + o, out + r * STAGED_ROW_BYTES + o);
     }
 }
 
-// N x N register blocks from the stage (rows 64 bytes apart) into the out buffer.
-static inline __attribute__((always_inline)) void step_blocks(const char *stage, char *out, const int E) {
-    const ptrdiff_t N = 16 / E, L = 64 / E, H = STAGED_ROW_BYTES / E;
+// N x N register blocks from the stage (rows 64 bytes apart) into the out buffer: H = piece / E
+// stage rows, `piece` bytes of each out row.
+static inline __attribute__((always_inline)) void step_blocks(const char *stage, char *out, const int E, const int piece) {
+    const ptrdiff_t N = 16 / E, L = 64 / E, H = piece / E;
     for (ptrdiff_t j = 0; j < L; j += N)
         for (ptrdiff_t i = 0; i < H; i += N) block(stage + i * 64 + j * E, 64, out + j * STAGED_ROW_BYTES + i * E, STAGED_ROW_BYTES, E, 0);
 }
@@ -57,8 +58,8 @@ static inline __attribute__((always_inline)) void step_blocks(const char *stage,
 // (u1 8192², 2 threads: 9.6 -> 10.2 GB/s; u2 4096² 10.0 -> 11.9): register k holds stage rows
 // g + k and g + N + k of one 16-byte column group in its two lanes; the in-lane N x N interleave
 // then leaves in register i 32 bytes of out row j * N + i (lane 0: rows g..g+N-1, lane 1: the next N).
-STAGED_AVX2 static inline __attribute__((always_inline)) void step_blocks_avx2(const char *stage, char *out, const int E) {
-    const int N = 16 / E, H = STAGED_ROW_BYTES / E;
+STAGED_AVX2 static inline __attribute__((always_inline)) void step_blocks_avx2(const char *stage, char *out, const int E, const int piece) {
+    const int N = 16 / E, H = piece / E;
 #pragma clang loop unroll(full)
     for (int j = 0; j < 4; j++) {
         for (int g = 0; g < H; g += 2 * N) {
@@ -82,8 +83,14 @@ STAGED_AVX2 static inline __attribute__((always_inline)) void step_blocks_avx2(c
         }
     }
 }
-STAGED_AVX2 static void step_u1_avx2(const char *stage, char *out) { step_blocks_avx2(stage, out, 1); }
-STAGED_AVX2 static void step_u2_avx2(const char *stage, char *out) { step_blocks_avx2(stage, out, 2); }
+STAGED_AVX2 static void step_u1_avx2(const char *stage, char *out, int piece) {
+    if (piece == STAGED_ROW_BYTES) step_blocks_avx2(stage, out, 1, STAGED_ROW_BYTES);
+    else step_blocks_avx2(stage, out, 1, 64);
+}
+STAGED_AVX2 static void step_u2_avx2(const char *stage, char *out, int piece) {
+    if (piece == STAGED_ROW_BYTES) step_blocks_avx2(stage, out, 2, STAGED_ROW_BYTES);
+    else step_blocks_avx2(stage, out, 2, 64);
+}
 #endif
 
 // Requests the lines of the step after next (further along these rows, or on the next rows, over
@@ -108,32 +115,43 @@ static inline __attribute__((always_inline)) void fetch_step_after_next(const ch
 }
 
 // The walk over a tile: steps along the source's rows (H rows, then the next line of each), then
-// the next H rows; the rows and columns that make no whole step take ordinary-store blocks. Plain
+// the next H rows. Rows left over that make one line of each destination row go in steps of one
+// line (else 48-row tiles, TTC's 28x28x48x28x48:1,3,0,4,2, wrote a third of their bytes through
+// ordinary stores); the rows and columns that make no whole line take ordinary-store blocks. Plain
 // tiles by strides (srows and drows null), grouped ones through row tables.
 static inline __attribute__((always_inline)) void staged_walk(const char *const *srows, const char *src, ptrdiff_t src_along,
                                                               char *const *drows, char *dst, ptrdiff_t dst_across,
                                                               ptrdiff_t along_n, ptrdiff_t across_n, const int E,
-                                                              void (*wide_step)(const char *stage, char *out)) {
+                                                              void (*wide_step)(const char *stage, char *out, int piece)) {
     const ptrdiff_t L = 64 / E, H = STAGED_ROW_BYTES / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
+    const ptrdiff_t along_lines = along_n - along_n % L;
     _Alignas(64) char stage[STAGED_ROW_BYTES * 64];
     _Alignas(64) char out[STAGED_ROW_BYTES * 64];
     for (ptrdiff_t a = 0; a < along_steps; a += H) {
         for (ptrdiff_t b = 0; b < across_lines; b += L) {
             stage_lines(srows, src, src_row, a, b * E, stage, H);
             fetch_step_after_next(srows, src, src_row, a, b, 0, across_lines, along_steps, E);
-            if (wide_step) wide_step(stage, out);
-            else step_blocks(stage, out, E);
-            stream_rows(out, drows, dst, dst_row, b, a * E, L);
+            if (wide_step) wide_step(stage, out, STAGED_ROW_BYTES);
+            else step_blocks(stage, out, E, STAGED_ROW_BYTES);
+            stream_rows(out, drows, dst, dst_row, b, a * E, L, STAGED_ROW_BYTES);
         }
     }
+    // STAGED_ROW_BYTES is two lines, so at most one line's rows are left.
+    if (along_lines > along_steps)
+        for (ptrdiff_t b = 0; b < across_lines; b += L) {
+            stage_lines(srows, src, src_row, along_steps, b * E, stage, L);
+            if (wide_step) wide_step(stage, out, 64);
+            else step_blocks(stage, out, E, 64);
+            stream_rows(out, drows, dst, dst_row, b, along_steps * E, L, 64);
+        }
     if (srows) {
-        if (across_lines < across_n) rl_transpose_rows_blocks(srows, drows, 0, along_steps, across_lines, across_n, E);
-        if (along_steps < along_n) rl_transpose_rows_blocks(srows, drows, along_steps, along_n, 0, across_n, E);
+        if (across_lines < across_n) rl_transpose_rows_blocks(srows, drows, 0, along_lines, across_lines, across_n, E);
+        if (along_lines < along_n) rl_transpose_rows_blocks(srows, drows, along_lines, along_n, 0, across_n, E);
     } else {
-        if (across_lines < across_n) tile_blocks(src, src_row, dst, dst_row, 0, along_steps, across_lines, across_n, E);
-        if (along_steps < along_n) tile_blocks(src, src_row, dst, dst_row, along_steps, along_n, 0, across_n, E);
+        if (across_lines < across_n) tile_blocks(src, src_row, dst, dst_row, 0, along_lines, across_lines, across_n, E);
+        if (along_lines < along_n) tile_blocks(src, src_row, dst, dst_row, along_lines, along_n, 0, across_n, E);
     }
 }
 
@@ -216,7 +234,7 @@ SKEWED_TARGET static inline __attribute__((always_inline)) void staged_walk_skew
             for (ptrdiff_t b = g; b < g_end; b += L) {
                 stage_lines(0, src, src_row, a, b * E, stage, H);
                 fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E);
-                step_blocks(stage, out, E);
+                step_blocks(stage, out, E, STAGED_ROW_BYTES);
                 for (ptrdiff_t r = 0; r < L; r++) {
                     char *at = dst + (b + r) * dst_row + a * E;
                     const int skew = (int)((uintptr_t)at & 63);
