@@ -1,5 +1,4 @@
 import XCTest
-import Synchronization
 @testable import Relayout
 
 /// Freed results' huge pages kept for the next result of the same size (`RetainedMappings`).
@@ -133,7 +132,7 @@ final class RetainedPagesTests: XCTestCase {
             let result = try source.contiguous(threads: 1)
             return try EngineTests.referenceResult(source, result)
         }
-        let failures = Mutex(0)
+        let failures = Locked(0)
         DispatchQueue.concurrentPerform(iterations: 4) { k in
             for _ in 0..<6 {
                 guard let result = try? sources[k].contiguous(threads: 1), EngineTests.bytes(result) == expected[k] else {

@@ -6,7 +6,7 @@ import Glibc
 
 /// libnuma, behind a small interface: availability, the caller's node, page placement.
 public enum NUMA {
-    private static let availabilityOverride = Mutex<Bool?>(nil)
+    private static let availabilityOverride = Locked<Bool?>(nil)
     private static let warned = Atomic<Bool>(false)
 
     /// Whether the kernel and libnuma support NUMA policy here (false in some containers and on

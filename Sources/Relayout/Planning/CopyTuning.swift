@@ -167,7 +167,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
 import Synchronization
 
 extension CopyTuning {
-    private static let activeStorage = Mutex<CopyTuning?>(nil)
+    private static let activeStorage = Locked<CopyTuning?>(nil)
 
     /// The tuning every copy uses unless a plan is made with another: on first use, the profile the
     /// documented lookup finds (``ActiveProfile``), else the built-in defaults; callers may set it.

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// The last few plans made, so that a copy repeated between the same layouts — a training loop's
 /// `contiguous()` of the same view every step, a loader's collation — skips planning and the
@@ -30,10 +29,10 @@ final class PlanCache: Sendable {
         var next = 0
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     init(capacity: Int) {
-        state = Mutex(State(keys: Array(repeating: nil, count: capacity), plans: Array(repeating: nil, count: capacity)))
+        state = Locked(State(keys: Array(repeating: nil, count: capacity), plans: Array(repeating: nil, count: capacity)))
     }
 
     /// The cached plan for `key`, or a new one from `make`, remembered for next time.

@@ -41,7 +41,7 @@ enum RetainedMappings {
         var bytes = 0
     }
 
-    private static let kept = Mutex(Kept())
+    private static let kept = Locked(Kept())
     /// Most mappings kept at once, whatever their size: a lookup scans them all.
     static let maximumCount = 8
     static let limit = Atomic<Int>(defaultLimit())

@@ -3,7 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -176,7 +175,7 @@ extension TuningProfile {
 /// The profile in force for this process: resolved from the environment on first use, or set by a
 /// command's `--profile`. Setting it also sets ``CopyTuning/active``.
 public enum ActiveProfile {
-    private static let state = Mutex<ProfileResolution?>(nil)
+    private static let state = Locked<ProfileResolution?>(nil)
 
     /// The resolution in force, resolving from the environment (and printing its warning once) the
     /// first time.
