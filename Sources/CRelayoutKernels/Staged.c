@@ -1,5 +1,6 @@
 // The staged walk: streamed tiles on CPUs without the AVX-512 walks (Skewed.c, NarrowWide.c), for
-// row strides that are multiples of 1 KiB, and for 4- and 8-byte rows that start inside lines.
+// row strides that are multiples of 1 KiB, for 4- and 8-byte rows that start inside lines, and for
+// 8- and 16-byte tiles (with CopyTuning.stagedTransposesAtAnyStride, all tiles) at every stride.
 //
 // Measured on an AMD EPYC (Zen 3, AVX2, 32 KiB 8-way L1, 512 KiB 8-way L2): there the 16-byte line
 // walk (Transpose.c) that streams one line into each of 64 / E destination rows per step runs at
@@ -31,8 +32,8 @@ static inline __attribute__((always_inline)) void stage_lines(const char *const 
     }
 }
 
-// The staged rows of one step (64 / E rows of STAGED_ROW_BYTES) streamed to destination rows b.. from
-// byte `column`.
+// The staged rows of one step (64 / E rows, `piece` bytes of each: STAGED_ROW_BYTES, or one line on
+// a tile's last rows) streamed to destination rows b.. from byte `column`.
 static inline __attribute__((always_inline)) void stream_rows(const char *out, char *const *drows, char *dst, ptrdiff_t dst_row, ptrdiff_t b,
                                                               ptrdiff_t column, ptrdiff_t L, const int piece) {
     for (ptrdiff_t r = 0; r < L; r++) {

@@ -19,9 +19,10 @@
 /// packed strips. Tiles with a side of 2 to 8 elements packed on one
 /// side (NHWC <-> NCHW with few channels) take register gathers instead, with AVX-512BW (1-byte
 /// elements: and VBMI).
-/// RL_TRANSPOSE_STAGED_ANY_STRIDE: without the AVX-512 walks, streamed tiles with RL_TRANSPOSE_WIDE take
-/// the staged walk at every row stride, not only where one is a multiple of 1 KiB or the destination's
-/// rows start inside lines (CopyTuning.stagedTransposesAtAnyStride).
+/// RL_TRANSPOSE_STAGED_ANY_STRIDE: without the AVX-512 walks, streamed 1-, 2- and 4-byte tiles with
+/// RL_TRANSPOSE_WIDE take the staged walk at every row stride, not only where one is a multiple of 1 KiB
+/// or the destination's rows start inside lines (CopyTuning.stagedTransposesAtAnyStride); 8- and
+/// 16-byte tiles always do.
 enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2, RL_TRANSPOSE_STAGED_ANY_STRIDE = 4 };
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int flags);
