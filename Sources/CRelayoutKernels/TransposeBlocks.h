@@ -2,6 +2,7 @@
 // the in-register transpose of one N x N block. Private to CRelayoutKernels.
 #ifndef CRELAYOUT_TRANSPOSE_BLOCKS_H
 #define CRELAYOUT_TRANSPOSE_BLOCKS_H
+#include "CRelayoutKernels.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

@@ -1,14 +1,12 @@
-import Synchronization
 import XCTest
 @testable import Relayout
 
-/// Claims recorded from several workers at once. NSLock rather than Mutex: ThreadSanitizer follows
-/// pthread mutexes, not the futex that Synchronization's Mutex uses on Linux.
-final class ClaimLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var log: [(worker: Int, chunk: Int)] = []
-    func record(worker: Int, chunk: Int) { lock.withLock { log.append((worker, chunk)) } }
-    var entries: [(worker: Int, chunk: Int)] { lock.withLock { log } }
+/// Claims recorded from several workers at once (behind the library's `Locked`, which
+/// ThreadSanitizer follows).
+final class ClaimLog: Sendable {
+    private let log = Locked<[(worker: Int, chunk: Int)]>([])
+    func record(worker: Int, chunk: Int) { log.withLock { $0.append((worker, chunk)) } }
+    var entries: [(worker: Int, chunk: Int)] { log.withLock { $0 } }
 }
 
 final class NUMATests: XCTestCase {
