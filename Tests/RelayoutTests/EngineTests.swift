@@ -573,12 +573,15 @@ final class EngineTests: XCTestCase {
         // 128 / E source rows by one line. Source rows 1 KiB apart with rows along that leave part of
         // a step (2.5 steps), destination rows 2 KiB apart with columns that leave part of a line;
         // tiles of whole steps and tiles with tails; the AVX2 build of 1- and 2-byte steps and the
-        // 16-byte one; one and two threads.
+        // 16-byte one; one and two threads. 4-byte tiles take the staggered form, whose eight lagged
+        // groups wrap across bands: tiles fewer lines across than groups, and more, with a band of
+        // one line and a row left over.
         try Self.withEachBuildWithoutAVX512 { avx2 in
             for elementSize in [1, 2, 4, 8, 16] {
                 let line = 64 / elementSize, step = 128 / elementSize
                 for (rows, columns) in [(step * 21 / 2, 2048 / elementSize), (2048 / elementSize, line * 24 + 3)] {
-                    for tile in [(along: 4 * step, across: 2 * line), (along: 5 * step, across: 3 * line + 5)] {
+                    for tile in [(along: 4 * step, across: 2 * line), (along: 5 * step, across: 3 * line + 5),
+                                 (along: 6 * step + line + 1, across: 11 * line + 3)] {
                         try Self.assertStreamedTransposeMatchesReference(rows: rows, columns: columns, elementSize: elementSize, tile: tile,
                                                                          seed: UInt64(elementSize * 1000 + rows + columns), "avx2 \(avx2)")
                     }
