@@ -134,14 +134,24 @@ static inline __attribute__((always_inline)) void fetch_step_after_next(const ch
 // alternating rounds: f8 0.88x, c16 0.84x).
 enum { STAGGER_LAGS = 8 };
 
+#if defined(__x86_64__)
+// One step into destination rows that start inside lines (the skewed form below), `carry` holding
+// the 64 bytes each of its rows left over from the row's previous step.
+static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry);
+#endif
+
 // Over `bands` bands of H rows from row a0 (destination bytes from a0 * E) and `columns` columns of
-// one line each.
+// one line each from destination row b0. With `carry` (one 64-byte slot per destination row from b0),
+// steps go to rows that start inside lines, joined to what each row's previous step left over.
 static inline __attribute__((always_inline)) void staggered_walk(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t a0,
-                                                                 ptrdiff_t bands, ptrdiff_t columns, const int E, const int piece) {
+                                                                 ptrdiff_t b0, ptrdiff_t bands, ptrdiff_t columns, const int E, const int piece,
+                                                                 char *carry) {
     const ptrdiff_t N = 16 / E, L = 64 / E, H = piece / E, G = H / N;
     const ptrdiff_t steps = bands * columns, step_bytes = L * STAGED_ROW_BYTES;
     if (steps == 0) return;
-    _Alignas(64) char ring[STAGGER_LAGS * 16 * STAGED_ROW_BYTES];
+    // The skewed form's unaligned loads read up to 63 bytes before an out row.
+    _Alignas(64) char ring_and_margin[64 + STAGGER_LAGS * 16 * STAGED_ROW_BYTES];
+    char *ring = ring_and_margin + 64;
     // Step t's groups: group g works on step t - g, which is (band, column) = (tb, tc - g), wrapped.
     for (ptrdiff_t t = 0, tb = 0, tc = 0; t < steps + STAGGER_LAGS - 1; t++) {
         // The lines of the step after next, as the staged walk fetches them.
@@ -152,7 +162,7 @@ static inline __attribute__((always_inline)) void staggered_walk(const char *src
             while (c < 0) { c += columns; b--; }
             if (b < 0 || b >= bands) continue;
 #pragma clang loop unroll(full)
-            for (ptrdiff_t k = 0; k < N; k++) __builtin_prefetch(src + (a0 + b * H + g * N + k) * src_row + c * 64, 0, 3);
+            for (ptrdiff_t k = 0; k < N; k++) __builtin_prefetch(src + (a0 + b * H + g * N + k) * src_row + (b0 + c * L) * E, 0, 3);
         }
         for (ptrdiff_t g = 0; g < G; g++) {
             ptrdiff_t b = tb, c = tc - g;
@@ -161,12 +171,19 @@ static inline __attribute__((always_inline)) void staggered_walk(const char *src
             char *out = ring + ((t - g) % STAGGER_LAGS) * step_bytes;
 #pragma clang loop unroll(full)
             for (ptrdiff_t j = 0; j < L; j += N)
-                block(src + (a0 + b * H + g * N) * src_row + (c * L + j) * E, src_row, out + j * STAGED_ROW_BYTES + g * N * E,
+                block(src + (a0 + b * H + g * N) * src_row + (b0 + c * L + j) * E, src_row, out + j * STAGED_ROW_BYTES + g * N * E,
                       STAGED_ROW_BYTES, E, 0);
         }
         const ptrdiff_t done = t - (STAGGER_LAGS - 1);
-        if (done >= 0)
-            stream_rows(ring + (done % STAGGER_LAGS) * step_bytes, 0, dst, dst_row, (done % columns) * L, (a0 + (done / columns) * H) * E, L, piece);
+        if (done >= 0) {
+            const char *out = ring + (done % STAGGER_LAGS) * step_bytes;
+            const ptrdiff_t b = b0 + (done % columns) * L, a_bytes = (a0 + (done / columns) * H) * E;
+#if defined(__x86_64__)
+            if (carry) stream_step_skewed(out, dst, dst_row, b, a_bytes, L, carry + (b - b0) * 64);
+            else
+#endif
+                stream_rows(out, 0, dst, dst_row, b, a_bytes, L, piece);
+        }
         if (++tc == columns) { tc = 0; tb++; }
     }
 }
@@ -198,8 +215,8 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
     const ptrdiff_t along_lines = along_n - along_n % L;
     if (E == 4 && !srows) {
-        staggered_walk(src, src_row, dst, dst_row, 0, along_steps / H, across_lines / L, E, STAGED_ROW_BYTES);
-        if (along_lines > along_steps) staggered_walk(src, src_row, dst, dst_row, along_steps, 1, across_lines / L, E, 64);
+        staggered_walk(src, src_row, dst, dst_row, 0, 0, along_steps / H, across_lines / L, E, STAGED_ROW_BYTES, 0);
+        if (along_lines > along_steps) staggered_walk(src, src_row, dst, dst_row, along_steps, 0, 1, across_lines / L, E, 64, 0);
         staged_remainders(srows, src, src_row, drows, dst, dst_row, along_n, along_lines, across_n, across_lines, E);
         return;
     }
@@ -268,24 +285,39 @@ static void staged(const char *const *srows, const char *src, ptrdiff_t src_alon
 // carry and read back shifted, stalled every load on store forwarding: 0.3-0.5x of the row walk.)
 enum { SKEWED_GROUP_ROWS = 512 };
 
-// x[0..3]: the carried 64 bytes, x[4..11]: the step's 128; streams the two lines from line_start
-// (64-byte aligned, `skew` bytes before the row's step starts), the first only when `whole_first`.
-SKEWED_TARGET static inline __attribute__((always_inline)) void stream_shifted(const __m128i *x, int skew, char *line_start, int whole_first) {
-    const int q = skew >> 4;
-    __m128i v[8];
-#define SHIFT_CASE(S)                                                                                       \
-    case S:                                                                                                 \
-        for (int i = 0; i < 8; i++) v[i] = _mm_alignr_epi8(x[4 - q + i], x[3 - q + i], 16 - S);            \
-        break;
-    switch (skew & 15) {
-    case 0:
-        for (int i = 0; i < 8; i++) v[i] = x[4 - q + i];
-        break;
-    SHIFT_CASE(1) SHIFT_CASE(2) SHIFT_CASE(3) SHIFT_CASE(4) SHIFT_CASE(5) SHIFT_CASE(6) SHIFT_CASE(7) SHIFT_CASE(8)
-    SHIFT_CASE(9) SHIFT_CASE(10) SHIFT_CASE(11) SHIFT_CASE(12) SHIFT_CASE(13) SHIFT_CASE(14) SHIFT_CASE(15)
+// Ones in bytes 0-15, zeros in 16-31: loaded from 16 + o, clamped to [0, 16], the mask of the bytes of
+// a 16-byte piece that starts o bytes from a step's start that lie before it, in the carry.
+static const unsigned char carried_bytes[32] __attribute__((aligned(32))) = {
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255};
+
+// Each row's two lines are read at the row's offset into its lines with unaligned loads, from the
+// step's out row and, for the first line's bytes before the step, from the 64 bytes the row's previous
+// step left (`carry`), the piece that spans both blended by mask. (A shift of registers by the
+// row's offset, a palignr per piece from a 16-way switch, ran slower: one thread, f4 4097x4096 5.0-5.5
+// -> 6.0-7.4 GB/s, 4097x4099 4.85 -> 5.25, 7263x7265 5.7 -> 6.55, f8 2049x2051 6.6 -> 8.6.) The
+// unaligned loads read up to 63 bytes before the out row and 64 past its carry: the callers pad both.
+SKEWED_TARGET static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry) {
+    for (ptrdiff_t r = 0; r < L; r++) {
+        char *at = dst + (b + r) * dst_row + a_bytes;
+        const int skew = (int)((uintptr_t)at & 63);
+        const char *step = out + r * STAGED_ROW_BYTES;
+        char *kept = (char *)carry + r * 64;
+        char *line = at - skew;
+        if (a_bytes != 0 || skew == 0) {
+            for (int i = 0; i < 4; i++) {
+                const int o = 16 * i - skew;
+                const __m128i mask = _mm_loadu_si128((const __m128i *)(carried_bytes + (o < -16 ? 0 : o > 0 ? 16 : 16 + o)));
+                const __m128i before = _mm_loadu_si128((const __m128i *)(kept + 64 + o)), from = _mm_loadu_si128((const __m128i *)(step + o));
+                _mm_stream_si128((__m128i *)(line + 16 * i), _mm_or_si128(_mm_and_si128(mask, before), _mm_andnot_si128(mask, from)));
+            }
+        } else {
+            // A row's first step in the tile: its first line starts in the tile before this one,
+            // which writes the rest of it.
+            memcpy(at, step, (size_t)(64 - skew));
+        }
+        for (int i = 4; i < 8; i++) _mm_stream_si128((__m128i *)(line + 16 * i), _mm_loadu_si128((const __m128i *)(step + 16 * i - skew)));
+        for (int i = 0; i < 4; i++) _mm_store_si128((__m128i *)(kept + 16 * i), _mm_load_si128((const __m128i *)(step + 64 + 16 * i)));
     }
-#undef SHIFT_CASE
-    for (int i = whole_first ? 0 : 4; i < 8; i++) _mm_stream_si128((__m128i *)(line_start + 16 * i), v[i]);
 }
 
 SKEWED_TARGET static inline __attribute__((always_inline)) void staged_walk_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
@@ -294,33 +326,26 @@ SKEWED_TARGET static inline __attribute__((always_inline)) void staged_walk_skew
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
     _Alignas(64) char stage[STAGED_ROW_BYTES * 64];
-    _Alignas(64) char out[STAGED_ROW_BYTES * 64];
-    __m128i carry[SKEWED_GROUP_ROWS * 4];
+    // The out rows, and the 63 bytes before them that stream_step_skewed's loads read.
+    _Alignas(64) char out_and_margin[64 + STAGED_ROW_BYTES * 64];
+    char *out = out_and_margin + 64;
+    // A row's carry, and 64 bytes past the last that its unaligned loads read.
+    __m128i carry[SKEWED_GROUP_ROWS * 4 + 4];
+    memset(carry + SKEWED_GROUP_ROWS * 4, 0, 64);
     // Destination rows in groups, each walked over every source row, so that the carries of a group
     // stay within 32 KiB.
     for (ptrdiff_t g = 0; g < across_lines; g += SKEWED_GROUP_ROWS) {
         const ptrdiff_t g_end = across_lines - g < SKEWED_GROUP_ROWS ? across_lines : g + SKEWED_GROUP_ROWS;
-        for (ptrdiff_t a = 0; a < along_steps; a += H) {
-            for (ptrdiff_t b = g; b < g_end; b += L) {
-                stage_lines(0, src, src_row, a, b * E, stage, H);
-                fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E);
-                step_blocks(stage, out, E, STAGED_ROW_BYTES);
-                for (ptrdiff_t r = 0; r < L; r++) {
-                    char *at = dst + (b + r) * dst_row + a * E;
-                    const int skew = (int)((uintptr_t)at & 63);
-                    const __m128i *step = (const __m128i *)(out + r * STAGED_ROW_BYTES);
-                    __m128i *kept = carry + (b - g + r) * 4;
-                    __m128i x[12];
-                    // On a row's first step the carry holds nothing yet; only the first line reads
-                    // it, and that line is not streamed then.
-                    for (int i = 0; i < 4; i++) x[i] = kept[i];
-                    for (int i = 0; i < 8; i++) x[4 + i] = _mm_load_si128(step + i);
-                    if (a == 0 && skew != 0) memcpy(at, out + r * STAGED_ROW_BYTES, (size_t)(64 - skew));
-                    stream_shifted(x, skew, at - skew, a != 0 || skew == 0);
-                    for (int i = 0; i < 4; i++) kept[i] = x[8 + i];
+        if (E == 4)
+            staggered_walk(src, src_row, dst, dst_row, 0, g, along_steps / H, (g_end - g) / L, E, STAGED_ROW_BYTES, (char *)carry);
+        else
+            for (ptrdiff_t a = 0; a < along_steps; a += H)
+                for (ptrdiff_t b = g; b < g_end; b += L) {
+                    stage_lines(0, src, src_row, a, b * E, stage, H);
+                    fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E);
+                    step_blocks(stage, out, E, STAGED_ROW_BYTES);
+                    stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4);
                 }
-            }
-        }
         if (along_steps > 0)
             for (ptrdiff_t b = g; b < g_end; b++) {
                 char *end = dst + b * dst_row + along_steps * E;
