@@ -658,19 +658,20 @@ final class EngineTests: XCTestCase {
     }
 
     func testSkewedStagedWalkIntoRowsInsideLinesMatchesTheReference() throws {
-        // Without the AVX-512 walks, streamed 4- and 8-byte tiles whose destination rows start inside
-        // lines take the staged walk's skewed form (other sizes the row walk): rows of an odd number
-        // of elements start at every offset into their lines, some at none; tiles along of whole
-        // steps and with a tail, so that rows' first and last partial lines fall inside the copy;
-        // columns with a tail; one and two threads (two tiles writing the two parts of one line).
-        Kernels.allowAVX512Transposes(false)
-        defer { Kernels.allowAVX512Transposes(true) }
-        for elementSize in [1, 2, 4, 8, 16] {
-            let line = 64 / elementSize, step = 128 / elementSize
-            let rows = step * 5 + 3, columns = line * 15 + 5
-            for tile in [(along: 2 * step, across: 2 * line), (along: 3 * step + 1, across: 3 * line + 5)] {
-                try Self.assertStreamedTransposeMatchesReference(rows: rows, columns: columns, elementSize: elementSize, tile: tile,
-                                                                 seed: UInt64(elementSize * 31 + tile.along), "skewed")
+        // Without the AVX-512 walks, streamed 1- to 8-byte tiles whose destination rows start inside
+        // lines take the staged walk's skewed form (1- and 2-byte ones with the AVX2 steps only, else
+        // the row walk, as 16-byte ones): rows of an odd number of elements start at every offset
+        // into their lines, some at none; tiles along of whole steps and with a tail, so that rows'
+        // first and last partial lines fall inside the copy; columns with a tail; one and two
+        // threads (two tiles writing the two parts of one line); AVX2 on and off.
+        try Self.withEachBuildWithoutAVX512 { avx2 in
+            for elementSize in [1, 2, 4, 8, 16] {
+                let line = 64 / elementSize, step = 128 / elementSize
+                let rows = step * 5 + 3, columns = line * 15 + 5
+                for tile in [(along: 2 * step, across: 2 * line), (along: 3 * step + 1, across: 3 * line + 5)] {
+                    try Self.assertStreamedTransposeMatchesReference(rows: rows, columns: columns, elementSize: elementSize, tile: tile,
+                                                                     seed: UInt64(elementSize * 31 + tile.along), "skewed, avx2 \(avx2)")
+                }
             }
         }
     }
