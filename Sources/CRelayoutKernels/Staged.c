@@ -1,5 +1,5 @@
 // The staged walk: streamed tiles on CPUs without the AVX-512 walks (Skewed.c, NarrowWide.c), for
-// row strides that are multiples of 1 KiB, for 1- to 8-byte rows that start inside lines, and for
+// row strides that are multiples of 1 KiB, for rows that start inside lines, and for
 // 8- and 16-byte tiles (with CopyTuning.stagedTransposesAtAnyStride, all tiles) at every stride.
 // Plain 4-byte tiles into aligned rows take its staggered form (see staggered_walk).
 //
@@ -359,22 +359,23 @@ SKEWED_TARGET static inline __attribute__((always_inline)) void staged_walk_skew
     if (along_steps < along_n) tile_blocks(src, src_row, dst, dst_row, along_steps, along_n, 0, across_n, E);
 }
 
-// 1- to 8-byte elements; 1 and 2 bytes with the AVX2 steps only. 16-byte tiles measured slower
-// skewed than by the row walk's ordinary stores (2 threads, three alternating rounds: c16 4097x4099
-// 16.5 -> 9.8 GB/s; f4 7263x7265 13.8 -> 17.1, f8 10.0 -> 14.9). So did 1- and 2-byte ones while a
-// palignr switch joined the lines (u1 7263x7265 10.1 -> 7.7, u2 10.8 -> 9.5); with the unaligned
-// loads of stream_step_skewed and the AVX2 steps they gain (C harness, 2 threads, one process, six
-// alternating rounds, medians: u1 4097x4099 3.95 -> 4.8 GB/s, 7263x7265 4.85 -> 5.05, 2049x4097
-// 3.2 -> 4.55; u2 6.35 -> 6.45, 6.3 -> 7.0, 4.2 -> 5.6).
+// 1 and 2 bytes with the AVX2 steps only. While a palignr switch joined the lines, 1-, 2- and
+// 16-byte tiles measured slower skewed than by the row walk's ordinary stores (2 threads, three
+// alternating rounds: u1 7263x7265 10.1 -> 7.7 GB/s, u2 10.8 -> 9.5, c16 4097x4099 16.5 -> 9.8; f4
+// 7263x7265 13.8 -> 17.1, f8 10.0 -> 14.9); with the unaligned loads of stream_step_skewed (and the
+// AVX2 steps) they gain (C harness, 2 threads, one process, six alternating rounds, medians: u1
+// 4097x4099 3.95 -> 4.8 GB/s, 7263x7265 4.85 -> 5.05, 2049x4097 3.2 -> 4.55; u2 6.35 -> 6.45, 6.3
+// -> 7.0, 4.2 -> 5.6; c16 1025x1027 15.6 -> 22.2, 1815x1817 14.0 -> 21.0, 2049x2051 14.5 -> 20.0).
 SKEWED_TARGET static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                        ptrdiff_t E) {
-    if (E > 8 || ((uintptr_t)dst & (uintptr_t)(E - 1)) != 0 || !__builtin_cpu_supports("ssse3")) return 0;
+    if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0 || !__builtin_cpu_supports("ssse3")) return 0;
     if (E <= 2 && !(__builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED))) return 0;
     switch (E) {
     case 1: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1); break;
     case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2); break;
     case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4); break;
-    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8); break;
+    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8); break;
+    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16); break;
     }
     return 1;
 }

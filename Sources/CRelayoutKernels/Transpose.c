@@ -199,9 +199,9 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     // (Staged.c; AMD EPYC, 2 threads, f4 8192² 10.8 -> 15.3 GB/s, 4160x4096 6.9 -> 11.4, u1 8192²
     // 6.6 -> 10.2, u2 4096² 8.0 -> 11.9, f8 4096² 11.0 -> 18.2, c16 13.5 -> 20.2). Elsewhere the row
     // walk below is as fast or faster (u2 7264² 16.3 against 14.5, f4 7264² 19.1 against 20.1).
-    // 1- to 8-byte rows that start inside lines (1 and 2 bytes with AVX2) take its skewed form, which
-    // streams where the row walk would fall back to ordinary stores (f4 7263x7265 13.8 -> 17.1 GB/s,
-    // f8 10.0 -> 14.9; u1 and u2 in Staged.c's staged_skewed).
+    // Rows that start inside lines (1- and 2-byte ones with AVX2) take its skewed form, which streams
+    // where the row walk would fall back to ordinary stores (f4 7263x7265 13.8 -> 17.1 GB/s, f8 10.0
+    // -> 14.9; u1, u2 and c16 in Staged.c's staged_skewed).
     // 8- and 16-byte tiles, and with RL_TRANSPOSE_STAGED_ANY_STRIDE the others, at every stride (see
     // rl_staged_at_any_stride).
     const int any_stride = rl_staged_at_any_stride(element_size, flags);

@@ -155,9 +155,10 @@ int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, pt
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                            ptrdiff_t across_n, ptrdiff_t element_size);
 
-// Transposes a streamed tile whose row strides are multiples of 1 KiB into 64-byte-aligned rows
-// through two L1 stages, two whole lines into each destination row per step (Staged.c; the walk for
-// CPUs without the AVX-512 ones). 0, having written nothing, where it does not apply.
+// Transposes a streamed tile through L1 stages, two whole lines into each destination row per step,
+// into 64-byte-aligned rows or, joined to each row's previous step, rows that start inside lines
+// (Staged.c; the walk for CPUs without the AVX-512 ones). 0, having written nothing, where it does
+// not apply.
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size);
 

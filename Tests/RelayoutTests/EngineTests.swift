@@ -658,9 +658,9 @@ final class EngineTests: XCTestCase {
     }
 
     func testSkewedStagedWalkIntoRowsInsideLinesMatchesTheReference() throws {
-        // Without the AVX-512 walks, streamed 1- to 8-byte tiles whose destination rows start inside
-        // lines take the staged walk's skewed form (1- and 2-byte ones with the AVX2 steps only, else
-        // the row walk, as 16-byte ones): rows of an odd number of elements start at every offset
+        // Without the AVX-512 walks, streamed tiles whose destination rows start inside lines take
+        // the staged walk's skewed form (1- and 2-byte ones with the AVX2 steps only, else the row
+        // walk): rows of an odd number of elements start at every offset
         // into their lines, some at none; tiles along of whole steps and with a tail, so that rows'
         // first and last partial lines fall inside the copy; columns with a tail; one and two
         // threads (two tiles writing the two parts of one line); AVX2 on and off.
