@@ -116,9 +116,9 @@ static inline __attribute__((always_inline)) void fetch_step_after_next(const ch
     }
 }
 
-// The staggered walk (4-byte elements, plain tiles): the staged walk's steps, but the H = piece / E
-// rows of a step are read in STAGGER_LAGS groups of N = 16 / E rows, group g one step behind group
-// g - 1. At any time the groups read eight different line columns, so the source lines in flight
+// The staggered walk (4-byte elements, plain tiles, into aligned rows or rows that start inside
+// lines): the staged walk's steps, but the H = piece / E rows of a step are read in STAGGER_LAGS
+// groups of N = 16 / E rows, group g one step behind group g - 1. At any time the groups read eight different line columns, so the source lines in flight
 // spread over eight cache sets instead of all sharing one where rows are 4 KiB multiples apart, and
 // each group goes straight from its rows through register blocks into its step's out buffer; a step
 // is streamed once its last group has been through, STAGGER_LAGS - 1 steps later, from a ring of
@@ -274,15 +274,13 @@ static void staged(const char *const *srows, const char *src, ptrdiff_t src_alon
 }
 
 #if defined(__x86_64__)
-#include <tmmintrin.h>
-#define SKEWED_TARGET __attribute__((target("ssse3")))
-
 // Destination rows that start inside lines: each row's step of 128 bytes, joined after the 64 bytes
-// its previous step left over, is shifted in registers to where the row's lines start (palignr by
-// the row's offset into its line) and streamed as two whole lines; the last 64 bytes are carried to
-// the row's next step. A tile's first and last partial line take ordinary stores: the tile beside
-// it writes the rest of those lines. (Joining through memory instead, bytes copied after the
-// carry and read back shifted, stalled every load on store forwarding: 0.3-0.5x of the row walk.)
+// its previous step left over, is read at the row's offset into its lines and streamed as two whole
+// lines (stream_step_skewed); the last 64 bytes are carried to the row's next step. A tile's first
+// and last partial line take ordinary stores: the tile beside it writes the rest of those lines.
+// (Joining through memory, bytes copied after the carry and read back shifted, stalled every load on
+// store forwarding: 0.3-0.5x of the row walk. The loads now read the carry and the out rows where
+// they were written long before, except a step's last group of the staggered walk.)
 enum { SKEWED_GROUP_ROWS = 512 };
 
 // Ones in bytes 0-15, zeros in 16-31: loaded from 16 + o, clamped to [0, 16], the mask of the bytes of
@@ -296,7 +294,7 @@ static const unsigned char carried_bytes[32] __attribute__((aligned(32))) = {
 // row's offset, a palignr per piece from a 16-way switch, ran slower: one thread, f4 4097x4096 5.0-5.5
 // -> 6.0-7.4 GB/s, 4097x4099 4.85 -> 5.25, 7263x7265 5.7 -> 6.55, f8 2049x2051 6.6 -> 8.6.) The
 // unaligned loads read up to 63 bytes before the out row and 64 past its carry: the callers pad both.
-SKEWED_TARGET static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry) {
+static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry) {
     for (ptrdiff_t r = 0; r < L; r++) {
         char *at = dst + (b + r) * dst_row + a_bytes;
         const int skew = (int)((uintptr_t)at & 63);
@@ -320,7 +318,7 @@ SKEWED_TARGET static void stream_step_skewed(const char *out, char *dst, ptrdiff
     }
 }
 
-SKEWED_TARGET static inline __attribute__((always_inline)) void staged_walk_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
+static inline __attribute__((always_inline)) void staged_walk_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
                                                                                     ptrdiff_t along_n, ptrdiff_t across_n, const int E) {
     const ptrdiff_t L = 64 / E, H = STAGED_ROW_BYTES / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
@@ -366,9 +364,9 @@ SKEWED_TARGET static inline __attribute__((always_inline)) void staged_walk_skew
 // AVX2 steps) they gain (C harness, 2 threads, one process, six alternating rounds, medians: u1
 // 4097x4099 3.95 -> 4.8 GB/s, 7263x7265 4.85 -> 5.05, 2049x4097 3.2 -> 4.55; u2 6.35 -> 6.45, 6.3
 // -> 7.0, 4.2 -> 5.6; c16 1025x1027 15.6 -> 22.2, 1815x1817 14.0 -> 21.0, 2049x2051 14.5 -> 20.0).
-SKEWED_TARGET static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                        ptrdiff_t E) {
-    if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0 || !__builtin_cpu_supports("ssse3")) return 0;
+    if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0) return 0;
     if (E <= 2 && !(__builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED))) return 0;
     switch (E) {
     case 1: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1); break;
