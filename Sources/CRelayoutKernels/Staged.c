@@ -244,6 +244,9 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
 
 #if defined(__x86_64__)
 static int avx2_allowed = 1;
+
+// Whether 1- and 2-byte steps take their AVX2 build (step_u1_avx2, step_u2_avx2).
+static int avx2_steps(void) { return __builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED); }
 #endif
 
 void rl_set_avx2_allowed(int allowed) {
@@ -258,7 +261,7 @@ void rl_set_avx2_allowed(int allowed) {
 static void staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows, char *dst, ptrdiff_t dst_across,
                    ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
 #if defined(__x86_64__)
-    if (E <= 2 && __builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED)) {
+    if (E <= 2 && avx2_steps()) {
         if (E == 1) staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, step_u1_avx2);
         else staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, step_u2_avx2);
         return;
@@ -319,7 +322,8 @@ static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, pt
 }
 
 static inline __attribute__((always_inline)) void staged_walk_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
-                                                                                    ptrdiff_t along_n, ptrdiff_t across_n, const int E) {
+                                                                      ptrdiff_t along_n, ptrdiff_t across_n, const int E,
+                                                                      void (*wide_step)(const char *stage, char *out, int piece)) {
     const ptrdiff_t L = 64 / E, H = STAGED_ROW_BYTES / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
@@ -341,8 +345,7 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
                 for (ptrdiff_t b = g; b < g_end; b += L) {
                     stage_lines(0, src, src_row, a, b * E, stage, H);
                     fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E);
-                    if (E == 1) step_u1_avx2(stage, out, STAGED_ROW_BYTES);
-                    else if (E == 2) step_u2_avx2(stage, out, STAGED_ROW_BYTES);
+                    if (wide_step) wide_step(stage, out, STAGED_ROW_BYTES);
                     else step_blocks(stage, out, E, STAGED_ROW_BYTES);
                     stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4);
                 }
@@ -367,13 +370,13 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
 static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                        ptrdiff_t E) {
     if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0) return 0;
-    if (E <= 2 && !(__builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED))) return 0;
+    if (E <= 2 && !avx2_steps()) return 0;
     switch (E) {
-    case 1: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1); break;
-    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2); break;
-    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4); break;
-    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8); break;
-    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16); break;
+    case 1: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, step_u1_avx2); break;
+    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, step_u2_avx2); break;
+    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, 0); break;
+    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, 0); break;
+    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, 0); break;
     }
     return 1;
 }

@@ -1,4 +1,3 @@
-
 /// The last few plans made, so that a copy repeated between the same layouts — a training loop's
 /// `contiguous()` of the same view every step, a loader's collation — skips planning and the
 /// allocations planning makes (its loop arrays, and for `contiguous()` the result's strides, which
