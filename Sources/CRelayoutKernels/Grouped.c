@@ -227,7 +227,7 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
     // Aligned rows, with the wide walk: whole 64-byte blocks by source rows, as in
     // rl_transpose_tile_wide (TTC's 112x15x15x15x5x32:5,4,3,2,1,0, 448 x 160 floats per tile,
     // 12.4-13.4 -> 26.9-30.6 GB/s).
-    if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && rl_transpose_rows_wide(srows, (char *const *)drows, along_rows, across_rows, E)) return;
+    if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && rl_transpose_rows_wide(srows, (char *const *)drows, along_rows, across_rows, E, flags)) return;
     // As in rl_transpose_tile: strides that are multiples of 1 KiB take the line walk, or, streamed
     // without the AVX-512 walks, the staged one (Staged.c; AMD EPYC, 2 threads, five alternating
     // rounds: f4 352x28x28x4x48:4,3,2,1,0 9.6 -> 17.2 GB/s, 48x28x28x4x352:4,3,2,1,0 11.1 -> 14.5,
@@ -255,7 +255,7 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
     // 96x75x75x96:3,2,1,0 8.3/15.9 -> 20.4/22.0 GB/s, 75x75x96x96:1,0,3,2 14.2 -> 17.0/18.1). On
     // aligned rows the strips measured slower than these kernels (one thread, TTC: 0.39-1.21x).
     if (streaming && !aligned && !packed) {
-        const ptrdiff_t done = rl_transpose_rows_streamed(srows, (char *const *)drows, along_rows, across_rows, E, (flags & RL_TRANSPOSE_WIDE) != 0);
+        const ptrdiff_t done = rl_transpose_rows_streamed(srows, (char *const *)drows, along_rows, across_rows, E, flags);
         if (done == across_rows) return;
         if (done > 0) {
             for (ptrdiff_t k = 0; k < along_rows; k++) srows[k] += done * E;

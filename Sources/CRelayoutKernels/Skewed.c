@@ -246,15 +246,15 @@ static strip_function *strip_for(ptrdiff_t element_size) {
 // block before it in the same destination rows (kept in `prev`, 64 bytes per row) into whole
 // aligned lines; the first and last line of each row take masked ordinary stores.
 SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const char *const *srows, char *const *drows, ptrdiff_t along_n,
-                                                                         ptrdiff_t across_n, __m512i *prev, const int E) {
+                                                                         ptrdiff_t across_n, __m512i *prev, const int E, const int pairs) {
     const int L = 64 / E, lane = E == 4 ? 4 : 8, W = 64 / lane;
     const unsigned full = (1u << W) - 1;
     const __m512i iota = lane == 4 ? _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
                                    : _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-    // Bands of two blocks where there are two, as the aligned walk: each row's two lines go out
-    // back to back (f4 4097x4099 and the like, see wide_walk).
+    // Bands of two blocks where there are two and `pairs` asks for them, as the aligned walk: each
+    // row's two lines go out back to back (f4 4097x4099 and the like, see wide_walk).
     for (ptrdiff_t a = 0; a < along_n;) {
-        const int pair = a + 2 * L <= along_n;
+        const int pair = pairs && a + 2 * L <= along_n;
         for (ptrdiff_t b = 0; b < across_n; b += L) {
             __m512i first[16], r[16];
             table_block(srows, a, b * E, r, E);
@@ -297,15 +297,17 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const 
 
 enum { MAX_WIDE_SKEWED_ROWS = 512 };
 
-SKEW_TARGET static void wide_skewed_rows(const char *const *s, char *const *d, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
+SKEW_TARGET static void wide_skewed_rows(const char *const *s, char *const *d, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E,
+                                         int pairs) {
     __m512i prev[MAX_WIDE_SKEWED_ROWS];
-    if (E == 4) wide_skewed(s, d, along_n, across_n, prev, 4);
-    else if (E == 8) wide_skewed(s, d, along_n, across_n, prev, 8);
-    else wide_skewed(s, d, along_n, across_n, prev, 16);
+    if (E == 4) wide_skewed(s, d, along_n, across_n, prev, 4, pairs);
+    else if (E == 8) wide_skewed(s, d, along_n, across_n, prev, 8, 1);
+    else wide_skewed(s, d, along_n, across_n, prev, 16, 1);
 }
 
 ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
-                                     ptrdiff_t element_size, int wide) {
+                                     ptrdiff_t element_size, int flags) {
+    const int wide = (flags & RL_TRANSPOSE_WIDE) != 0;
     const ptrdiff_t E = element_size, L = 64 / E, lane = E <= 2 ? 1 : E == 4 ? 4 : 8;
     strip_function *one_strip = strip_for(E);
     const ptrdiff_t along_full = along_n - along_n % L, across_full = across_n - across_n % L;
@@ -321,7 +323,7 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
         return across_narrow;
     }
     if (wide && E > 2 && across_full <= MAX_WIDE_SKEWED_ROWS) {
-        wide_skewed_rows(srows, drows, along_full, across_full, E);
+        wide_skewed_rows(srows, drows, along_full, across_full, E, (flags & RL_TRANSPOSE_WIDE_SINGLE_BLOCKS) == 0);
         if (along_full < along_n) rl_transpose_rows_blocks(srows, drows, along_full, along_n, 0, across_full, E);
         return across_full;
     }
@@ -349,11 +351,11 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
 // transpose), f4 8192²: 29-32 GB/s for one line per row, 40-44 for two.
 SKEW_TARGET static inline __attribute__((always_inline)) void wide_walk(const char *const *srows, const char *src, ptrdiff_t src_row,
                                                                        char *const *drows, char *dst, ptrdiff_t dst_row,
-                                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E) {
+                                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int pairs) {
     const int L = 64 / E;
     const ptrdiff_t across_full = across_n - across_n % L;
     for (ptrdiff_t a = 0; a < along_n;) {
-        const int pair = a + 2 * L <= along_n;
+        const int pair = pairs && a + 2 * L <= along_n;
         for (ptrdiff_t b = 0; b < across_full; b += L) {
             __m512i first[16], r[16];
 #pragma clang loop unroll(full)
@@ -385,16 +387,17 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_walk(const ch
     }
 }
 
-SKEW_TARGET static void wide_rows4(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 4); }
-SKEW_TARGET static void wide_rows8(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 8); }
-SKEW_TARGET static void wide_rows16(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 16); }
+SKEW_TARGET static void wide_rows4(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b, int pairs) { wide_walk(s, 0, 0, d, 0, 0, a, b, 4, pairs); }
+SKEW_TARGET static void wide_rows8(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 8, 1); }
+SKEW_TARGET static void wide_rows16(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 16, 1); }
 
-int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
+int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size,
+                           int flags) {
     const ptrdiff_t E = element_size;
     if (E < 4 || !rl_avx512_transposes() || along_n % (64 / E) != 0 || across_n < 64 / E) return 0;
     for (ptrdiff_t b = 0; b < across_n; b++)
         if (((uintptr_t)drows[b] & 63) != 0) return 0;
-    if (E == 4) wide_rows4(srows, drows, along_n, across_n);
+    if (E == 4) wide_rows4(srows, drows, along_n, across_n, (flags & RL_TRANSPOSE_WIDE_SINGLE_BLOCKS) == 0);
     else if (E == 8) wide_rows8(srows, drows, along_n, across_n);
     else wide_rows16(srows, drows, along_n, across_n);
     return 1;
@@ -468,12 +471,14 @@ SKEW_TARGET static void wide_tile2(const char *src, ptrdiff_t src_row, char *dst
     }
 }
 
-SKEW_TARGET static void wide_tile4(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_walk(0, s, sr, 0, d, dr, a, b, 4); }
-SKEW_TARGET static void wide_tile8(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_walk(0, s, sr, 0, d, dr, a, b, 8); }
-SKEW_TARGET static void wide_tile16(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_walk(0, s, sr, 0, d, dr, a, b, 16); }
+SKEW_TARGET static void wide_tile4(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b, int pairs) {
+    wide_walk(0, s, sr, 0, d, dr, a, b, 4, pairs);
+}
+SKEW_TARGET static void wide_tile8(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_walk(0, s, sr, 0, d, dr, a, b, 8, 1); }
+SKEW_TARGET static void wide_tile16(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_walk(0, s, sr, 0, d, dr, a, b, 16, 1); }
 
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                           ptrdiff_t across_n, ptrdiff_t element_size) {
+                           ptrdiff_t across_n, ptrdiff_t element_size, int flags) {
     const ptrdiff_t E = element_size;
     if (!rl_avx512_transposes()) return 0;
     // 1-byte steps are 64 rows along by 16 or more across (one 16-byte piece of each source row's
@@ -490,7 +495,7 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
         const ptrdiff_t staged = whole > 0 && rl_wide_narrow_tile(s, src_along * 2, d, dst_across * 2, along_full, whole, 2) ? whole : 0;
         if (staged < across_full) wide_tile2(s + staged * 2, src_along * 2, d + staged * dst_across * 2, dst_across * 2, along_full, across_full - staged);
     }
-    else if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full);
+    else if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full, (flags & RL_TRANSPOSE_WIDE_SINGLE_BLOCKS) == 0);
     else if (E == 8) wide_tile8(s, src_along * E, d, dst_across * E, along_full, across_full);
     else wide_tile16(s, src_along * E, d, dst_across * E, along_full, across_full);
     // The rest with ordinary stores: columns past the whole blocks, then rows past them.
@@ -504,40 +509,41 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
 enum { MAX_SKEWED_ROWS = 2048 };
 
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size, int wide) {
+                             ptrdiff_t across_n, ptrdiff_t element_size, int flags) {
     const ptrdiff_t E = element_size;
     if (!strip_for(E) || along_n > MAX_SKEWED_ROWS || across_n > MAX_SKEWED_ROWS) return 0;
     const char *srows[MAX_SKEWED_ROWS];
     char *drows[MAX_SKEWED_ROWS];
     for (ptrdiff_t a = 0; a < along_n; a++) srows[a] = (const char *)src + a * src_along * E;
     for (ptrdiff_t b = 0; b < across_n; b++) drows[b] = (char *)dst + b * dst_across * E;
-    const ptrdiff_t done = rl_transpose_rows_streamed(srows, drows, along_n, across_n, E, wide);
+    const ptrdiff_t done = rl_transpose_rows_streamed(srows, drows, along_n, across_n, E, flags);
     if (done == 0) return 0;
     if (done < across_n)
         rl_transpose_tile((const char *)src + done * E, src_along, drows[done], dst_across, along_n, across_n - done, E, 0);
     return 1;
 }
 #else
-int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
-    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size;
+int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size,
+                           int flags) {
+    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size; (void)flags;
     return 0;
 }
 
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                           ptrdiff_t across_n, ptrdiff_t element_size) {
-    (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
+                           ptrdiff_t across_n, ptrdiff_t element_size, int flags) {
+    (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size; (void)flags;
     return 0;
 }
 
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size, int wide) {
-    (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size; (void)wide;
+                             ptrdiff_t across_n, ptrdiff_t element_size, int flags) {
+    (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size; (void)flags;
     return 0;
 }
 
 ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
-                                     ptrdiff_t element_size, int wide) {
-    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size; (void)wide;
+                                     ptrdiff_t element_size, int flags) {
+    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size; (void)flags;
     return 0;
 }
 #endif

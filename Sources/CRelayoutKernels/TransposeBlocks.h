@@ -143,17 +143,18 @@ static inline __attribute__((always_inline, target("avx512f"))) __m512i permute_
 
 // Transposes a tile with whole-line non-temporal stores whatever the alignment of its destination
 // rows (AVX-512 only; Skewed.c). Returns 0, having written nothing, where it does not apply.
-// `wide`: the tile walks by source rows, as rl_transpose_tile_wide, each row's lines joined from the
-// block before (4- to 16-byte elements: tiles up to 512 destination rows; 1- and 2-byte ones staged,
-// NarrowWide.c, any tile).
+// `flags` as rl_transpose_tile's: with RL_TRANSPOSE_WIDE the tile walks by source rows, as
+// rl_transpose_tile_wide, each row's lines joined from the block before (4- to 16-byte elements:
+// tiles up to 512 destination rows; 1- and 2-byte ones staged, NarrowWide.c, any tile), and
+// RL_TRANSPOSE_WIDE_SINGLE_BLOCKS holds there too.
 int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size, int wide);
+                             ptrdiff_t across_n, ptrdiff_t element_size, int flags);
 
 // Transposes a streamed tile into 64-byte-aligned destination rows by source rows, one whole line
-// per non-temporal store (AVX-512, 1- to 16-byte elements; Skewed.c). 0, having written nothing,
-// where it does not apply.
+// per non-temporal store (AVX-512, 1- to 16-byte elements; Skewed.c; `flags` as rl_transpose_tile's,
+// for RL_TRANSPOSE_WIDE_SINGLE_BLOCKS). 0, having written nothing, where it does not apply.
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                           ptrdiff_t across_n, ptrdiff_t element_size);
+                           ptrdiff_t across_n, ptrdiff_t element_size, int flags);
 
 // Transposes a streamed tile through L1 stages, two whole lines into each destination row per step,
 // into 64-byte-aligned rows or, joined to each row's previous step, rows that start inside lines
@@ -206,8 +207,9 @@ int rl_wide_narrow_rows_aligned(const char *const *srows, char *const *drows, pt
 
 // The wide walk through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n whole
 // lines): transposes the whole tile and returns 1, or 0, having written nothing, where it does not
-// apply.
-int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
+// apply. `flags` as rl_transpose_tile's, for RL_TRANSPOSE_WIDE_SINGLE_BLOCKS.
+int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size,
+                           int flags);
 
 // Ordinary-store transposes through row tables over source rows [a0, along_n) and destination rows
 // [b0, across_n): 16-byte register blocks, then single elements (Grouped.c). For the remainders
@@ -217,9 +219,10 @@ void rl_transpose_rows_blocks(const char *const *srows, char *const *drows, ptrd
 
 // The skewed strips through row tables: dst row b is drows[b], source row a is srows[a] (each
 // contiguous), for a < along_n, b < across_n. Transposes the first across rows that make whole
-// strips and returns how many (0 where it does not apply; the caller transposes the rest).
+// strips and returns how many (0 where it does not apply; the caller transposes the rest). `flags` as
+// rl_transpose_tile_skewed's.
 ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
-                                     ptrdiff_t element_size, int wide);
+                                     ptrdiff_t element_size, int flags);
 
 // Where a walk down columns of source lines will be 64 rows from now, for fetching ahead: rows
 // a + 64 of column b, or, once those run past the rows walked (rows_end), rows of a later column,

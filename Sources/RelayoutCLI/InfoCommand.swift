@@ -57,7 +57,7 @@ struct InfoCommand: ParsableCommand {
             print("profile: \(report.profile.source)\(report.profile.path.map { " (\($0))" } ?? "")")
             let t = report.tuning
             print("tuning: tiles " + t.tiles.keys.sorted().map { "\($0)B \(t.tiles[$0]!.along)x\(t.tiles[$0]!.across)" }.joined(separator: ", ")
-                  + "; runTileAreaBytes \(t.runTileAreaBytes); chunkBytes \(t.chunkBytes); freshChunkBytes \(t.freshChunkBytes); freshPopulators \(t.freshPopulators); wideTransposes \(t.wideTransposes); stagedTransposesAtAnyStride \(t.stagedTransposesAtAnyStride); followsSourceRows \(t.followsSourceRows); directCopyBytes \(t.directCopyBytes)"
+                  + "; runTileAreaBytes \(t.runTileAreaBytes); chunkBytes \(t.chunkBytes); freshChunkBytes \(t.freshChunkBytes); freshPopulators \(t.freshPopulators); wideTransposes \(t.wideTransposes); wideFourByteBlockPairs \(t.wideFourByteBlockPairs); stagedTransposesAtAnyStride \(t.stagedTransposesAtAnyStride); followsSourceRows \(t.followsSourceRows); directCopyBytes \(t.directCopyBytes)"
                   + "; inline below \(t.inlineThresholdBytes) B; streaming from \(t.streamingThresholdBytes == Int.max ? "never" : "\(t.streamingThresholdBytes) B")")
         }
     }

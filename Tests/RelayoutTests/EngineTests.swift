@@ -538,6 +538,43 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testWideFourByteStepsOfOneAndTwoBlocksMatchTheReference() throws {
+        // CopyTuning.wideFourByteBlockPairs: the AVX-512 walks take 4-byte tiles one 16 x 16 block
+        // per step or two, one above the other. Plain tiles into aligned rows (tails on both sides,
+        // 11/2 blocks along: with pairs a last band of one) and into rows that start inside lines
+        // (rows of 1044 bytes) on one and two threads, grouped tiles (one work item) into aligned
+        // rows and into rows 32 bytes into a line. Without AVX-512 both settings run the same kernels.
+        let cases: [(shape: [Int], permutation: [Int], tile: CopyTuning.Tile?)] = [
+            ([384, 16 * 6 + 7], [1, 0], .init(along: 16 * 11 / 2, across: 16 * 2 + 5)),
+            ([261, 96], [1, 0], .init(along: 16 * 4 + 3, across: 48)),
+            ([64, 3, 3, 40], [3, 2, 1, 0], nil),
+            ([40, 9, 9, 40], [3, 2, 1, 0], nil),
+        ]
+        for (shape, permutation, tile) in cases {
+            let source = try RawTensor(shape: shape, elementSize: 4)
+            var rng = SeededGenerator(seed: UInt64(shape.reduce(0, +)))
+            Self.fillRandom(source.storage, using: &rng)
+            let view = try source.permuted(permutation)
+            for pairs in [true, false] {
+                var tuning = CopyTuning.defaults
+                tuning.streamingThresholdBytes = 0
+                // Grouped tiles need the whole copy as one work item: the caller's thread.
+                if tile != nil { tuning.inlineThresholdBytes = 0 }
+                tuning.wideFourByteBlockPairs = pairs
+                if let tile { tuning.tiles[4] = tile }
+                for threads in [1, 2] {
+                    let destination = try RawTensor(shape: view.shape, elementSize: 4)
+                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: 4, tuning: tuning, threads: threads)
+                    let label = "\(shape) \(permutation), pairs \(pairs), \(threads) threads: \(plan)"
+                    XCTAssertTrue(plan.streaming, label)
+                    XCTAssertEqual(plan.grouped.along, tile == nil, label)
+                    try plan.execute(from: view, into: destination)
+                    Self.assertSameBytes(destination, try Self.referenceResult(view, destination), label)
+                }
+            }
+        }
+    }
+
     func testWideGroupedTransposesIntoAlignedRowsMatchTheReference() throws {
         // Grouped tiles (two dimensions per side) whose destination rows are whole aligned lines take
         // the wide walk through row tables (4- and 8-byte elements), or the staged walk (1- and 2-byte

@@ -23,7 +23,10 @@
 /// RL_TRANSPOSE_WIDE take the staged walk at every row stride, not only where one is a multiple of 1 KiB
 /// or the destination's rows start inside lines (CopyTuning.stagedTransposesAtAnyStride); 8- and
 /// 16-byte tiles always do.
-enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2, RL_TRANSPOSE_STAGED_ANY_STRIDE = 4 };
+/// RL_TRANSPOSE_WIDE_SINGLE_BLOCKS: the AVX-512 walks take 4-byte tiles one 16 x 16 block per step
+/// (16 source rows, one line into each destination row) instead of two blocks one above the other
+/// (32 rows, two lines per row) (CopyTuning.wideFourByteBlockPairs off).
+enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2, RL_TRANSPOSE_STAGED_ANY_STRIDE = 4, RL_TRANSPOSE_WIDE_SINGLE_BLOCKS = 8 };
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int flags);
 

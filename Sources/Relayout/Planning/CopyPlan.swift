@@ -48,8 +48,9 @@ public struct CopyPlan: Sendable {
     public let workers: Int
     /// How many slots may fault in a fresh destination's pages at once (``CopyTuning/freshPopulators``).
     let freshPopulators: Int
-    /// `rl_transpose_tile`'s flags: streaming, the wide walk (``CopyTuning/wideTransposes``), the staged
-    /// walk at any stride (``CopyTuning/stagedTransposesAtAnyStride``).
+    /// `rl_transpose_tile`'s flags: streaming, the wide walk (``CopyTuning/wideTransposes``) and its
+    /// 4-byte steps (``CopyTuning/wideFourByteBlockPairs``), the staged walk at any stride
+    /// (``CopyTuning/stagedTransposesAtAnyStride``).
     let transposeFlags: Int32
     /// Whether the destination is written with non-temporal stores (large copies, where the machine
     /// has them): it skips reading destination lines before overwriting them.
@@ -313,6 +314,7 @@ public struct CopyPlan: Sendable {
         freshPopulators = tuning.freshPopulators
         transposeFlags = (streaming ? Int32(RL_TRANSPOSE_STREAMING) : 0) | (tuning.wideTransposes ? Int32(RL_TRANSPOSE_WIDE) : 0)
             | (tuning.stagedTransposesAtAnyStride ? Int32(RL_TRANSPOSE_STAGED_ANY_STRIDE) : 0)
+            | (tuning.wideFourByteBlockPairs ? 0 : Int32(RL_TRANSPOSE_WIDE_SINGLE_BLOCKS))
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
     }
 

@@ -38,6 +38,16 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// VBMI), instead of the 16-byte row walk. On a 2-core Intel VM: TTC 0.85-0.88 -> 1.12-1.16 of memcpy;
     /// not measured on AMD, so `relayout tune` measures it.
     public var wideTransposes: Bool
+    /// Whether the AVX-512 walks (`wideTransposes`) take 4-byte tiles two 16 × 16 blocks per step, one
+    /// above the other (32 source rows read, two consecutive lines into each destination row), rather
+    /// than one (16 rows, one line). Two measured faster on a 2-core Intel Xeon VM with a 12-way
+    /// 48 KiB L1d (f4 8192² 29-31 -> 37-41 GB/s); one on a 2-core AMD EPYC Zen 4 VM with an 8-way
+    /// 32 KiB L1d (TTC plus 2-D set, three rounds alternating per case: 1.19x GB/s, ratio to memcpy
+    /// 0.93 -> 1.12), where 8- and 16-byte tiles, which read 16 and 8 rows a step, still gain from
+    /// two (0.93x, 0.91x with one). The default follows the L1d's associativity
+    /// (``CopyTuning/l1DataCacheWays``): two blocks from 12 ways, or where it is unknown; `relayout
+    /// tune` measures it.
+    public var wideFourByteBlockPairs: Bool
     /// Where the AVX-512 walks do not run (AMD Zen 3 and earlier, Intel CPUs without AVX-512, or
     /// `wideTransposes` off): whether streamed transposes of 1-, 2- and 4-byte elements take the
     /// staged walk (128 / E source rows' lines staged in L1, two whole lines per destination row per
@@ -70,7 +80,8 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// kernel supports them; `Int.max` disables streaming.
     public var streamingThresholdBytes: Int
 
-    public init(tiles: [Int: Tile], runBytes: Int, runTileAreaBytes: Int = 40 << 10, chunkBytes: Int, freshChunkBytes: Int = 8 << 20, freshPopulators: Int = 2, wideTransposes: Bool = true, stagedTransposesAtAnyStride: Bool = false, followsSourceRows: Bool = true, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
+    public init(tiles: [Int: Tile], runBytes: Int, runTileAreaBytes: Int = 40 << 10, chunkBytes: Int, freshChunkBytes: Int = 8 << 20, freshPopulators: Int = 2, wideTransposes: Bool = true,
+                wideFourByteBlockPairs: Bool = CopyTuning.pairsFourByteBlocksByDefault, stagedTransposesAtAnyStride: Bool = false, followsSourceRows: Bool = true, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
         self.tiles = tiles
         self.runBytes = runBytes
         self.runTileAreaBytes = runTileAreaBytes
@@ -78,12 +89,27 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         self.freshChunkBytes = freshChunkBytes
         self.freshPopulators = freshPopulators
         self.wideTransposes = wideTransposes
+        self.wideFourByteBlockPairs = wideFourByteBlockPairs
         self.stagedTransposesAtAnyStride = stagedTransposesAtAnyStride
         self.followsSourceRows = followsSourceRows
         self.directCopyBytes = directCopyBytes
         self.inlineThresholdBytes = inlineThresholdBytes
         self.streamingThresholdBytes = streamingThresholdBytes
     }
+
+    /// The ways of this CPU's level-1 data cache, where the C library reports them (glibc reads
+    /// CPUID on x86); nil where it does not.
+    public static let l1DataCacheWays: Int? = {
+        #if canImport(Glibc)
+        let ways = sysconf(Int32(_SC_LEVEL1_DCACHE_ASSOC))
+        return ways > 0 ? ways : nil
+        #else
+        return nil
+        #endif
+    }()
+
+    /// ``wideFourByteBlockPairs``'s default: pairs unless the L1d is known to have fewer than 12 ways.
+    public static var pairsFourByteBlocksByDefault: Bool { (l1DataCacheWays ?? 12) >= 12 }
 
     /// The built-in defaults.
     public static let defaults = CopyTuning(
@@ -97,6 +123,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         freshChunkBytes: 8 << 20,
         freshPopulators: 2,
         wideTransposes: true,
+        wideFourByteBlockPairs: pairsFourByteBlocksByDefault,
         stagedTransposesAtAnyStride: false,
         followsSourceRows: true,
         directCopyBytes: 4096,
@@ -105,7 +132,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     )
 
     enum CodingKeys: String, CodingKey {
-        case tiles, runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes, freshPopulators, wideTransposes, stagedTransposesAtAnyStride, followsSourceRows, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes
+        case tiles, runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes, freshPopulators, wideTransposes, wideFourByteBlockPairs, stagedTransposesAtAnyStride, followsSourceRows, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes
     }
 
     // Tiles are keyed by element size; JSON objects need string keys ("4": {...}).
@@ -130,6 +157,8 @@ public struct CopyTuning: Codable, Hashable, Sendable {
             freshChunkBytes: try c.decodeIfPresent(Int.self, forKey: .freshChunkBytes) ?? CopyTuning.defaults.freshChunkBytes,
             freshPopulators: try c.decodeIfPresent(Int.self, forKey: .freshPopulators) ?? CopyTuning.defaults.freshPopulators,
             wideTransposes: try c.decodeIfPresent(Bool.self, forKey: .wideTransposes) ?? CopyTuning.defaults.wideTransposes,
+            wideFourByteBlockPairs: try c.decodeIfPresent(Bool.self, forKey: .wideFourByteBlockPairs)
+                ?? CopyTuning.defaults.wideFourByteBlockPairs,
             stagedTransposesAtAnyStride: try c.decodeIfPresent(Bool.self, forKey: .stagedTransposesAtAnyStride)
                 ?? CopyTuning.defaults.stagedTransposesAtAnyStride,
             followsSourceRows: try c.decodeIfPresent(Bool.self, forKey: .followsSourceRows) ?? CopyTuning.defaults.followsSourceRows,
@@ -151,6 +180,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         try c.encode(freshChunkBytes, forKey: .freshChunkBytes)
         try c.encode(freshPopulators, forKey: .freshPopulators)
         try c.encode(wideTransposes, forKey: .wideTransposes)
+        try c.encode(wideFourByteBlockPairs, forKey: .wideFourByteBlockPairs)
         try c.encode(stagedTransposesAtAnyStride, forKey: .stagedTransposesAtAnyStride)
         try c.encode(followsSourceRows, forKey: .followsSourceRows)
         try c.encode(directCopyBytes, forKey: .directCopyBytes)
@@ -165,6 +195,9 @@ public struct CopyTuning: Codable, Hashable, Sendable {
 }
 
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension CopyTuning {
     private static let activeStorage = Locked<CopyTuning?>(nil)

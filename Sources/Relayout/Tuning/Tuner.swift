@@ -81,6 +81,10 @@ public struct Tuner {
             + [TuningCase.scaled(elementSize: 4, shape: [1, 1024], permutation: [0, 1], step: 2, bytes: caseBytes)]
     }
 
+    /// Streamed 4-byte transposes into aligned rows and into rows that start inside lines, the two
+    /// AVX-512 walks whose steps ``CopyTuning/wideFourByteBlockPairs`` sets.
+    var blockPairCases: [TuningCase] { Array(tileCases(elementSize: 4).prefix(2)) }
+
     /// Streamed transposes, 4-, 8- and 1-byte elements (the 1-byte walk is a kernel of its own).
     var wideCases: [TuningCase] {
         Array(tileCases(elementSize: 4).prefix(2)) + Array(tileCases(elementSize: 8).prefix(1)) + Array(tileCases(elementSize: 1).prefix(1))
@@ -148,7 +152,7 @@ public struct Tuner {
         total += runCandidates.count * runCases.count + chunkCandidates.count * chunkCases.count
         // The staged walk at every stride matters only where the AVX-512 walks do not run.
         let stagedMatters = rl_avx512_walks() == 0
-        total += (stagedMatters ? 4 : 2) * wideCases.count + 2 * followCases.count + populatorCandidates.count * freshCases.count
+        total += (stagedMatters ? 4 : 2) * wideCases.count + (stagedMatters ? 0 : 2) * blockPairCases.count + 2 * followCases.count + populatorCandidates.count * freshCases.count
         total += 4 * streamingSizes.count + 2 * inlineSizes.count + 2 * ttc.count
         var done = 0
         func step(_ label: String) {
@@ -208,6 +212,14 @@ public struct Tuner {
         // The wide transpose walk (AVX-512 machines; elsewhere both candidates run the same code).
         tuning = try sweep(knob: "wideTransposes", candidates: [true, false].map { var t = tuning; t.wideTransposes = $0; return t },
                            names: ["on", "off"], incumbent: tuning.wideTransposes ? 0 : 1, cases: wideCases)
+        // Their 4-byte steps (where they run; the default follows the L1d's ways).
+        if !stagedMatters && tuning.wideTransposes {
+            tuning = try sweep(knob: "wideFourByteBlockPairs",
+                               candidates: [true, false].map { var t = tuning; t.wideFourByteBlockPairs = $0; return t },
+                               names: ["pairs", "single"], incumbent: tuning.wideFourByteBlockPairs ? 0 : 1, cases: blockPairCases)
+        } else if !stagedMatters {
+            total -= 2 * blockPairCases.count
+        }
         // The staged walk at every stride (machines without the AVX-512 walks; on the others both
         // candidates would run the same code, and noise alone would pick).
         if stagedMatters {

@@ -29,6 +29,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Override chunk bytes for fresh destinations.", visibility: .hidden)) var freshChunkBytes: Int?
     @Option(help: ArgumentHelp("Override the streaming-store threshold in bytes.", visibility: .hidden)) var streamingThreshold: Int?
     @Option(help: ArgumentHelp("Override the wide transpose walk: true or false.", visibility: .hidden)) var wideTransposes: Bool?
+    @Option(help: ArgumentHelp("Override whether the AVX-512 walks take 4-byte tiles two 16 x 16 blocks per step: true or false.", visibility: .hidden)) var wideBlockPairs: Bool?
     @Option(help: ArgumentHelp("Override whether, without the AVX-512 walks, streamed transposes take the staged walk at every row stride: true or false.", visibility: .hidden)) var stagedAtAnyStride: Bool?
     @Option(help: ArgumentHelp("Override whether transposes and tiles of short runs take work items along the source's rows: true or false.", visibility: .hidden)) var followsSourceRows: Bool?
     @Flag(help: ArgumentHelp("Run the kernels of a CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake).", visibility: .hidden)) var withoutVbmi = false
@@ -60,6 +61,7 @@ struct BenchCommand: ParsableCommand {
             if let freshChunkBytes { CopyTuning.active.freshChunkBytes = freshChunkBytes }
             if let streamingThreshold { CopyTuning.active.streamingThresholdBytes = streamingThreshold }
             if let wideTransposes { CopyTuning.active.wideTransposes = wideTransposes }
+            if let wideBlockPairs { CopyTuning.active.wideFourByteBlockPairs = wideBlockPairs }
             if let stagedAtAnyStride { CopyTuning.active.stagedTransposesAtAnyStride = stagedAtAnyStride }
             if let followsSourceRows { CopyTuning.active.followsSourceRows = followsSourceRows }
             if withoutVbmi { rl_set_avx512_vbmi_allowed(0) }
