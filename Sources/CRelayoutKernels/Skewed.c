@@ -348,7 +348,10 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
 // (2 threads against one line per row per step: f4 8192² 29-31 -> 37-41 GB/s, 4096² 33-35 -> 40-46,
 // 7264² 28-33 -> 37-41, f8 8192² 30-31 -> 41.6, c16 4096² 32-33 -> 38.5; four lines per row
 // measured no better). A C harness of the bare access pattern (loads and streaming stores, no
-// transpose), f4 8192²: 29-32 GB/s for one line per row, 40-44 for two.
+// transpose), f4 8192²: 29-32 GB/s for one line per row, 40-44 for two. Without `pairs`
+// (RL_TRANSPOSE_WIDE_SINGLE_BLOCKS, 4-byte tiles only) each step is one block: on an AMD EPYC Zen 4
+// VM (8-way 32 KiB L1d), where a step's 32 source rows measured slower than 16 (f4 TTC + 2-D set,
+// 1.175x GB/s with one block), while 8- and 16-byte tiles (16 and 8 rows) still gained from two.
 SKEW_TARGET static inline __attribute__((always_inline)) void wide_walk(const char *const *srows, const char *src, ptrdiff_t src_row,
                                                                        char *const *drows, char *dst, ptrdiff_t dst_row,
                                                                        ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int pairs) {
