@@ -297,6 +297,9 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const 
 
 enum { MAX_WIDE_SKEWED_ROWS = 512 };
 
+// Whether the walks take 4-byte tiles two blocks per step (RL_TRANSPOSE_WIDE_SINGLE_BLOCKS unset).
+static inline int four_byte_pairs(int flags) { return (flags & RL_TRANSPOSE_WIDE_SINGLE_BLOCKS) == 0; }
+
 SKEW_TARGET static void wide_skewed_rows(const char *const *s, char *const *d, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E,
                                          int pairs) {
     __m512i prev[MAX_WIDE_SKEWED_ROWS];
@@ -323,7 +326,7 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
         return across_narrow;
     }
     if (wide && E > 2 && across_full <= MAX_WIDE_SKEWED_ROWS) {
-        wide_skewed_rows(srows, drows, along_full, across_full, E, (flags & RL_TRANSPOSE_WIDE_SINGLE_BLOCKS) == 0);
+        wide_skewed_rows(srows, drows, along_full, across_full, E, four_byte_pairs(flags));
         if (along_full < along_n) rl_transpose_rows_blocks(srows, drows, along_full, along_n, 0, across_full, E);
         return across_full;
     }
@@ -400,7 +403,7 @@ int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff
     if (E < 4 || !rl_avx512_transposes() || along_n % (64 / E) != 0 || across_n < 64 / E) return 0;
     for (ptrdiff_t b = 0; b < across_n; b++)
         if (((uintptr_t)drows[b] & 63) != 0) return 0;
-    if (E == 4) wide_rows4(srows, drows, along_n, across_n, (flags & RL_TRANSPOSE_WIDE_SINGLE_BLOCKS) == 0);
+    if (E == 4) wide_rows4(srows, drows, along_n, across_n, four_byte_pairs(flags));
     else if (E == 8) wide_rows8(srows, drows, along_n, across_n);
     else wide_rows16(srows, drows, along_n, across_n);
     return 1;
@@ -498,7 +501,7 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
         const ptrdiff_t staged = whole > 0 && rl_wide_narrow_tile(s, src_along * 2, d, dst_across * 2, along_full, whole, 2) ? whole : 0;
         if (staged < across_full) wide_tile2(s + staged * 2, src_along * 2, d + staged * dst_across * 2, dst_across * 2, along_full, across_full - staged);
     }
-    else if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full, (flags & RL_TRANSPOSE_WIDE_SINGLE_BLOCKS) == 0);
+    else if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full, four_byte_pairs(flags));
     else if (E == 8) wide_tile8(s, src_along * E, d, dst_across * E, along_full, across_full);
     else wide_tile16(s, src_along * E, d, dst_across * E, along_full, across_full);
     // The rest with ordinary stores: columns past the whole blocks, then rows past them.

@@ -42,8 +42,8 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// above the other (32 source rows read, two consecutive lines into each destination row), rather
     /// than one (16 rows, one line). Two measured faster on a 2-core Intel Xeon VM with a 12-way
     /// 48 KiB L1d (f4 8192² 29-31 -> 37-41 GB/s); one on a 2-core AMD EPYC Zen 4 VM with an 8-way
-    /// 32 KiB L1d (TTC plus 2-D set, three rounds alternating per case: 1.19x GB/s, ratio to memcpy
-    /// 0.93 -> 1.12), where 8- and 16-byte tiles, which read 16 and 8 rows a step, still gain from
+    /// 32 KiB L1d (f4 TTC plus 2-D set, three rounds alternating per case: 1.175x GB/s, ratio to
+    /// memcpy 0.908 -> 1.096), where 8- and 16-byte tiles, which read 16 and 8 rows a step, still gain from
     /// two (0.93x, 0.91x with one). The default follows the L1d's associativity
     /// (``CopyTuning/l1DataCacheWays``): two blocks from 12 ways, or where it is unknown; `relayout
     /// tune` measures it.

@@ -87,7 +87,7 @@ public struct Tuner {
 
     /// Streamed transposes, 4-, 8- and 1-byte elements (the 1-byte walk is a kernel of its own).
     var wideCases: [TuningCase] {
-        Array(tileCases(elementSize: 4).prefix(2)) + Array(tileCases(elementSize: 8).prefix(1)) + Array(tileCases(elementSize: 1).prefix(1))
+        blockPairCases + Array(tileCases(elementSize: 8).prefix(1)) + Array(tileCases(elementSize: 1).prefix(1))
     }
 
     /// 2-D transposes (4 bytes, power-of-two and odd sides; 16 bytes, odd sides), whose tiles end
