@@ -201,6 +201,8 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
                                ptrdiff_t along_n, ptrdiff_t along2_n, ptrdiff_t across_n, ptrdiff_t across2_n,
                                ptrdiff_t element_size, int flags) {
     const ptrdiff_t E = element_size;
+    // Its row tables hold the tile's own rows only.
+    flags &= ~(RL_TRANSPOSE_ROWS_BEFORE | RL_TRANSPOSE_ROWS_AFTER);
     int streaming = (flags & RL_TRANSPOSE_STREAMING) != 0;
     // A few channels (source rows of 2-8 elements back to back, e.g. a cropped NHWC image): each
     // along2 group is a channel tile, which the channel kernels take (or none does).

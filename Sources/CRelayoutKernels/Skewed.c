@@ -244,13 +244,25 @@ static strip_function *strip_for(ptrdiff_t element_size) {
 
 // The skewed rows walked by source rows, as the wide walk: each L x L block is joined with the
 // block before it in the same destination rows (kept in `prev`, 64 bytes per row) into whole
-// aligned lines; the first and last line of each row take masked ordinary stores.
+// aligned lines. The line each row shares with what lies before the tile, and the one it shares
+// with what lies after it, take masked ordinary stores, unless `before` / `after` say that L more
+// source rows lie there (srows[-L..-1], srows[along_n..along_n + L - 1]): then those lines go out
+// whole, streamed, their other elements taken from those rows (see RL_TRANSPOSE_ROWS_BEFORE).
 SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const char *const *srows, char *const *drows, ptrdiff_t along_n,
-                                                                         ptrdiff_t across_n, __m512i *prev, const int E, const int pairs) {
+                                                                         ptrdiff_t across_n, __m512i *prev, const int E, const int pairs,
+                                                                         const int before, const int after) {
     const int L = 64 / E, lane = E == 4 ? 4 : 8, W = 64 / lane;
     const unsigned full = (1u << W) - 1;
     const __m512i iota = lane == 4 ? _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
                                    : _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+    if (before) {
+        for (ptrdiff_t b = 0; b < across_n; b += L) {
+            __m512i r[16];
+            table_block(srows, -L, b * E, r, E);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < L; i++) prev[b + i] = r[i];
+        }
+    }
     // Bands of two blocks where there are two and `pairs` asks for them, as the aligned walk: each
     // row's two lines go out back to back (f4 4097x4099 and the like, see wide_walk).
     for (ptrdiff_t a = 0; a < along_n;) {
@@ -269,7 +281,7 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const 
                 const __m512i shift = lane == 4 ? _mm512_add_epi32(iota, _mm512_set1_epi32(W - skew)) : _mm512_add_epi64(iota, _mm512_set1_epi64(W - skew));
                 char *line = drows[b + i] + a * E - skew * lane;
                 const __m512i lead = pair ? first[i] : r[i];
-                if (a == 0) {
+                if (a == 0 && !before) {
                     // The row's first line is shared with what lies before it.
                     if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((full << skew) & full), _mm512_permutex2var_epi32(lead, shift, lead));
                     else _mm512_mask_storeu_epi64(line, (__mmask8)((full << skew) & full), _mm512_permutex2var_epi64(lead, shift, lead));
@@ -284,6 +296,23 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const 
             }
         }
         a += pair ? 2 * L : L;
+    }
+    if (after) {
+        // Each row's last line, completed from the next L source rows (none where the row ends on a
+        // line boundary).
+        for (ptrdiff_t b = 0; b < across_n; b += L) {
+            __m512i r[16];
+            table_block(srows, along_n, b * E, r, E);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < L; i++) {
+                const int skew = (int)(((uintptr_t)drows[b + i] & 63) / lane);
+                if (skew == 0) continue;
+                const __m512i shift = lane == 4 ? _mm512_add_epi32(iota, _mm512_set1_epi32(W - skew)) : _mm512_add_epi64(iota, _mm512_set1_epi64(W - skew));
+                _mm512_stream_si512((void *)(drows[b + i] + along_n * E - skew * lane),
+                                    lane == 4 ? _mm512_permutex2var_epi32(prev[b + i], shift, r[i]) : _mm512_permutex2var_epi64(prev[b + i], shift, r[i]));
+            }
+        }
+        return;
     }
     // The last block's elements past the last whole line.
     for (ptrdiff_t row = 0; row < across_n; row++) {
@@ -301,11 +330,11 @@ enum { MAX_WIDE_SKEWED_ROWS = 512 };
 static inline int four_byte_pairs(int flags) { return (flags & RL_TRANSPOSE_WIDE_SINGLE_BLOCKS) == 0; }
 
 SKEW_TARGET static void wide_skewed_rows(const char *const *s, char *const *d, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E,
-                                         int pairs) {
+                                         int pairs, int before, int after) {
     __m512i prev[MAX_WIDE_SKEWED_ROWS];
-    if (E == 4) wide_skewed(s, d, along_n, across_n, prev, 4, pairs);
-    else if (E == 8) wide_skewed(s, d, along_n, across_n, prev, 8, 1);
-    else wide_skewed(s, d, along_n, across_n, prev, 16, 1);
+    if (E == 4) wide_skewed(s, d, along_n, across_n, prev, 4, pairs, before, after);
+    else if (E == 8) wide_skewed(s, d, along_n, across_n, prev, 8, 1, before, after);
+    else wide_skewed(s, d, along_n, across_n, prev, 16, 1, before, after);
 }
 
 ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
@@ -326,7 +355,9 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
         return across_narrow;
     }
     if (wide && E > 2 && across_full <= MAX_WIDE_SKEWED_ROWS) {
-        wide_skewed_rows(srows, drows, along_full, across_full, E, four_byte_pairs(flags));
+        // Rows after the tile complete its last lines only where the walk reaches its last row.
+        const int before = (flags & RL_TRANSPOSE_ROWS_BEFORE) != 0, after = (flags & RL_TRANSPOSE_ROWS_AFTER) != 0 && along_full == along_n;
+        wide_skewed_rows(srows, drows, along_full, across_full, E, four_byte_pairs(flags), before, after);
         if (along_full < along_n) rl_transpose_rows_blocks(srows, drows, along_full, along_n, 0, across_full, E);
         return across_full;
     }
@@ -518,9 +549,13 @@ int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, pt
                              ptrdiff_t across_n, ptrdiff_t element_size, int flags) {
     const ptrdiff_t E = element_size;
     if (!strip_for(E) || along_n > MAX_SKEWED_ROWS || across_n > MAX_SKEWED_ROWS) return 0;
-    const char *srows[MAX_SKEWED_ROWS];
+    // The table reaches RL_NEIGHBOUR_ROWS rows either side where the flags say they are there.
+    enum { N = RL_NEIGHBOUR_ROWS };
+    const char *row_table[MAX_SKEWED_ROWS + 2 * N];
+    const char **srows = row_table + N;
     char *drows[MAX_SKEWED_ROWS];
-    for (ptrdiff_t a = 0; a < along_n; a++) srows[a] = (const char *)src + a * src_along * E;
+    const ptrdiff_t first = (flags & RL_TRANSPOSE_ROWS_BEFORE) ? -N : 0, end = along_n + ((flags & RL_TRANSPOSE_ROWS_AFTER) ? N : 0);
+    for (ptrdiff_t a = first; a < end; a++) srows[a] = (const char *)src + a * src_along * E;
     for (ptrdiff_t b = 0; b < across_n; b++) drows[b] = (char *)dst + b * dst_across * E;
     const ptrdiff_t done = rl_transpose_rows_streamed(srows, drows, along_n, across_n, E, flags);
     if (done == 0) return 0;

@@ -365,6 +365,39 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testSkewedTilesStreamTheLinesTheyShareWithTheirNeighbours() throws {
+        // With AVX-512, a plain tile into rows that start inside lines reads the 16 source rows
+        // either side of it, where the plane has them, and streams the lines it shares with the
+        // tiles before and after it whole (RL_TRANSPOSE_ROWS_BEFORE / _AFTER). Rows of 4, 5 and 6
+        // tiles along: a last tile of 20 rows (its neighbour reads into it), of 9 (too few: its
+        // neighbour masks), tiles that are no whole number of blocks (the walk stops short of the
+        // tile's end, so it masks its last lines); 1 to 3 threads, so neighbours run at once too.
+        for elementSize in [4, 8, 16] {
+            let block = 64 / elementSize
+            for (alongTile, columns) in [(4 * block, 4 * 4 * block + 20), (4 * block, 5 * 4 * block + 9), (4 * block + block / 2, 6 * (4 * block + block / 2) + 3)] {
+                var tuning = CopyTuning.defaults
+                tuning.streamingThresholdBytes = 0
+                tuning.inlineThresholdBytes = 0
+                tuning.chunkBytes = 4096
+                tuning.tiles[elementSize] = .init(along: alongTile, across: 2 * block + 3)
+                let rows = 5 * block + 1
+                let source = try RawTensor(shape: [columns, rows], elementSize: elementSize)
+                var rng = SeededGenerator(seed: UInt64(columns * 31 + elementSize))
+                Self.fillRandom(source.storage, using: &rng)
+                let view = try source.transposed(0, 1)
+                for threads in 1...3 {
+                    let destination = try RawTensor(shape: [rows, columns], elementSize: elementSize)
+                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                    let label = "\(elementSize) B, rows of \(columns), tiles of \(alongTile) along, \(threads) threads: \(plan)"
+                    XCTAssertEqual(plan.kernel, .transpose, label)
+                    XCTAssertTrue(plan.streaming, label)
+                    try plan.execute(from: view, into: destination)
+                    try Self.assertSameBytes(destination, Self.referenceResult(view, destination), label)
+                }
+            }
+        }
+    }
+
     func testNarrowWideWalkIntoRowsInsideLinesMatchesTheReference() throws {
         // 1- and 2-byte streamed tiles whose destination rows start inside lines take the staged wide
         // walk (AVX-512 VBMI): tiles of 1100 destination rows (one thread; two threads halve them

@@ -26,7 +26,15 @@
 /// RL_TRANSPOSE_WIDE_SINGLE_BLOCKS: the AVX-512 walks take 4-byte tiles one 16 x 16 block per step
 /// (16 source rows, one line into each destination row) instead of two blocks one above the other
 /// (32 rows, two lines per row) (CopyTuning.wideFourByteBlockPairs off).
-enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2, RL_TRANSPOSE_STAGED_ANY_STRIDE = 4, RL_TRANSPOSE_WIDE_SINGLE_BLOCKS = 8 };
+/// RL_TRANSPOSE_ROWS_BEFORE / RL_TRANSPOSE_ROWS_AFTER: at least RL_NEIGHBOUR_ROWS more source rows
+/// lie before a = 0 / after a = along_n (src - k * src_along, ...), and the destination rows go on
+/// there (the neighbouring tiles of the same plane). Streamed tiles into rows that start inside
+/// lines may then read those rows and write the lines they share with the neighbours whole, with
+/// the values the neighbours write there too, instead of a masked ordinary store on each side (a
+/// read of the line from memory first). Only rl_transpose_tile reads them.
+enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2, RL_TRANSPOSE_STAGED_ANY_STRIDE = 4, RL_TRANSPOSE_WIDE_SINGLE_BLOCKS = 8,
+       RL_TRANSPOSE_ROWS_BEFORE = 16, RL_TRANSPOSE_ROWS_AFTER = 32 };
+enum { RL_NEIGHBOUR_ROWS = 16 };
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int flags);
 

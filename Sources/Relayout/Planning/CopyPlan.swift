@@ -589,6 +589,21 @@ public struct CopyPlan: Sendable {
         }
     }
 
+    /// RL_TRANSPOSE_ROWS_BEFORE / _AFTER for the tile at `alongIndex` of the along loop: whether the
+    /// tiles before and after it in the same plane hold RL_NEIGHBOUR_ROWS rows or more, which the tile
+    /// may read to stream its rows' shared lines whole (see CRelayoutKernels.h).
+    @inline(__always)
+    private func neighbourRowFlags(_ alongIndex: Int, _ loops: UnsafeBufferPointer<Loop>) -> Int32 {
+        guard streaming else { return 0 }
+        let loop = loops[alongLoop]
+        let rowsBefore = alongIndex * loop.extent
+        let rowsAfter = alongIndex == loop.count - 1 ? 0 : (loop.count - 2 - alongIndex) * loop.extent + loop.lastExtent
+        var flags: Int32 = 0
+        if rowsBefore >= Int(RL_NEIGHBOUR_ROWS) { flags |= Int32(RL_TRANSPOSE_ROWS_BEFORE) }
+        if rowsAfter >= Int(RL_NEIGHBOUR_ROWS) { flags |= Int32(RL_TRANSPOSE_ROWS_AFTER) }
+        return flags
+    }
+
     /// Walks the work items of one chunk with an odometer over the loop nest.
     @inline(__always)
     private func runChunk<T>(_ chunk: Int, _ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>) {
@@ -629,12 +644,13 @@ public struct CopyPlan: Sendable {
                             }
                         }
                     case .transpose:
+                        let flags = registerTranspose && alongLoop >= 0 ? transposeFlags | neighbourRowFlags(index[alongLoop], loops) : transposeFlags
                         for a2 in 0..<nA2 {
                             for b2 in 0..<nB2 {
                                 let s = s + a2 * along2.source + b2 * across2.source
                                 let d = d + a2 * along2.destination + b2 * across2.destination
                                 if registerTranspose {
-                                    rl_transpose_tile(s, along.source, d, across.destination, nA, nB, MemoryLayout<T>.stride, transposeFlags)
+                                    rl_transpose_tile(s, along.source, d, across.destination, nA, nB, MemoryLayout<T>.stride, flags)
                                 } else {
                                     Kernels.tile(s, along.source, across.source, d, along.destination, across.destination, nA, nB)
                                 }
