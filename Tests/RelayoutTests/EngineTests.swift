@@ -137,7 +137,9 @@ final class EngineTests: XCTestCase {
                                             // The tile's whole source (along, across and across2) lies back to back: followed into the next dimension.
                                             ([4, 3, 15, 112, 5, 32], [2, 0, 4, 1, 5, 3], 4),
                                             // Tiles of short runs (bulk) follow the source too.
-                                            ([15, 15, 103, 15, 10, 16], [4, 1, 0, 3, 2, 5], 2), ([298, 28, 28, 8, 32], [1, 3, 2, 0, 4], 1)]
+                                            ([15, 15, 103, 15, 10, 16], [4, 1, 0, 3, 2, 5], 2), ([298, 28, 28, 8, 32], [1, 3, 2, 0, 4], 1),
+                                            // Long runs (one per item) follow the dimension that continues the source's run.
+                                            ([6, 5, 4, 300], [2, 1, 0, 3], 16)]
         for (shape, permutation, elementSize) in cases {
             let view = try Layout.rowMajor(shape).permuted(permutation)
             let destination = try Layout.rowMajor(view.shape)
