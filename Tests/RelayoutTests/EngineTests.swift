@@ -386,11 +386,13 @@ final class EngineTests: XCTestCase {
                 let source = try RawTensor(shape: [columns, rows], elementSize: elementSize)
                 var rng = SeededGenerator(seed: UInt64(columns * 31 + elementSize))
                 Self.fillRandom(source.storage, using: &rng)
-                let view = try source.transposed(0, 1)
-                for threads in 1...3 {
+                // Also with the source's rows read backwards (a negative along stride): the rows
+                // before and after a tile lie the other way round in memory.
+                for (reversed, threads) in [(false, 1), (false, 2), (false, 3), (true, 2)] {
+                    let view = try (reversed ? source.sliced(axis: 0, step: -1) : source).transposed(0, 1)
                     let destination = try RawTensor(shape: [rows, columns], elementSize: elementSize)
                     let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
-                    let label = "\(elementSize) B, rows of \(columns), tiles of \(alongTile) along, \(threads) threads: \(plan)"
+                    let label = "\(elementSize) B, rows of \(columns), tiles of \(alongTile) along, reversed \(reversed), \(threads) threads: \(plan)"
                     XCTAssertEqual(plan.kernel, .transpose, label)
                     XCTAssertTrue(plan.streaming, label)
                     try plan.execute(from: view, into: destination)
