@@ -10,8 +10,8 @@ turn (the order flipping each round), so drift hits both sides alike, and report
 - with two or more binaries, the paired figure: per case the median over rounds of
   GB/s(binary) / GB/s(first binary), then their geometric mean.
 
-Cases: the 57 TTC shapes of Benchmarks/ttc-57.txt (row-major: shape = reversed(size),
-axes[k] = d-1-perm[d-1-k]) and the 2-D transposes 4096², 8192², 4097x4099 and 7263x7265.
+Cases: the 57 TTC shapes of Benchmarks/ttc-57.txt (read by ttc_cases.py) and the 2-D transposes
+4096², 8192², 4097x4099 and 7263x7265.
 Each measurement is `BINARY bench --json --repeats 3 --case DTYPE:SHAPE:PERM`. A "binary" may be a
 wrapper script that adds options or environment variables, e.g.
 
@@ -32,22 +32,9 @@ import statistics
 import subprocess
 import sys
 
+from ttc_cases import ttc_shapes
+
 TWO_D = ['4096x4096', '8192x8192', '4097x4099', '7263x7265']
-
-
-def ttc_cases(path):
-    cases = []
-    with open(path) as f:
-        for line in f:
-            if line.startswith('#') or not line.strip():
-                continue
-            v = list(map(int, line.split()))
-            d = v[0]
-            perm, size = v[1:1 + d], v[1 + d:1 + 2 * d]
-            shape = list(reversed(size))
-            axes = [d - 1 - perm[d - 1 - k] for k in range(d)]
-            cases.append(('ttc', 'x'.join(map(str, shape)), ','.join(map(str, axes))))
-    return cases
 
 
 def geometric_mean(values):
@@ -79,7 +66,7 @@ def main():
 
     cases = []
     if args.only != '2d':
-        cases += ttc_cases(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'ttc-57.txt'))
+        cases += [('ttc', shape, perm) for shape, perm in ttc_shapes()]
     if args.only != 'ttc':
         cases += [('2d', side, '1,0') for side in TWO_D]
     dtypes = args.dtypes.split(',')

@@ -18,20 +18,11 @@ also times PyTorch on the same threads as `relayout bench` (all cores unless --t
 import argparse, json, os, statistics, sys, time
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from ttc_cases import ttc_shapes
 
 
 def ttc_cases():
-    cases = []
-    for line in open(os.path.join(HERE, "ttc-57.txt")):
-        if not line.strip() or line.startswith("#"):
-            continue
-        n = list(map(int, line.split()))
-        dim, perm, size = n[0], n[1 : 1 + n[0]], n[1 + n[0] : 1 + 2 * n[0]]
-        shape = list(reversed(size))
-        axes = [dim - 1 - perm[dim - 1 - k] for k in range(dim)]
-        cases.append(f"f4:{'x'.join(map(str, shape))}:{','.join(map(str, axes))}")
-    return cases
+    return [f"f4:{shape}:{perm}" for shape, perm in ttc_shapes()]
 
 
 def small_cases():

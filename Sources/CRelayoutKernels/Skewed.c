@@ -242,6 +242,17 @@ static strip_function *strip_for(ptrdiff_t element_size) {
     }
 }
 
+// The index that joins a row's aligned line from two registers of its elements, lanes of 4 or 8
+// bytes: lanes W - skew.. of the first, then ..W - skew of the second (`iota` = 0, 1, ..., W - 1).
+SKEW_TARGET static inline __attribute__((always_inline)) __m512i join_index(__m512i iota, int skew, const int lane) {
+    const int W = 64 / lane;
+    return lane == 4 ? _mm512_add_epi32(iota, _mm512_set1_epi32(W - skew)) : _mm512_add_epi64(iota, _mm512_set1_epi64(W - skew));
+}
+
+SKEW_TARGET static inline __attribute__((always_inline)) __m512i join(__m512i first, __m512i index, __m512i second, const int lane) {
+    return lane == 4 ? _mm512_permutex2var_epi32(first, index, second) : _mm512_permutex2var_epi64(first, index, second);
+}
+
 // The skewed rows walked by source rows, as the wide walk: each L x L block is joined with the
 // block before it in the same destination rows (kept in `prev`, 64 bytes per row) into whole
 // aligned lines. The line each row shares with what lies before the tile, and the one it shares
@@ -278,20 +289,17 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const 
 #pragma clang loop unroll(full)
             for (int i = 0; i < L; i++) {
                 const int skew = (int)(((uintptr_t)drows[b + i] & 63) / lane);
-                const __m512i shift = lane == 4 ? _mm512_add_epi32(iota, _mm512_set1_epi32(W - skew)) : _mm512_add_epi64(iota, _mm512_set1_epi64(W - skew));
+                const __m512i shift = join_index(iota, skew, lane);
                 char *line = drows[b + i] + a * E - skew * lane;
                 const __m512i lead = pair ? first[i] : r[i];
                 if (a == 0 && !before) {
                     // The row's first line is shared with what lies before it.
-                    if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((full << skew) & full), _mm512_permutex2var_epi32(lead, shift, lead));
-                    else _mm512_mask_storeu_epi64(line, (__mmask8)((full << skew) & full), _mm512_permutex2var_epi64(lead, shift, lead));
+                    if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((full << skew) & full), join(lead, shift, lead, lane));
+                    else _mm512_mask_storeu_epi64(line, (__mmask8)((full << skew) & full), join(lead, shift, lead, lane));
                 } else {
-                    _mm512_stream_si512((void *)line, lane == 4 ? _mm512_permutex2var_epi32(prev[b + i], shift, lead)
-                                                                : _mm512_permutex2var_epi64(prev[b + i], shift, lead));
+                    _mm512_stream_si512((void *)line, join(prev[b + i], shift, lead, lane));
                 }
-                if (pair)
-                    _mm512_stream_si512((void *)(line + 64), lane == 4 ? _mm512_permutex2var_epi32(lead, shift, r[i])
-                                                                       : _mm512_permutex2var_epi64(lead, shift, r[i]));
+                if (pair) _mm512_stream_si512((void *)(line + 64), join(lead, shift, r[i], lane));
                 prev[b + i] = r[i];
             }
         }
@@ -307,9 +315,7 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const 
             for (int i = 0; i < L; i++) {
                 const int skew = (int)(((uintptr_t)drows[b + i] & 63) / lane);
                 if (skew == 0) continue;
-                const __m512i shift = lane == 4 ? _mm512_add_epi32(iota, _mm512_set1_epi32(W - skew)) : _mm512_add_epi64(iota, _mm512_set1_epi64(W - skew));
-                _mm512_stream_si512((void *)(drows[b + i] + along_n * E - skew * lane),
-                                    lane == 4 ? _mm512_permutex2var_epi32(prev[b + i], shift, r[i]) : _mm512_permutex2var_epi64(prev[b + i], shift, r[i]));
+                _mm512_stream_si512((void *)(drows[b + i] + along_n * E - skew * lane), join(prev[b + i], join_index(iota, skew, lane), r[i], lane));
             }
         }
         return;
@@ -317,10 +323,10 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const 
     // The last block's elements past the last whole line.
     for (ptrdiff_t row = 0; row < across_n; row++) {
         const int skew = (int)(((uintptr_t)drows[row] & 63) / lane);
-        const __m512i shift = lane == 4 ? _mm512_add_epi32(iota, _mm512_set1_epi32(W - skew)) : _mm512_add_epi64(iota, _mm512_set1_epi64(W - skew));
+        const __m512i tail = join(prev[row], join_index(iota, skew, lane), prev[row], lane);
         char *line = drows[row] + along_n * E - skew * lane;
-        if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((1u << skew) - 1), _mm512_permutex2var_epi32(prev[row], shift, prev[row]));
-        else _mm512_mask_storeu_epi64(line, (__mmask8)((1u << skew) - 1), _mm512_permutex2var_epi64(prev[row], shift, prev[row]));
+        if (lane == 4) _mm512_mask_storeu_epi32(line, (__mmask16)((1u << skew) - 1), tail);
+        else _mm512_mask_storeu_epi64(line, (__mmask8)((1u << skew) - 1), tail);
     }
 }
 

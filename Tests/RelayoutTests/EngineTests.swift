@@ -89,6 +89,19 @@ final class EngineTests: XCTestCase {
         XCTFail("\(label): \(differing.count) of \(expected.count) bytes differ, first at \(differing.first ?? -1)", file: file, line: line)
     }
 
+    /// Plans `view` into a fresh row-major tensor with `tuning` on `threads`, checks that the plan is
+    /// a streamed transpose, runs it and compares every byte with the reference copy.
+    static func assertStreamedTransposeMatchesReference(_ view: RawTensor, tuning: CopyTuning, threads: Int, _ label: String,
+                                                        file: StaticString = #filePath, line: UInt = #line) throws {
+        let destination = try RawTensor(shape: view.shape, elementSize: view.elementSize)
+        let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: view.elementSize, tuning: tuning, threads: threads)
+        let label = "\(label): \(plan)"
+        XCTAssertEqual(plan.kernel, .transpose, label, file: file, line: line)
+        XCTAssertTrue(plan.streaming, label, file: file, line: line)
+        try plan.execute(from: view, into: destination)
+        assertSameBytes(destination, try referenceResult(view, destination), label, file: file, line: line)
+    }
+
     static func referenceResult(_ source: RawTensor, _ destination: RawTensor) throws -> [UInt8] {
         let twin = try RawTensor(storage: Storage(byteCount: destination.storage.byteCount), layout: destination.layout, elementSize: destination.elementSize)
         twin.storage.baseAddress.copyMemory(from: destination.storage.baseAddress, byteCount: destination.storage.byteCount)
@@ -356,13 +369,7 @@ final class EngineTests: XCTestCase {
                 tuning.streamingThresholdBytes = 0
                 tuning.inlineThresholdBytes = 0
                 tuning.chunkBytes = 4096
-                let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
-                let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
-                let label = "\(shape) \(permutation) \(elementSize) B, \(threads) threads: \(plan)"
-                XCTAssertEqual(plan.kernel, .transpose, label)
-                XCTAssertTrue(plan.streaming, label)
-                try plan.execute(from: view, into: destination)
-                try Self.assertSameBytes(destination, Self.referenceResult(view, destination), label)
+                try Self.assertStreamedTransposeMatchesReference(view, tuning: tuning, threads: threads, "\(shape) \(permutation) \(elementSize) B, \(threads) threads")
             }
         }
     }
@@ -390,13 +397,8 @@ final class EngineTests: XCTestCase {
                 // before and after a tile lie the other way round in memory.
                 for (reversed, threads) in [(false, 1), (false, 2), (false, 3), (true, 2)] {
                     let view = try (reversed ? source.sliced(axis: 0, step: -1) : source).transposed(0, 1)
-                    let destination = try RawTensor(shape: [rows, columns], elementSize: elementSize)
-                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
-                    let label = "\(elementSize) B, rows of \(columns), tiles of \(alongTile) along, reversed \(reversed), \(threads) threads: \(plan)"
-                    XCTAssertEqual(plan.kernel, .transpose, label)
-                    XCTAssertTrue(plan.streaming, label)
-                    try plan.execute(from: view, into: destination)
-                    try Self.assertSameBytes(destination, Self.referenceResult(view, destination), label)
+                    try Self.assertStreamedTransposeMatchesReference(view, tuning: tuning, threads: threads,
+                                                                     "\(elementSize) B, rows of \(columns), tiles of \(alongTile) along, reversed \(reversed), \(threads) threads")
                 }
             }
         }
@@ -457,13 +459,7 @@ final class EngineTests: XCTestCase {
                     var rng = SeededGenerator(seed: UInt64(rowBytes * 7 + elementSize + offset))
                     Self.fillRandom(source.storage, using: &rng)
                     let view = try source.sliced(axis: 1, start: offset).transposed(0, 1)
-                    let destination = try RawTensor(shape: [rows, columns], elementSize: elementSize)
-                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 2)
-                    let label = "\(elementSize) B, rows of \(rowBytes) bytes, offset \(offset)"
-                    XCTAssertEqual(plan.kernel, .transpose, label)
-                    XCTAssertTrue(plan.streaming, label)
-                    try plan.execute(from: view, into: destination)
-                    try Self.assertSameBytes(destination, Self.referenceResult(view, destination), label)
+                    try Self.assertStreamedTransposeMatchesReference(view, tuning: tuning, threads: 2, "\(elementSize) B, rows of \(rowBytes) bytes, offset \(offset)")
                 }
             }
         }
