@@ -11,7 +11,8 @@
 //   clang -O2 -mavx512f -mavx512bw -DE=1 -DH=128 -DW=128 Benchmarks/walk-pattern.c -o /tmp/wp1 -lpthread
 //   /tmp/wp4 4096 4096 512 && /tmp/wp1 8192 8192 1024     # ROWS COLUMNS TILE [THREADS], 64 MB each
 //
-// W must be a multiple of 64 and H * E of 64 (whole lines on both sides).
+// W must be a multiple of 64 and H * E of 64 (whole lines on both sides). -DSKEW=4 puts the source
+// rows SKEW bytes further apart, so that they start inside lines (f4 7263x7265's source rows).
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <stdio.h>
@@ -30,11 +31,14 @@
 #ifndef W
 #define W 64
 #endif
+#ifndef SKEW
+#define SKEW 0
+#endif
 static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
 static long R,C,T,TH; static char *src,*dst; static atomic_long next;
 static void tile(long ta,long tb){
   _Alignas(64) char st[H*W];
-  const long srow=C*E, drow=R*E;
+  const long srow=C*E+SKEW, drow=R*E;
   for(long a=ta;a<ta+T;a+=H) for(long c=tb*E;c<(tb+T)*E;c+=W){
 #pragma clang loop unroll_count(4)
     for(long r=0;r<H;r++){ const char*s=src+(a+r)*srow+c;
@@ -51,13 +55,13 @@ typedef struct{char*d;const char*s;size_t n;}M; static void* mc(void*x){M*m=x; m
 static int cmp(const void*a,const void*b){double x=*(double*)a,y=*(double*)b;return x<y?-1:x>y;}
 int main(int argc,char**argv){
   R=atol(argv[1]);C=atol(argv[2]);T=atol(argv[3]);TH=argc>4?atol(argv[4]):2;
-  size_t bytes=R*C*E, al=(bytes+(1<<21))&~((size_t)(1<<21)-1);
-  src=aligned_alloc(1<<21,al); dst=aligned_alloc(1<<21,al); madvise(src,al,MADV_HUGEPAGE); madvise(dst,al,MADV_HUGEPAGE); memset(src,1,bytes); memset(dst,0,bytes);
+  size_t bytes=R*C*E, al=(bytes+R*SKEW+(1<<21))&~((size_t)(1<<21)-1);
+  src=aligned_alloc(1<<21,al); dst=aligned_alloc(1<<21,al); madvise(src,al,MADV_HUGEPAGE); madvise(dst,al,MADV_HUGEPAGE); memset(src,1,bytes+R*SKEW); memset(dst,0,bytes);
   double tb[9],tm[9]; pthread_t th[16];
   for(int rep=0;rep<9;rep++){
     next=0; double t0=now(); for(int i=0;i<TH;i++) pthread_create(&th[i],0,work,0); for(int i=0;i<TH;i++) pthread_join(th[i],0); tb[rep]=now()-t0;
     M m[16]; t0=now(); for(int i=0;i<TH;i++){m[i].d=dst+bytes/TH*i;m[i].s=src+bytes/TH*i;m[i].n=bytes/TH; pthread_create(&th[i],0,mc,&m[i]);} for(int i=0;i<TH;i++) pthread_join(th[i],0); tm[rep]=now()-t0;
   }
   qsort(tb,9,8,cmp); qsort(tm,9,8,cmp);
-  printf("E=%d H=%d W=%d (%d dst rows x %d B) %ldx%ld T=%ld: walk %.1f GB/s, memcpy %.1f, ratio %.2f\n",E,H,W,W/E,H*E,R,C,T,2*bytes/tb[4]/1e9,2*bytes/tm[4]/1e9,tm[4]/tb[4]);
+  printf("E=%d H=%d W=%d SKEW=%d (%d dst rows x %d B) %ldx%ld T=%ld: walk %.1f GB/s, memcpy %.1f, ratio %.2f\n",E,H,W,SKEW,W/E,H*E,R,C,T,2*bytes/tb[4]/1e9,2*bytes/tm[4]/1e9,tm[4]/tb[4]);
 }
