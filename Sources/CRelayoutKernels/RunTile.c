@@ -62,6 +62,26 @@ static void stream_runs(char *d, const char *s, ptrdiff_t src_outer, ptrdiff_t n
 }
 #endif
 
+#if defined(__SSE2__)
+// n_runs runs of run_bytes (a multiple of 16) from s (run i at s + i * src_outer) to the 16-byte
+// aligned stretch at `to`, 16 bytes at a time, streamed; with `edges`, the stretch's partial first
+// and last lines with ordinary stores.
+static inline __attribute__((always_inline)) void stream_stretch(char *to, const char *s, ptrdiff_t src_outer, ptrdiff_t n_runs,
+                                                                 size_t run_bytes, int fetch, const int edges) {
+    const uintptr_t whole_from = ((uintptr_t)to + 63) & ~(uintptr_t)63;
+    const uintptr_t whole_to = ((uintptr_t)to + (uintptr_t)n_runs * run_bytes) & ~(uintptr_t)63;
+    for (ptrdiff_t i = 0; i < n_runs; i++, to += run_bytes) {
+        const char *from = s + i * src_outer;
+        if (fetch) __builtin_prefetch(from + 64);
+        for (size_t k = 0; k < run_bytes; k += 16) {
+            const __m128i v = _mm_loadu_si128((const __m128i *)(from + k));
+            if (edges && ((uintptr_t)(to + k) < whole_from || (uintptr_t)(to + k) >= whole_to)) _mm_storeu_si128((__m128i *)(to + k), v);
+            else _mm_stream_si128((__m128i *)(to + k), v);
+        }
+    }
+}
+#endif
+
 void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
                       void *dst, ptrdiff_t dst_outer, ptrdiff_t dst_inner,
                       ptrdiff_t n_outer, ptrdiff_t n_inner, size_t run_bytes, int streaming) {
@@ -79,14 +99,17 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
             // (TTC's 15x15x103x15x10x16:4,1,0,3,2,5, 16-byte u1 runs 2400 bytes apart: one thread
             // 5.9-8.8 -> 8.0-10.4 GB/s).
             const int fetch = src_inner > 0 && src_inner < 64;
+            // Stretches under 1 KiB write their partial first and last lines with ordinary stores:
+            // streamed, such lines wait in the write-combining buffers for bytes that never come,
+            // and in stretches this short they are a fifth of the lines or more. Emerald Rapids VM,
+            // 2 threads, 3 alternating rounds: u1 15x15x103x15x10x16:4,1,0,3,2,5 (16-byte runs in
+            // stretches of 560 bytes) 0.63 -> 0.83 of memcpy, 15x15x32x15x10x48:4,1,0,3,2,5 (768
+            // bytes) 1.13 -> 1.24; u2's 1120-byte stretches of the first case measured 0.88x on one
+            // thread with them, so longer stretches stream whole.
+            const int edges = n_outer * (ptrdiff_t)run_bytes < 1024;
             for (ptrdiff_t j = 0; j < n_inner; j++) {
-                char *to = d + j * dst_inner;
-                for (ptrdiff_t i = 0; i < n_outer; i++, to += run_bytes) {
-                    const char *from = s + i * src_outer + j * src_inner;
-                    if (fetch) __builtin_prefetch(from + 64);
-                    for (size_t k = 0; k < run_bytes; k += 16)
-                        _mm_stream_si128((__m128i *)(to + k), _mm_loadu_si128((const __m128i *)(from + k)));
-                }
+                if (edges) stream_stretch(d + j * dst_inner, s + j * src_inner, src_outer, n_outer, run_bytes, fetch, 1);
+                else stream_stretch(d + j * dst_inner, s + j * src_inner, src_outer, n_outer, run_bytes, fetch, 0);
             }
             return;
         }

@@ -268,14 +268,16 @@ final class EngineTests: XCTestCase {
     func testShortRunsStreamWholeLinesWhateverTheirLengthAndAlignment() throws {
         // Runs that are not whole lines, or a destination that does not start on one, stream their
         // stretch as whole aligned lines (lines across runs gathered first, ordinary stores only at the
-        // stretch's two ends): 368-byte runs in every element size, and 16- to 80-byte runs into a
-        // destination 1 to 7 elements past a line.
+        // stretch's two ends): 368-byte runs in every element size, 16- to 80-byte runs into a
+        // destination 1 to 7 elements past a line, and stretches under 1 KiB of 16- to 48-byte runs
+        // that start and end inside lines (those lines take ordinary stores).
         var tuning = CopyTuning.defaults
         tuning.streamingThresholdBytes = 0
         tuning.runTileAreaBytes = 32 << 10
         let cases: [([Int], Int, Int)] = [([9, 7, 5, 368], 1, 0), ([9, 7, 5, 184], 2, 0), ([6, 9, 4, 92], 4, 0), ([6, 9, 4, 46], 8, 3),
                                           ([5, 8, 7, 23], 16, 1), ([40, 33, 9, 16], 1, 1), ([40, 33, 9, 16], 2, 3), ([24, 9, 20, 20], 4, 7),
-                                          ([30, 3, 50, 368], 1, 5)]
+                                          ([30, 3, 50, 368], 1, 5), ([35, 3, 10, 16], 1, 0), ([35, 3, 10, 16], 1, 16),
+                                          ([23, 4, 6, 32], 1, 32), ([21, 3, 5, 48], 1, 0), ([35, 3, 10, 8], 2, 8)]
         for (shape, elementSize, offset) in cases {
             let source = try RawTensor(shape: shape, elementSize: elementSize)
             var rng = SeededGenerator(seed: UInt64(shape[3] + offset))
