@@ -249,12 +249,15 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
             across_rows -= whole;
         }
     }
-    // Short rows back to back that are not whole lines (u1 75x96x75x96:2,0,3,1, rows of 96 bytes):
-    // each strip of rows is one stretch of whole lines, staged in L1 and streamed. Rows of 256 bytes
-    // or more take the skewed walks below, whose two shared lines per row are then a small part of
-    // it (u1 75xRx12x96:2,0,3,1, one thread, four alternating rounds, skewed walk against strips:
-    // rows of 288 bytes 1.19x, 416 1.22x, 608 1.29x; 224 0.78x, 160 0.96x).
-    const int packed = streaming && !aligned && !lines && along_rows * E < 256 && rl_transpose_strips_pack(along_rows, E) &&
+    // Rows back to back that are not whole lines (u1 75x96x75x96:2,0,3,1, rows of 96 bytes): each
+    // strip of rows is one stretch of whole lines, staged in L1 and streamed. Where both the
+    // destination rows (256 bytes or more) and the source rows (512 or more) are long, the skewed
+    // walks below are faster: their two shared lines per row are then a small part of it, and their
+    // steps take whole lines of the source rows. One thread, alternating rounds, skewed walk against
+    // strips: u1 75xRx12x96:2,0,3,1 (source rows of 960 bytes) R = 288 1.19x, 416 1.22x, 608 1.29x,
+    // 224 0.78x, 160 0.96x; 28x28x352x4x48:1,3,0,4,2 (352 by 192 bytes) 0.80x.
+    const int long_rows = along_rows * E >= 256 && across_rows * E >= 512;
+    const int packed = streaming && !aligned && !lines && !long_rows && rl_transpose_strips_pack(along_rows, E) &&
                        across_rows >= 16 / E && strip_packs(drows, 0, along_rows * E, 16 / E);
     // Other rows stream whole aligned lines joined in registers where the CPU has AVX-512 (u1
     // 96x75x75x96:3,2,1,0 8.3/15.9 -> 20.4/22.0 GB/s, 75x75x96x96:1,0,3,2 14.2 -> 17.0/18.1). On
