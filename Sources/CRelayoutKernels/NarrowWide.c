@@ -9,8 +9,8 @@
 // columns, N = 16 / E registers: register k has the piece of rows k, N + k, 2N + k and 3N + k in
 // its four 128-bit lanes (a 4 x 4 transpose of lanes as the rows are staged); the in-lane N x N
 // interleave then leaves in register i the whole line of destination row i (lane g: source rows
-// gN..gN+N-1), one non-temporal store each. Rows that start inside a line join each line from the row's previous
-// register and its current one with one byte permute (vpermt2b).
+// gN..gN+N-1), one non-temporal store each. Rows that start inside a line join each line from the
+// row's previous register and its current one with one byte permute (vpermt2b).
 #include "CRelayoutKernels.h"
 
 #include "TransposeBlocks.h"
@@ -87,7 +87,7 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
             // lane g is piece p of row gN + k, made from whole-line loads of those four rows by a
             // 4 x 4 transpose of lanes and stored whole. Rows staged as they lie and gathered into
             // registers later took a load and three inserts per register: more instructions
-            // between the walk's memory accesses (one thread, 3 alternating rounds: u1 TTC 1.03x,
+            // between the walk's memory accesses (one thread, alternating rounds: u1 TTC 1.03x,
             // u2 7264² 1.2x). The last columns of a tile whose width is not whole lines (16 to 112
             // bytes) take masked loads, which read nothing past the tile.
             for (int h = 0; h < height / L; h++) {
