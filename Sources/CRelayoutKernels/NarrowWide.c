@@ -78,7 +78,7 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
         iota = _mm512_load_si512((const void *)bytes);
     }
     // Bands of 2L source rows where there are that many: each destination row gets two lines per
-    // step, back to back, as in the wider elements' walk (Skewed.c, wide_walk).
+    // step, back to back, as in the wider elements' walk (Wide.c, wide_walk).
     for (ptrdiff_t a = 0; a < along_n;) {
         const int pair = a + 2 * L <= along_n, height = pair ? 2 * L : L;
         for (ptrdiff_t c = 0; c < columns; c += 128) {

@@ -1,6 +1,6 @@
-// The staged walk: streamed tiles on CPUs without the AVX-512 walks (Skewed.c, NarrowWide.c), for
-// row strides that are multiples of 1 KiB, for rows that start inside lines, and for
-// 8- and 16-byte tiles (with CopyTuning.stagedTransposesAtAnyStride, all tiles) at every stride.
+// The staged walk: streamed tiles on CPUs without the AVX-512 walks (Skewed.c, Wide.c,
+// NarrowWide.c), for row strides that are multiples of 1 KiB, for rows that start inside lines, and
+// for 8- and 16-byte tiles (with CopyTuning.stagedTransposesAtAnyStride, all tiles) at every stride.
 // Plain 4-byte tiles into aligned rows take its staggered form (see staggered_walk).
 //
 // Measured on an AMD EPYC (Zen 3, AVX2, 32 KiB 8-way L1, 512 KiB 8-way L2): there the 16-byte line

@@ -151,7 +151,7 @@ int rl_transpose_tile_skewed(const void *src, ptrdiff_t src_along, void *dst, pt
                              ptrdiff_t across_n, ptrdiff_t element_size, int flags);
 
 // Transposes a streamed tile into 64-byte-aligned destination rows by source rows, one whole line
-// per non-temporal store (AVX-512, 1- to 16-byte elements; Skewed.c; `flags` as rl_transpose_tile's,
+// per non-temporal store (AVX-512, 1- to 16-byte elements; Wide.c; `flags` as rl_transpose_tile's,
 // for RL_TRANSPOSE_WIDE_SINGLE_BLOCKS). 0, having written nothing, where it does not apply.
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                            ptrdiff_t across_n, ptrdiff_t element_size, int flags);
