@@ -65,7 +65,8 @@ static void stream_runs(char *d, const char *s, ptrdiff_t src_outer, ptrdiff_t n
 #if defined(__SSE2__)
 // n_runs runs of run_bytes (a multiple of 16) from s (run i at s + i * src_outer) to the 16-byte
 // aligned stretch at `to`, 16 bytes at a time, streamed; with `edges`, the stretch's partial first
-// and last lines with ordinary stores.
+// and last lines with ordinary stores, as stream_runs writes them (which gathers each line first,
+// too slow for runs this short).
 static inline __attribute__((always_inline)) void stream_stretch(char *to, const char *s, ptrdiff_t src_outer, ptrdiff_t n_runs,
                                                                  size_t run_bytes, int fetch, const int edges) {
     const uintptr_t whole_from = ((uintptr_t)to + 63) & ~(uintptr_t)63;
