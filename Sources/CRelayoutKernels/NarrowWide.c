@@ -55,9 +55,78 @@ NARROW_TARGET static inline __attribute__((always_inline)) void lines_from_slots
     }
 }
 
+// One band of L source rows by one line of their columns (from byte `offset`; the first bytes of
+// `mask` where `whole` is not set) into the stage: for each k < N, four registers whose lane g
+// holds 16-byte piece j of row gN + k, at slot + (j * N + k) * 64. The choice between whole and
+// masked loads is made once per band, not per load (the loop kept a test and a branch per load).
+NARROW_TARGET static inline __attribute__((always_inline)) void stage_lines(const char *const *srows, const char *src, ptrdiff_t src_row,
+                                                                           ptrdiff_t a, ptrdiff_t offset, __mmask64 mask, char *slot,
+                                                                           const int E, const int whole) {
+    const int N = 16 / E;
+#pragma clang loop unroll_count(2)
+    for (int k = 0; k < N; k++) {
+        __m512i x[4];
+#pragma clang loop unroll(full)
+        for (int g = 0; g < 4; g++) {
+            const char *row = source_row_at(srows, src, src_row, a + g * N + k) + offset;
+            x[g] = whole ? _mm512_loadu_si512((const void *)row) : _mm512_maskz_loadu_epi8(mask, (const void *)row);
+        }
+        transpose_lanes4(x);
+#pragma clang loop unroll(full)
+        for (int j = 0; j < 4; j++) _mm512_store_si512((void *)(slot + (j * N + k) * 64), x[j]);
+    }
+}
+
 // How many bytes of each source row's columns a step takes from column c: 128, or what is left
 // (a multiple of 16 bytes).
 static inline ptrdiff_t column_step(ptrdiff_t columns, ptrdiff_t c) { return columns - c >= 128 ? 128 : columns - c; }
+
+// The destination lines of one step, from the stage: for each 16-byte piece of the columns, N
+// destination rows get their line (two with `pair`), and the next step's source lines are fetched a
+// slice of rows per piece, between the transposes, so that the work overlaps the waits for fill
+// buffers. `leading`: the step's lines are the rows' first, shared with what lies before the tile.
+NARROW_TARGET static inline __attribute__((always_inline)) void step_lines(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t col,
+                                                                          char *const *drows, char *dst, ptrdiff_t dst_row, const char *stage,
+                                                                          __m512i *prev, __m512i iota, ptrdiff_t a, ptrdiff_t c, ptrdiff_t width,
+                                                                          ptrdiff_t next_a, ptrdiff_t next_c, ptrdiff_t next_width, int next_height,
+                                                                          const int E, const int skewed, const int pair, const int leading) {
+    const int N = 16 / E;
+    const int fetch_rows = (int)((next_height + width / 16 - 1) / (width / 16));
+    for (ptrdiff_t q = 0; q < width; q += 16) {
+        __m512i v[16], lead[16];
+        const int r0 = (int)(q / 16) * fetch_rows, r1 = r0 + fetch_rows < next_height ? r0 + fetch_rows : next_height;
+        for (int r = r0; r < r1; r++) {
+            const char *row = source_row_at(srows, src, src_row, next_a + r) + col + next_c;
+            for (ptrdiff_t k = 0; k < next_width; k += 64) _mm_prefetch(row + k, _MM_HINT_T1);
+            // The line of the last byte, where the row's bytes end past the lines above.
+            if ((((uintptr_t)row & 63) + ((next_width - 1) & 63)) >= 64) _mm_prefetch(row + next_width - 1, _MM_HINT_T1);
+        }
+        lines_from_slots(stage + (q / 16) * N * 64, v, E);
+        if (pair) {
+#pragma clang loop unroll(full)
+            for (int i = 0; i < N; i++) lead[i] = v[i];
+            lines_from_slots(stage + (8 + q / 16) * N * 64, v, E);
+        }
+        const ptrdiff_t b0 = (c + q) / E;
+#pragma clang loop unroll(full)
+        for (int i = 0; i < N; i++) {
+            const __m512i first = pair ? lead[i] : v[i];
+            if (!skewed) {
+                char *line = destination_row_at(drows, dst, dst_row, b0 + i) + a * E;
+                _mm512_stream_si512((void *)line, first);
+                if (pair) _mm512_stream_si512((void *)(line + 64), v[i]);
+                continue;
+            }
+            const int skew = (int)((uintptr_t)drows[b0 + i] & 63);
+            const __m512i index = _mm512_add_epi8(iota, _mm512_set1_epi8((char)(64 - skew)));
+            char *line = drows[b0 + i] + a * E - skew;
+            if (leading) _mm512_mask_storeu_epi8(line, ~(__mmask64)0 << skew, permute_bytes2(first, index, first));
+            else _mm512_stream_si512((void *)line, permute_bytes2(prev[b0 + i], index, first));
+            if (pair) _mm512_stream_si512((void *)(line + 64), permute_bytes2(first, index, v[i]));
+            prev[b0 + i] = v[i];
+        }
+    }
+}
 
 // The walk over source rows [0, along_n) (a multiple of L) and destination rows [0, across_n) (a
 // multiple of N = 16 / E), in steps of L source rows by 128 bytes of their columns from `col` (the
@@ -93,19 +162,8 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
             for (int h = 0; h < height / L; h++) {
                 for (ptrdiff_t ch = 0; ch < width; ch += 64) {
                     const ptrdiff_t left = width - ch;
-                    const __mmask64 mask = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
-#pragma clang loop unroll_count(2)
-                    for (int k = 0; k < N; k++) {
-                        __m512i x[4];
-#pragma clang loop unroll(full)
-                        for (int g = 0; g < 4; g++) {
-                            const char *row = source_row_at(srows, src, src_row, a + h * L + g * N + k) + col + c + ch;
-                            x[g] = left >= 64 ? _mm512_loadu_si512((const void *)row) : _mm512_maskz_loadu_epi8(mask, (const void *)row);
-                        }
-                        transpose_lanes4(x);
-#pragma clang loop unroll(full)
-                        for (int j = 0; j < 4; j++) _mm512_store_si512((void *)(stage + ((h * 8 + ch / 16 + j) * N + k) * 64), x[j]);
-                    }
+                    if (left >= 64) stage_lines(srows, src, src_row, a + h * L, col + c + ch, ~(__mmask64)0, stage + (h * 8 + ch / 16) * N * 64, E, 1);
+                    else stage_lines(srows, src, src_row, a + h * L, col + c + ch, ((__mmask64)1 << left) - 1, stage + (h * 8 + ch / 16) * N * 64, E, 0);
                 }
             }
             ptrdiff_t next_a = a, next_c = c + width, next_width = 0;
@@ -115,43 +173,16 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
                 next_width = column_step(columns, next_c);
                 next_height = next_a + 2 * L <= along_n ? 2 * L : L;
             }
-            // The next step's lines are fetched a slice of rows per 16-byte piece, between the
-            // transposes, so that the work overlaps the waits for fill buffers.
-            const int fetch_rows = (int)((next_height + width / 16 - 1) / (width / 16));
-            for (ptrdiff_t q = 0; q < width; q += 16) {
-                __m512i v[16], lead[16];
-                const int r0 = (int)(q / 16) * fetch_rows, r1 = r0 + fetch_rows < next_height ? r0 + fetch_rows : next_height;
-                for (int r = r0; r < r1; r++) {
-                    const char *row = source_row_at(srows, src, src_row, next_a + r) + col + next_c;
-                    for (ptrdiff_t k = 0; k < next_width; k += 64) _mm_prefetch(row + k, _MM_HINT_T1);
-                    // The line of the last byte, where the row's bytes end past the lines above.
-                    if ((((uintptr_t)row & 63) + ((next_width - 1) & 63)) >= 64) _mm_prefetch(row + next_width - 1, _MM_HINT_T1);
-                }
-                lines_from_slots(stage + (q / 16) * N * 64, v, E);
-                if (pair) {
-#pragma clang loop unroll(full)
-                    for (int i = 0; i < N; i++) lead[i] = v[i];
-                    lines_from_slots(stage + (8 + q / 16) * N * 64, v, E);
-                }
-                const ptrdiff_t b0 = (c + q) / E;
-#pragma clang loop unroll(full)
-                for (int i = 0; i < N; i++) {
-                    const __m512i first = pair ? lead[i] : v[i];
-                    if (!skewed) {
-                        char *line = destination_row_at(drows, dst, dst_row, b0 + i) + a * E;
-                        _mm512_stream_si512((void *)line, first);
-                        if (pair) _mm512_stream_si512((void *)(line + 64), v[i]);
-                        continue;
-                    }
-                    const int skew = (int)((uintptr_t)drows[b0 + i] & 63);
-                    const __m512i index = _mm512_add_epi8(iota, _mm512_set1_epi8((char)(64 - skew)));
-                    char *line = drows[b0 + i] + a * E - skew;
-                    if (a == 0) _mm512_mask_storeu_epi8(line, ~(__mmask64)0 << skew, permute_bytes2(first, index, first));
-                    else _mm512_stream_si512((void *)line, permute_bytes2(prev[b0 + i], index, first));
-                    if (pair) _mm512_stream_si512((void *)(line + 64), permute_bytes2(first, index, v[i]));
-                    prev[b0 + i] = v[i];
-                }
-            }
+            // The first band (its lines shared with what lies before the tile) and single bands
+            // are rare: each gets its own copy of the loop, so that the common one tests nothing per row.
+            if (pair && (a > 0 || !skewed))
+                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 1, 0);
+            else if (pair)
+                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 1, 1);
+            else if (a > 0 || !skewed)
+                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 0, 0);
+            else
+                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 0, 1);
         }
         a += height;
     }
@@ -168,6 +199,8 @@ NARROW_TARGET static void aligned1(const char *s, ptrdiff_t sr, char *d, ptrdiff
 NARROW_TARGET static void aligned2(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 2, 0); }
 
 NARROW_TARGET static void aligned_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
+    // Tables given: the walk's per-row tests for them fold away.
+    if (!srows || !drows) return;
     if (E == 1) narrow_walk(srows, 0, 0, 0, drows, 0, 0, along_n, across_n, 0, 1, 0);
     else narrow_walk(srows, 0, 0, 0, drows, 0, 0, along_n, across_n, 0, 2, 0);
 }
@@ -178,6 +211,7 @@ NARROW_TARGET static void skewed_rows(const char *const *srows, char *const *dro
     // Destination rows in groups, each walked over every source row, so that the previous
     // registers of a group stay within 32 KiB.
     __m512i prev[NARROW_GROUP_ROWS];
+    if (!srows || !drows) return;
     for (ptrdiff_t g = 0; g < across_n; g += NARROW_GROUP_ROWS) {
         const ptrdiff_t rows = across_n - g < NARROW_GROUP_ROWS ? across_n - g : NARROW_GROUP_ROWS;
         if (E == 1) narrow_walk(srows, 0, 0, g, drows + g, 0, 0, along_n, rows, prev, 1, 1);
