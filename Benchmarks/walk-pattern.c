@@ -13,6 +13,10 @@
 //
 // W must be a multiple of 64 and H * E of 64 (whole lines on both sides). -DSKEW=4 puts the source
 // rows SKEW bytes further apart, so that they start inside lines (f4 7263x7265's source rows).
+// -DFETCH=1 fetches the next step's source lines into L2 a few at a time between the stores, as the
+// kernels do. -DSEQUENTIAL=1 keeps the step's shape (H x W bytes staged, W / E lines streamed) but
+// reads and writes each step's bytes as one contiguous stretch: what the step size costs without
+// the scatter of a transpose (docs/performance.md, twenty-first session).
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <stdio.h>
@@ -34,18 +38,34 @@
 #ifndef SKEW
 #define SKEW 0
 #endif
+#ifndef FETCH
+#define FETCH 0
+#endif
+#ifndef SEQUENTIAL
+#define SEQUENTIAL 0
+#endif
 static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
 static long R,C,T,TH; static char *src,*dst; static atomic_long next;
+// Where step (a, c) reads row r and writes destination row d: as the walk lies, or (SEQUENTIAL) the
+// step's own contiguous stretch of H * W bytes.
+static const char*step_row(long a,long c,long r,long srow){
+  return SEQUENTIAL ? src+((a/H)*(C*E/W)+c/W)*H*W+r*W : src+(a+r)*srow+c; }
+static char*step_line(long a,long c,long d,long drow){
+  return SEQUENTIAL ? dst+((a/H)*(C*E/W)+c/W)*H*W+d*H*E : dst+(c/E+d)*drow+a*E; }
 static void tile(long ta,long tb){
   _Alignas(64) char st[H*W];
   const long srow=C*E+SKEW, drow=R*E;
   for(long a=ta;a<ta+T;a+=H) for(long c=tb*E;c<(tb+T)*E;c+=W){
 #pragma clang loop unroll_count(4)
-    for(long r=0;r<H;r++){ const char*s=src+(a+r)*srow+c;
+    for(long r=0;r<H;r++){ const char*s=step_row(a,c,r,srow);
 #pragma clang loop unroll(full)
       for(int q=0;q<W;q+=64) _mm512_store_si512(st+r*W+q,_mm512_loadu_si512(s+q)); }
+    long na=a, nc=c+W; if(nc>=(tb+T)*E){na+=H;nc=tb*E;}
+    const int fetch=FETCH && na<ta+T;
     const char*p=st;
-    for(long d=0;d<W/E;d++){ char*line=dst+(c/E+d)*drow+a*E;
+    for(long d=0;d<W/E;d++){ char*line=step_line(a,c,d,drow);
+      if(fetch){ const long n=H*W/64, l0=d*n/(W/E), l1=(d+1)*n/(W/E);
+        for(long l=l0;l<l1;l++) _mm_prefetch(step_row(na,nc,l/(W/64),srow)+(l%(W/64))*64,_MM_HINT_T1); }
 #pragma clang loop unroll(full)
       for(int l=0;l<H*E/64;l++,p+=64) _mm512_stream_si512(line+64*l,_mm512_load_si512(p)); }
   }
@@ -63,5 +83,5 @@ int main(int argc,char**argv){
     M m[16]; t0=now(); for(int i=0;i<TH;i++){m[i].d=dst+bytes/TH*i;m[i].s=src+bytes/TH*i;m[i].n=bytes/TH; pthread_create(&th[i],0,mc,&m[i]);} for(int i=0;i<TH;i++) pthread_join(th[i],0); tm[rep]=now()-t0;
   }
   qsort(tb,9,8,cmp); qsort(tm,9,8,cmp);
-  printf("E=%d H=%d W=%d SKEW=%d (%d dst rows x %d B) %ldx%ld T=%ld: walk %.1f GB/s, memcpy %.1f, ratio %.2f\n",E,H,W,SKEW,W/E,H*E,R,C,T,2*bytes/tb[4]/1e9,2*bytes/tm[4]/1e9,tm[4]/tb[4]);
+  printf("E=%d H=%d W=%d SKEW=%d FETCH=%d SEQUENTIAL=%d (%d dst rows x %d B) %ldx%ld T=%ld: walk %.1f GB/s, memcpy %.1f, ratio %.2f\n",E,H,W,SKEW,FETCH,SEQUENTIAL,W/E,H*E,R,C,T,2*bytes/tb[4]/1e9,2*bytes/tm[4]/1e9,tm[4]/tb[4]);
 }
