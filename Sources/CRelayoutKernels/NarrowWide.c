@@ -84,7 +84,8 @@ static inline ptrdiff_t column_step(ptrdiff_t columns, ptrdiff_t c) { return col
 // The destination lines of one step, from the stage: for each 16-byte piece of the columns, N
 // destination rows get their line (two with `pair`), and the next step's source lines are fetched a
 // slice of rows per piece, between the transposes, so that the work overlaps the waits for fill
-// buffers. `leading`: the step's lines are the rows' first, shared with what lies before the tile.
+// buffers. `leading`: the step's lines are the rows' first, shared with what lies before the tile
+// (a constant where the caller can make it one).
 NARROW_TARGET static inline __attribute__((always_inline)) void step_lines(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t col,
                                                                           char *const *drows, char *dst, ptrdiff_t dst_row, const char *stage,
                                                                           __m512i *prev, __m512i iota, ptrdiff_t a, ptrdiff_t c, ptrdiff_t width,
@@ -173,16 +174,17 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
                 next_width = column_step(columns, next_c);
                 next_height = next_a + 2 * L <= along_n ? 2 * L : L;
             }
-            // The first band (its lines shared with what lies before the tile) and single bands
-            // are rare: each gets its own copy of the loop, so that the common one tests nothing per row.
-            if (pair && (a > 0 || !skewed))
+            // The first band (its lines shared with what lies before the tile) gets its own copy of
+            // the loop, so that the common one tests nothing per row. Single bands (the last of a
+            // tile with an odd number of them) are rare and keep the test: the skewed walk's callers
+            // start every tile with a pair (rl_transpose_rows_streamed takes 2L rows or more).
+            const int leading = skewed && a == 0;
+            if (pair && !leading)
                 step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 1, 0);
             else if (pair)
                 step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 1, 1);
-            else if (a > 0 || !skewed)
-                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 0, 0);
             else
-                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 0, 1);
+                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 0, leading);
         }
         a += height;
     }
