@@ -28,6 +28,9 @@ static inline void stream_line64(char *dst, const char *src) {
     _mm_stream_si128((__m128i *)(dst + 32), c);
     _mm_stream_si128((__m128i *)(dst + 48), e);
 }
+#else
+// Without SSE2 (no streaming stores): an ordinary copy, so that the callers compile everywhere.
+static inline void stream_line64(char *dst, const char *src) { memcpy(dst, src, 64); }
 #endif
 
 static inline void store16(char *p, v16 v, int streaming) {
