@@ -54,16 +54,23 @@ static inline int strip_packs(char *const *drows, ptrdiff_t b, ptrdiff_t row_byt
 }
 
 #if defined(__x86_64__)
-// A packed strip out of the L1 stage as whole lines, one 64-byte load and streaming store each (the
-// 16-byte form takes four of each; u1 75x12x608x96:1,0,3,2 spent a quarter of its time there).
 __attribute__((target("avx512f"))) static void stream_lines_zmm(char *dst, const char *stage, ptrdiff_t bytes) {
     for (ptrdiff_t o = 0; o < bytes; o += 64) _mm512_stream_si512((void *)(dst + o), _mm512_load_si512((const void *)(stage + o)));
 }
-#else
-static void stream_lines_zmm(char *dst, const char *stage, ptrdiff_t bytes) {
+#endif
+
+// A packed strip out of the L1 stage as whole lines: with the AVX-512 kernels, one 64-byte load and
+// streaming store each (the 16-byte form takes four of each; u1 75x12x608x96:1,0,3,2 spent a quarter
+// of its time there).
+static void stream_strip(char *dst, const char *stage, ptrdiff_t bytes) {
+#if defined(__x86_64__)
+    if (rl_avx512_transposes()) {
+        stream_lines_zmm(dst, stage, bytes);
+        return;
+    }
+#endif
     for (ptrdiff_t o = 0; o < bytes; o += 64) stream_line64(dst + o, stage + o);
 }
-#endif
 
 // Strips of N destination rows, walked along the destination; with streaming stores each 64-byte
 // stretch of the N rows is staged in L1 and written as whole lines (as in Transpose.c's row walk).
@@ -82,7 +89,7 @@ static inline __attribute__((always_inline)) void grouped_rows(const char *const
     int misaligned = 0;
     for (ptrdiff_t a = 1; a < along_n && !streaming; a++) misaligned |= (((uintptr_t)srows[a] - (uintptr_t)srows[0]) & 63) != 0;
     for (ptrdiff_t b = 0; b < across_full; b += N) {
-        const int pack = packed && strip_packs(drows, b, along_n * E, N) ? packed : 0;
+        const int pack = packed && strip_packs(drows, b, along_n * E, N);
         char *const *out = pack ? strip_rows : drows + b;
         // On a pass that first touches source lines, the lines 64 rows ahead (on into the next
         // line's pass near the end), into L2.
@@ -112,9 +119,7 @@ static inline __attribute__((always_inline)) void grouped_rows(const char *const
         }
         for (ptrdiff_t a = along_full; a < along_n; a++)
             for (ptrdiff_t k = 0; k < N; k++) memcpy(out[k] + a * E, srows[a] + (b + k) * E, E);
-        if (pack == 2) stream_lines_zmm(drows[b], strip, N * along_n * E);
-        else if (pack)
-            for (ptrdiff_t o = 0; o < N * along_n * E; o += 64) stream_line64(drows[b] + o, strip + o);
+        if (pack) stream_strip(drows[b], strip, N * along_n * E);
     }
     for (ptrdiff_t b = across_full; b < across_n; b++)
         for (ptrdiff_t a = 0; a < along_n; a++) memcpy(drows[b] + a * E, srows[a] + b * E, E);
@@ -176,9 +181,8 @@ static inline __attribute__((always_inline)) void grouped(const char *const *sro
 __attribute__((target("avx512f,avx512vl,avx512bw")))
 static void grouped_narrow_avx512(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
                                   int lines, ptrdiff_t E, int streaming, int packed) {
-    // Packed strips go out with 64-byte streaming stores here (packed = 2).
-    if (E == 1) grouped(srows, drows, along_n, across_n, lines, 1, streaming, packed ? 2 : 0);
-    else grouped(srows, drows, along_n, across_n, lines, 2, streaming, packed ? 2 : 0);
+    if (E == 1) grouped(srows, drows, along_n, across_n, lines, 1, streaming, packed);
+    else grouped(srows, drows, along_n, across_n, lines, 2, streaming, packed);
 }
 #endif
 

@@ -14,6 +14,7 @@
 #include "CRelayoutKernels.h"
 
 #include "TransposeBlocks.h"
+#include "WideBlocks.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -21,17 +22,6 @@
 // Only the skewed rows' byte permute (permute_bytes2) needs VBMI, checked at run time: the aligned
 // walk also runs on CPUs without it.
 #define NARROW_TARGET __attribute__((target("avx512f,avx512vl,avx512bw")))
-
-// 4 registers of 4 128-bit lanes, transposed by lanes: afterwards lane g of x[j] is lane j of the
-// g-th register before.
-NARROW_TARGET static inline __attribute__((always_inline)) void transpose_lanes4(__m512i *x) {
-    const __m512i t0 = _mm512_shuffle_i64x2(x[0], x[1], 0x88), t1 = _mm512_shuffle_i64x2(x[0], x[1], 0xdd);
-    const __m512i t2 = _mm512_shuffle_i64x2(x[2], x[3], 0x88), t3 = _mm512_shuffle_i64x2(x[2], x[3], 0xdd);
-    x[0] = _mm512_shuffle_i64x2(t0, t2, 0x88);
-    x[2] = _mm512_shuffle_i64x2(t0, t2, 0xdd);
-    x[1] = _mm512_shuffle_i64x2(t1, t3, 0x88);
-    x[3] = _mm512_shuffle_i64x2(t1, t3, 0xdd);
-}
 
 // v[i] = the line of destination row i from one 16-byte piece of L source rows, staged as N
 // registers (`slots`, 64 bytes apart) whose lane g holds the piece of source row gN + k (register
@@ -71,7 +61,8 @@ NARROW_TARGET static inline __attribute__((always_inline)) void stage_lines(cons
             const char *row = source_row_at(srows, src, src_row, a + g * N + k) + offset;
             x[g] = whole ? _mm512_loadu_si512((const void *)row) : _mm512_maskz_loadu_epi8(mask, (const void *)row);
         }
-        transpose_lanes4(x);
+        // By 128-bit lanes: afterwards lane g of x[j] is lane j of the g-th register before.
+        transpose4x4(x);
 #pragma clang loop unroll(full)
         for (int j = 0; j < 4; j++) _mm512_store_si512((void *)(slot + (j * N + k) * 64), x[j]);
     }

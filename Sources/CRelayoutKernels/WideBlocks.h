@@ -1,6 +1,7 @@
 // Shared by the AVX-512 walks that write whole destination lines (Skewed.c: rows that start inside
-// lines; Wide.c: aligned rows walked by source rows): their target attributes and the in-register
-// transposes of one line-square block. Private to CRelayoutKernels.
+// lines; Wide.c: aligned rows walked by source rows; NarrowWide.c stages its rows through
+// transpose4x4): their target attributes and the in-register transposes of one line-square block.
+// Private to CRelayoutKernels.
 #ifndef CRELAYOUT_WIDE_BLOCKS_H
 #define CRELAYOUT_WIDE_BLOCKS_H
 #include "CRelayoutKernels.h"
