@@ -126,6 +126,21 @@ final class RetainedPagesTests: XCTestCase {
         XCTAssertEqual(Storage.retainedBytes, 0)
     }
 
+    func testASweepThatReadTheClockBeforeAMappingWasKeptLeavesIt() throws {
+        // A sweep's "now" earlier than a kept mapping's stamp (a result freed on another thread
+        // between the two) once trapped on the unsigned difference (`relayout bench` crashed in the
+        // decay sweep). Such a mapping is 0 ns old: it stays unless the age asked for is 0.
+        var storage: Storage? = try Storage(byteCount: 4 << 20, placement: .firstTouch)
+        storage = nil
+        XCTAssertNil(storage)
+        XCTAssertEqual(Storage.retainedBytes, 4 << 20)
+        let due = try XCTUnwrap(RetainedMappings.unmapOlder(than: 5_000_000_000, now: 1))
+        XCTAssertEqual(due, 5)
+        XCTAssertEqual(Storage.retainedBytes, 4 << 20)
+        XCTAssertNil(RetainedMappings.unmapOlder(than: 0, now: 1))
+        XCTAssertEqual(Storage.retainedBytes, 0)
+    }
+
     func testConcurrentResultsAreEachCorrect() throws {
         let sources = try (0..<4).map { try randomTensor([1024, 1536], seed: 10 + UInt64($0)).permuted([1, 0]) }
         let expected = try sources.map { source -> [UInt8] in

@@ -79,8 +79,10 @@ enum RetainedMappings {
             return
         }
         var mapping = mapping
-        mapping.keptAt = DispatchTime.now().uptimeNanoseconds
         let evicted: [Mapping] = kept.withLock { kept in
+            // Stamped under the lock, so that a sweep that reads the clock under it never finds a
+            // mapping kept after its own "now".
+            mapping.keptAt = DispatchTime.now().uptimeNanoseconds
             kept.mappings.append(mapping)
             kept.bytes += mapping.dataLength
             var evicted = [Mapping]()
@@ -106,22 +108,25 @@ enum RetainedMappings {
     }
 
     /// Unmaps the kept mappings kept at least `age` nanoseconds ago; returns in how many seconds the
-    /// oldest remaining one comes of that age, nil if none remains.
+    /// oldest remaining one comes of that age, nil if none remains. `now` is read under the lock unless
+    /// given (tests); a mapping stamped after it counts as 0 ns old.
     @discardableResult
-    static func unmapOlder(than age: UInt64) -> Int? {
-        let now = DispatchTime.now().uptimeNanoseconds
-        let (old, oldestLeft): ([Mapping], UInt64?) = kept.withLock { kept in
+    static func unmapOlder(than age: UInt64, now given: UInt64? = nil) -> Int? {
+        let (old, oldestAge): ([Mapping], UInt64?) = kept.withLock { kept in
+            let now = given ?? DispatchTime.now().uptimeNanoseconds
+            func ageOf(_ mapping: Mapping) -> UInt64 { now >= mapping.keptAt ? now - mapping.keptAt : 0 }
             var old = [Mapping]()
             kept.mappings.removeAll { mapping in
-                guard now - mapping.keptAt >= age else { return false }
+                guard ageOf(mapping) >= age else { return false }
                 old.append(mapping)
                 return true
             }
             kept.bytes -= old.reduce(0) { $0 + $1.dataLength }
-            return (old, kept.mappings.map(\.keptAt).min())
+            return (old, kept.mappings.map(ageOf).max())
         }
         for mapping in old { mapping.unmap() }
-        return oldestLeft.map { Int((age - (now - $0) + 999_999_999) / 1_000_000_000) }
+        // The remaining ones are all younger than `age`.
+        return oldestAge.map { Int((age - $0 + 999_999_999) / 1_000_000_000) }
     }
 
     /// Unmaps every kept mapping.
