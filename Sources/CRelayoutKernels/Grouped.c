@@ -218,36 +218,42 @@ int rl_transpose_grouped_fits(ptrdiff_t along_rows, ptrdiff_t across_rows) {
     return along_rows <= MAX_GROUPED_ROWS && across_rows <= MAX_GROUPED_ROWS;
 }
 
-void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t src_along2,
-                               void *dst, ptrdiff_t dst_across, ptrdiff_t dst_across2,
-                               ptrdiff_t along_n, ptrdiff_t along2_n, ptrdiff_t across_n, ptrdiff_t across2_n,
-                               ptrdiff_t element_size, int flags) {
+void rl_transpose_tile_grouped(const void *src, rl_row_group along, void *dst, rl_row_group across, ptrdiff_t element_size, int flags) {
     const ptrdiff_t E = element_size;
     // Its row tables hold the tile's own rows only.
     flags &= ~(RL_TRANSPOSE_ROWS_BEFORE | RL_TRANSPOSE_ROWS_AFTER);
     int streaming = (flags & RL_TRANSPOSE_STREAMING) != 0;
+    const ptrdiff_t along_groups = along.count2 * along.count3;
     // A few channels (source rows of 2-8 elements back to back, e.g. a cropped NHWC image): each
-    // along2 group is a channel tile, which the channel kernels take (or none does).
-    if (across2_n == 1 && across_n <= RL_MAX_CHANNELS && rl_transpose_tile_channels(src, src_along, dst, dst_across, along_n, across_n, E, streaming)) {
-        for (ptrdiff_t a2 = 1; a2 < along2_n; a2++)
-            rl_transpose_tile_channels((const char *)src + a2 * src_along2 * E, src_along, (char *)dst + a2 * along_n * E, dst_across, along_n,
-                                       across_n, E, streaming);
+    // group of along rows is a channel tile, which the channel kernels take (or none does).
+    if (across.count2 * across.count3 == 1 && across.count <= RL_MAX_CHANNELS &&
+        rl_transpose_tile_channels(src, along.stride, dst, across.stride, along.count, across.count, E, streaming)) {
+        for (ptrdiff_t g = 1; g < along_groups; g++) {
+            const ptrdiff_t from = (g % along.count2) * along.stride2 + (g / along.count2) * along.stride3;
+            rl_transpose_tile_channels((const char *)src + from * E, along.stride, (char *)dst + g * along.count * E, across.stride, along.count,
+                                       across.count, E, streaming);
+        }
         return;
     }
-    const ptrdiff_t along_rows = along_n * along2_n;
-    ptrdiff_t across_rows = across_n * across2_n;
+    const ptrdiff_t along_rows = along.count * along_groups;
+    ptrdiff_t across_rows = across.count * across.count2 * across.count3;
     const char *srows[MAX_GROUPED_ROWS];
     char *rows_table[MAX_GROUPED_ROWS];
     char **drows = rows_table;
     const char *s = (const char *)src;
     char *d = (char *)dst;
-    for (ptrdiff_t i2 = 0, k = 0; i2 < along2_n; i2++)
-        for (ptrdiff_t i = 0; i < along_n; i++, k++) srows[k] = s + (i * src_along + i2 * src_along2) * E;
-    for (ptrdiff_t j2 = 0, k = 0; j2 < across2_n; j2++)
-        for (ptrdiff_t j = 0; j < across_n; j++, k++) drows[k] = d + (j * dst_across + j2 * dst_across2) * E;
+    ptrdiff_t k = 0;
+    for (ptrdiff_t i3 = 0; i3 < along.count3; i3++)
+        for (ptrdiff_t i2 = 0; i2 < along.count2; i2++)
+            for (ptrdiff_t i = 0; i < along.count; i++) srows[k++] = s + (i * along.stride + i2 * along.stride2 + i3 * along.stride3) * E;
+    k = 0;
+    for (ptrdiff_t j3 = 0; j3 < across.count3; j3++)
+        for (ptrdiff_t j2 = 0; j2 < across.count2; j2++)
+            for (ptrdiff_t j = 0; j < across.count; j++) drows[k++] = d + (j * across.stride + j2 * across.stride2 + j3 * across.stride3) * E;
     // Whole destination lines only: every destination row starts 64-byte aligned and is whole lines
     // long (streamed lines next to ordinary stores in one line measured slower than no streaming).
-    const int aligned = ((((uintptr_t)dst) | (uintptr_t)(dst_across * E) | (uintptr_t)(dst_across2 * E) | (uintptr_t)(along_rows * E)) & 63) == 0;
+    const int aligned = ((((uintptr_t)dst) | (uintptr_t)(across.stride * E) | (uintptr_t)(across.stride2 * E) | (uintptr_t)(across.stride3 * E) |
+                          (uintptr_t)(along_rows * E)) & 63) == 0;
     // Aligned rows, with the wide walk: whole 64-byte blocks by source rows, as in
     // rl_transpose_tile_wide (TTC's 112x15x15x15x5x32:5,4,3,2,1,0, 448 x 160 floats per tile,
     // 12.4-13.4 -> 26.9-30.6 GB/s).
@@ -256,7 +262,7 @@ void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t s
     // without the AVX-512 walks, the staged one (Staged.c; AMD EPYC, 2 threads, five alternating
     // rounds: f4 352x28x28x4x48:4,3,2,1,0 9.6 -> 17.2 GB/s, 48x28x28x4x352:4,3,2,1,0 11.1 -> 14.5,
     // 48x28x28x28x48:4,3,2,1,0 12.7 -> 15.6). Other strides measured slower staged (0.80-0.96x).
-    const int lines = (((src_along | src_along2 | dst_across | dst_across2) * E) & 1023) == 0;
+    const int lines = (((along.stride | along.stride2 | along.stride3 | across.stride | across.stride2 | across.stride3) * E) & 1023) == 0;
     const int staged_stride = lines || rl_staged_at_any_stride(E, flags);
     if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && staged_stride && rl_transpose_rows_staged(srows, (char *const *)drows, along_rows, across_rows, E))
         return;

@@ -188,7 +188,8 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     // 16 / E rows, each a whole number of lines, and streams them (see its packed strips).
     if (streaming && dst_across == along_n && ((along_n * element_size) & 63) != 0 && ((uintptr_t)dst & 63) == 0 &&
         rl_transpose_strips_pack(along_n, element_size) && ((src_along * element_size) & 1023) != 0 && rl_transpose_grouped_fits(along_n, across_n)) {
-        rl_transpose_tile_grouped(src, src_along, 0, dst, dst_across, 0, along_n, 1, across_n, 1, element_size, flags);
+        const rl_row_group along = {along_n, 1, 1, src_along, 0, 0}, across = {across_n, 1, 1, dst_across, 0, 0};
+        rl_transpose_tile_grouped(src, along, dst, across, element_size, flags);
         return;
     }
     if (streaming && rows_inside_lines &&

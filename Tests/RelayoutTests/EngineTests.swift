@@ -354,6 +354,68 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testGroupedSidesGoOnIntoAThirdDimension() throws {
+        // TTC's 32x15x15x15x5x112:5,4,3,2,1,0 kind, scaled to each element size: destination rows
+        // of 32 x 15 bytes (480, not whole lines) continue into the next destination dimension (2 of
+        // 9: 960 bytes, a last tile of 1), and source rows of 112 x 2 bytes (224, short) into the
+        // next source dimension (2 of 5, a last tile of 1); TTC's 112x15x15x15x5x32 kind (destination
+        // rows of whole lines here, 128 x 5 bytes), source rows of 32 x 5 bytes going on 3 of 5 (a
+        // last tile of 2). Streamed and not, with and without the
+        // AVX-512 walks, one to three workers (enough items for three to keep the third dimension).
+        for elementSize in [1, 2, 4, 8, 16] {
+            for (shape, along3, across3) in [([32 / elementSize, 15, 9, 5, 2, 112 / elementSize], 2, 2), ([128 / elementSize, 5, 7, 5, 5, 32 / elementSize], 1, 3)] {
+                let source = try RawTensor(shape: shape, elementSize: elementSize)
+                var rng = SeededGenerator(seed: UInt64(shape.reduce(0, +) + elementSize))
+                Self.fillRandom(source.storage, using: &rng)
+                let view = try source.permuted([5, 4, 3, 2, 1, 0])
+                for (threads, streamed, avx512) in [(1, true, true), (3, true, true), (2, false, true), (2, true, false)] {
+                    Kernels.allowAVX512Transposes(avx512)
+                    defer { Kernels.allowAVX512Transposes(true) }
+                    var tuning = CopyTuning.defaults
+                    tuning.streamingThresholdBytes = streamed ? 0 : Int.max
+                    tuning.inlineThresholdBytes = 0
+                    let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                    let label = "\(elementSize) B \(shape), \(threads) threads, streamed \(streamed), AVX-512 \(avx512): \(plan)"
+                    XCTAssertEqual(plan.tileShape.along3, along3, label)
+                    XCTAssertEqual(plan.tileShape.across3, across3, label)
+                    try plan.execute(from: view, into: destination)
+                    try Self.assertSameBytes(destination, Self.referenceResult(view, destination), label)
+                }
+            }
+        }
+    }
+
+    func testPlannerContinuesGroupedSidesOnlyWhereRowsFallShort() throws {
+        func plan(_ shape: [Int], _ elementSize: Int, threads: Int = 2) throws -> CopyPlan {
+            let view = try Layout.rowMajor(shape).permuted(Array(shape.indices.reversed()))
+            var tuning = CopyTuning.defaults
+            tuning.inlineThresholdBytes = 0
+            return try CopyPlan(source: view, destination: Layout.rowMajor(view.shape), elementSize: elementSize, tuning: tuning, threads: threads)
+        }
+        // u1: destination rows of 480 bytes become 960 (whole lines); source rows of 560 stay.
+        // (Grouped at this size only where the narrow walk for rows inside lines runs.)
+        let rowsInsideLines = try plan([32, 15, 15, 15, 5, 112], 1)
+        XCTAssertEqual(rowsInsideLines.tileShape.along3, rl_narrow_rows_inside_lines_walk() != 0 ? 2 : 1, "\(rowsInsideLines)")
+        XCTAssertEqual(rowsInsideLines.tileShape.across3, 1, "\(rowsInsideLines)")
+        // u1: source rows of 160 bytes become 480 (15 = 3 x 5 tiles); destination rows of 896 bytes
+        // are whole lines already.
+        let shortSourceRows = try plan([112, 15, 15, 15, 5, 32], 1)
+        XCTAssertEqual(shortSourceRows.tileShape.across3, 3, "\(shortSourceRows)")
+        XCTAssertEqual(shortSourceRows.tileShape.along3, 1, "\(shortSourceRows)")
+        // f4: rows of 1920 and 640 bytes, neither continues.
+        let floats = try plan([112, 15, 15, 15, 5, 32], 4)
+        XCTAssertEqual(floats.tileShape.along3 * floats.tileShape.across3, 1, "\(floats)")
+        // Not where a parallel copy would be left with fewer than four items per worker: 15 items
+        // would become 6 (3 x 2), enough for one worker but not for three.
+        XCTAssertEqual(try plan([32, 15, 5, 3, 2, 112], 1, threads: 1).tileShape.along3, 2)
+        let few = try plan([32, 15, 5, 3, 2, 112], 1, threads: 3)
+        XCTAssertEqual(few.tileShape.along3 * few.tileShape.across3, 1, "\(few)")
+        XCTAssertEqual(few.workItems, 15, "\(few)")
+        XCTAssertEqual(CopyPlan.greatestCommonDivisor(480, 64), 32)
+        XCTAssertEqual(CopyPlan.greatestCommonDivisor(64, 64), 64)
+    }
+
     func testPackedStripsOfShortRowsStreamWholeLines() throws {
         // 1- and 2-byte destination rows back to back that are not whole lines (TTC's
         // 75x96x75x96:2,0,3,1 kind, scaled): strips of 16 / E rows are whole lines, staged in L1 and

@@ -63,21 +63,28 @@ int rl_narrow_rows_inside_lines_walk(void);
 /// 16-byte build on such a CPU.
 void rl_set_avx2_allowed(int allowed);
 
-/// Transposes a grouped tile: the rows of rl_transpose_tile are indexed by two dimensions per side.
-/// For a < along_n, a2 < along2_n, b < across_n, b2 < across2_n:
-///   dst[b * dst_across + b2 * dst_across2 + a + a2 * along_n] = src[a * src_along + a2 * src_along2 + b + b2 * across_n]
-/// (strides in elements): the destination's stride-1 dimension continues into its next one, and the
-/// source's likewise. Requires rl_transpose_grouped_fits(along_n * along2_n, across_n * across2_n).
+/// One side of a grouped tile: its rows indexed by up to three dimensions, innermost first, with
+/// counts and the strides (in elements) of the side's rows (the source's for the along side, the
+/// destination's for the across side). Unused dimensions have count 1 (their stride is ignored).
+typedef struct rl_row_group {
+    ptrdiff_t count, count2, count3;
+    ptrdiff_t stride, stride2, stride3;
+} rl_row_group;
+
+/// Transposes a grouped tile: the rows of rl_transpose_tile are indexed by up to three dimensions per
+/// side. With a = i + i2 * along.count + i3 * along.count * along.count2 (and b likewise from j, j2, j3):
+///   dst[j * across.stride + j2 * across.stride2 + j3 * across.stride3 + a]
+///     = src[i * along.stride + i2 * along.stride2 + i3 * along.stride3 + b]
+/// (strides in elements): the destination's stride-1 dimension continues into its next ones, and the
+/// source's likewise. Requires rl_transpose_grouped_fits(along rows, across rows).
 /// `flags` as in rl_transpose_tile; streaming where every destination row is whole aligned lines
 /// (there RL_TRANSPOSE_WIDE takes the wide walk through row tables, the staged one for 1- and 2-byte
 /// elements), or, with AVX-512, lines joined in registers for rows that start inside lines; 1- and
 /// 2-byte rows that lie back to back, where 16 / E of them are whole lines from a line boundary,
 /// are staged a strip at a time in L1 and streamed as one stretch. A tile of 2 to 8 packed
-/// channels (across_n <= 8, across2_n == 1) goes to the few-channel gathers one along2 group at a time.
-void rl_transpose_tile_grouped(const void *src, ptrdiff_t src_along, ptrdiff_t src_along2,
-                               void *dst, ptrdiff_t dst_across, ptrdiff_t dst_across2,
-                               ptrdiff_t along_n, ptrdiff_t along2_n, ptrdiff_t across_n, ptrdiff_t across2_n,
-                               ptrdiff_t element_size, int flags);
+/// channels (across.count <= 8, one across group) goes to the few-channel gathers one along group at
+/// a time.
+void rl_transpose_tile_grouped(const void *src, rl_row_group along, void *dst, rl_row_group across, ptrdiff_t element_size, int flags);
 
 /// Whether a grouped tile of this many rows on each side fits the kernel's row tables.
 int rl_transpose_grouped_fits(ptrdiff_t along_rows, ptrdiff_t across_rows);

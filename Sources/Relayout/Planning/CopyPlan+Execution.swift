@@ -291,8 +291,11 @@ extension CopyPlan {
                             for b2 in 0..<(grouped.across ? 1 : nB2) {
                                 let s = s + a2 * along2.source + b2 * across2.source
                                 let d = d + a2 * along2.destination + b2 * across2.destination
-                                rl_transpose_tile_grouped(s, along.source, along2.source, d, across.destination, across2.destination,
-                                                          nA, grouped.along ? nA2 : 1, nB, grouped.across ? nB2 : 1, size, transposeFlags)
+                                let rows = rl_row_group(count: nA, count2: grouped.along ? nA2 : 1, count3: extent(along3Loop),
+                                                        stride: along.source, stride2: along2.source, stride3: along3.source)
+                                let columns = rl_row_group(count: nB, count2: grouped.across ? nB2 : 1, count3: extent(across3Loop),
+                                                           stride: across.destination, stride2: across2.destination, stride3: across3.destination)
+                                rl_transpose_tile_grouped(s, rows, d, columns, size, transposeFlags)
                             }
                         }
                     case .transpose:

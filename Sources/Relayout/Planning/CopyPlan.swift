@@ -67,12 +67,13 @@ public struct CopyPlan: Sendable {
     let innermostFollowsSource: Bool
     /// The tile of one work item, in elements per dimension role: `along` is the destination's
     /// stride-1 dimension and `along2` the next one out; `across` is the source's stride-1 dimension
-    /// (transposes) and `across2` the source's next one out. Absent roles are 1.
-    public let tileShape: (along: Int, along2: Int, across: Int, across2: Int)
+    /// (transposes) and `across2` the source's next one out; `along3` and `across3` continue a grouped
+    /// side one dimension further (see ``grouped``). Absent roles are 1.
+    public let tileShape: (along: Int, along2: Int, along3: Int, across: Int, across2: Int, across3: Int)
 
     let loops: [Loop]
-    let along: Dimension, along2: Dimension, across: Dimension, across2: Dimension
-    let alongLoop: Int, along2Loop: Int, acrossLoop: Int, across2Loop: Int
+    let along: Dimension, along2: Dimension, along3: Dimension, across: Dimension, across2: Dimension, across3: Dimension
+    let alongLoop: Int, along2Loop: Int, along3Loop: Int, acrossLoop: Int, across2Loop: Int, across3Loop: Int
     let sourceOffset: Int
     let destinationOffset: Int
 
@@ -82,7 +83,8 @@ public struct CopyPlan: Sendable {
 
     /// Which sides of a register transpose's tile run as one grouped kernel call
     /// (rl_transpose_tile_grouped): A whole and continued by A2 in the destination, B whole and
-    /// continued by B2 in the source.
+    /// continued by B2 in the source. A grouped side whose second dimension is whole may go on into a
+    /// third (A3, B3), so that its rows come to whole lines (see `init`).
     public let grouped: (along: Bool, across: Bool)
 
     /// The number of chunks workers claim.
@@ -114,8 +116,8 @@ public struct CopyPlan: Sendable {
         // Roles: index into `dims` of along (A), along2 (A2), across (B), across2 (B2), and tile sizes.
         let budget = tuning.tile(elementSize: elementSize)
         let runElements = Swift.max(1, tuning.runBytes / elementSize)
-        var roleA2: Int? = nil, roleB: Int? = nil, roleB2: Int? = nil
-        var tileA = 1, tileA2 = 1, tileB = 1, tileB2 = 1
+        var roleA2: Int? = nil, roleB: Int? = nil, roleB2: Int? = nil, roleA3: Int? = nil, roleB3: Int? = nil
+        var tileA = 1, tileA2 = 1, tileB = 1, tileB2 = 1, tileA3 = 1, tileB3 = 1
         func sourceNext(after d: Dimension, excluding: [Int?]) -> Int? {
             dims.indices.first { k in !excluding.contains(k) && dims[k].source == d.size * d.source && d.source != 0 }
         }
@@ -205,54 +207,6 @@ public struct CopyPlan: Sendable {
         if kernel == .transpose, elementSize <= 2, let b = roleB, let k = roleB2, tileB == dims[b].size, tileB2 < dims[k].size {
             tileB2 = CopyPlan.roundedDown(tileB2, soThatTimes: tileB, fills: 64 / elementSize)
         }
-        var loops = [Loop]()
-        var alongLoop = -1, along2Loop = -1, acrossLoop = -1, across2Loop = -1
-        for (k, d) in dims.enumerated() {
-            let t: Int
-            switch k {
-            case a: t = tileA; alongLoop = loops.count
-            case roleA2: t = tileA2; along2Loop = loops.count
-            case roleB: t = tileB; acrossLoop = loops.count
-            case roleB2: t = tileB2; across2Loop = loops.count
-            default: t = 1
-            }
-            let count = d.size == 0 ? 0 : (d.size + t - 1) / t
-            loops.append(Loop(count: count, sourceStep: d.source * t, destinationStep: d.destination * t,
-                              extent: t, lastExtent: d.size - Swift.max(count - 1, 0) * t))
-        }
-        // Work items along the source's rows (``CopyTuning/followsSourceRows``): the loop that carries
-        // on the tile's source rows runs innermost. From the tile's outermost across dimension, the
-        // source is followed through every dimension the tile covers whole (the along side's too,
-        // where its rows lie back to back in the source) to the first with more than one tile: the
-        // across side's own where the tile ends inside it, else the one that continues the source.
-        // Bulk copies of long runs (one run per item) follow the dimension that continues the
-        // source's run, so that consecutive items read one stretch of the source: its runs start
-        // where the hardware prefetchers are already streaming (2-core Intel Xeon VM, TTC c16 runs
-        // of 5.9-34 KiB, 0.71-0.84 -> 0.84-0.87 of memcpy; f4 and f8 384x64x2144:1,0,2 0.77-0.83 ->
-        // 0.86-0.88).
-        var followLoop: Int? = nil
-        if tuning.followsSourceRows, kernel == .transpose || kernel == .bulk, var k = roleB2 ?? roleB ?? (kernel == .bulk ? sourceNext(after: inner, excluding: [a]) : nil) {
-            var steps = 0
-            while loops[k].count == 1, steps < dims.count,
-                  let next = dims.indices.first(where: { dims[$0].source != 0 && dims[$0].source == dims[k].size * dims[k].source }) {
-                k = next
-                steps += 1
-            }
-            if loops[k].count > 1 {
-                loops.append(loops.remove(at: k))
-                func moved(_ l: Int) -> Int { l < 0 ? l : l == k ? loops.count - 1 : l > k ? l - 1 : l }
-                (alongLoop, along2Loop, acrossLoop, across2Loop) = (moved(alongLoop), moved(along2Loop), moved(acrossLoop), moved(across2Loop))
-                followLoop = loops.count - 1
-            }
-        }
-        innermostFollowsSource = followLoop != nil
-        self.loops = loops
-        (self.alongLoop, self.along2Loop, self.acrossLoop, self.across2Loop) = (alongLoop, along2Loop, acrossLoop, across2Loop)
-        along = inner
-        along2 = roleA2.map { dims[$0] } ?? .absent
-        across = roleB.map { dims[$0] } ?? .absent
-        across2 = roleB2.map { dims[$0] } ?? .absent
-        tileShape = (tileA, tileA2, tileB, tileB2)
         // Grouped tiles whose destination rows are whole aligned lines take the wide walks through
         // row tables at any size (1-byte ones up to 64 KiB per inner transpose: u1 384x59x2320:2,1,0
         // 0.98 -> 0.85 of memcpy beyond it); TTC, four alternating rounds against a 64 KiB limit: the
@@ -280,9 +234,102 @@ public struct CopyPlan: Sendable {
         } else {
             grouped = (false, false)
         }
+        // A grouped side goes on into a third dimension where its rows are short of what the walks
+        // need: destination rows (A x A2) to whole lines, so that no partial band of a tile goes to
+        // the 16-byte blocks (u1 32x15x15x15x5x112:5,4,3,2,1,0, rows of 480 bytes -> 960); source rows
+        // (B x B2) to at least `groupedSourceRowBytes`, so that each row is read in long runs (u1
+        // 112x15x15x15x5x32:5,4,3,2,1,0, rows of 160 bytes -> 480).
+        func continued(_ k: Int, alongSource: Bool) -> Int? {
+            dims.indices.first { j in
+                ![a, roleA2, roleB, roleB2].contains(j) && dims[j].size > 1
+                    && (alongSource ? dims[j].source != 0 && dims[j].source == dims[k].size * dims[k].source
+                                    : dims[j].destination == dims[k].size * dims[k].destination)
+            }
+        }
+        // Not where that would leave a parallel copy fewer than four items per worker.
+        let parallel = threadLimit > 1 && bytes >= tuning.inlineThresholdBytes
+        func keepsItems(tiling k3: Int, by t: Int) -> Bool {
+            guard parallel else { return true }
+            let items = dims.indices.reduce(1) { total, k in
+                let tile = k == a ? tileA : k == roleA2 ? tileA2 : k == roleA3 ? tileA3 : k == roleB ? tileB : k == roleB2 ? tileB2 : k == k3 ? t : 1
+                return total * ((dims[k].size + tile - 1) / tile)
+            }
+            return items >= 4 * threadLimit
+        }
+        if grouped.along, let k = roleA2, tileA2 == dims[k].size, (tileA * tileA2 * elementSize) % 64 != 0, let k3 = continued(k, alongSource: false) {
+            let step = 64 / CopyPlan.greatestCommonDivisor(tileA * tileA2 * elementSize, 64)
+            if step <= dims[k3].size, keepsItems(tiling: k3, by: step), rl_transpose_grouped_fits(tileA * tileA2 * step, tileB * tileB2) != 0 {
+                roleA3 = k3
+                tileA3 = step
+            }
+        }
+        if grouped.across, let k = roleB2, tileB2 == dims[k].size, tileB * tileB2 * elementSize < CopyPlan.groupedSourceRowBytes,
+           let k3 = continued(k, alongSource: true) {
+            let wanted = (CopyPlan.groupedSourceRowBytes + tileB * tileB2 * elementSize - 1) / (tileB * tileB2 * elementSize)
+            let tiles = (dims[k3].size + wanted - 1) / wanted
+            let t = (dims[k3].size + tiles - 1) / tiles
+            if t > 1, keepsItems(tiling: k3, by: t), rl_transpose_grouped_fits(tileA * tileA2 * tileA3, tileB * tileB2 * t) != 0 {
+                roleB3 = k3
+                tileB3 = t
+            }
+        }
+        var loops = [Loop]()
+        var alongLoop = -1, along2Loop = -1, along3Loop = -1, acrossLoop = -1, across2Loop = -1, across3Loop = -1
+        for (k, d) in dims.enumerated() {
+            let t: Int
+            switch k {
+            case a: t = tileA; alongLoop = loops.count
+            case roleA2: t = tileA2; along2Loop = loops.count
+            case roleB: t = tileB; acrossLoop = loops.count
+            case roleB2: t = tileB2; across2Loop = loops.count
+            case roleA3: t = tileA3; along3Loop = loops.count
+            case roleB3: t = tileB3; across3Loop = loops.count
+            default: t = 1
+            }
+            let count = d.size == 0 ? 0 : (d.size + t - 1) / t
+            loops.append(Loop(count: count, sourceStep: d.source * t, destinationStep: d.destination * t,
+                              extent: t, lastExtent: d.size - Swift.max(count - 1, 0) * t))
+        }
+        // Work items along the source's rows (``CopyTuning/followsSourceRows``): the loop that carries
+        // on the tile's source rows runs innermost. From the tile's outermost across dimension, the
+        // source is followed through every dimension the tile covers whole (the along side's too,
+        // where its rows lie back to back in the source) to the first with more than one tile: the
+        // across side's own where the tile ends inside it, else the one that continues the source.
+        // Bulk copies of long runs (one run per item) follow the dimension that continues the
+        // source's run, so that consecutive items read one stretch of the source: its runs start
+        // where the hardware prefetchers are already streaming (2-core Intel Xeon VM, TTC c16 runs
+        // of 5.9-34 KiB, 0.71-0.84 -> 0.84-0.87 of memcpy; f4 and f8 384x64x2144:1,0,2 0.77-0.83 ->
+        // 0.86-0.88).
+        var followLoop: Int? = nil
+        if tuning.followsSourceRows, kernel == .transpose || kernel == .bulk, var k = roleB3 ?? roleB2 ?? roleB ?? (kernel == .bulk ? sourceNext(after: inner, excluding: [a]) : nil) {
+            var steps = 0
+            while loops[k].count == 1, steps < dims.count,
+                  let next = dims.indices.first(where: { dims[$0].source != 0 && dims[$0].source == dims[k].size * dims[k].source }) {
+                k = next
+                steps += 1
+            }
+            if loops[k].count > 1 {
+                loops.append(loops.remove(at: k))
+                func moved(_ l: Int) -> Int { l < 0 ? l : l == k ? loops.count - 1 : l > k ? l - 1 : l }
+                (alongLoop, along2Loop, acrossLoop, across2Loop) = (moved(alongLoop), moved(along2Loop), moved(acrossLoop), moved(across2Loop))
+                (along3Loop, across3Loop) = (moved(along3Loop), moved(across3Loop))
+                followLoop = loops.count - 1
+            }
+        }
+        innermostFollowsSource = followLoop != nil
+        self.loops = loops
+        (self.alongLoop, self.along2Loop, self.acrossLoop, self.across2Loop) = (alongLoop, along2Loop, acrossLoop, across2Loop)
+        (self.along3Loop, self.across3Loop) = (along3Loop, across3Loop)
+        along = inner
+        along2 = roleA2.map { dims[$0] } ?? .absent
+        across = roleB.map { dims[$0] } ?? .absent
+        across2 = roleB2.map { dims[$0] } ?? .absent
+        along3 = roleA3.map { dims[$0] } ?? .absent
+        across3 = roleB3.map { dims[$0] } ?? .absent
+        tileShape = (tileA, tileA2, tileA3, tileB, tileB2, tileB3)
         workItems = destination.isEmpty ? 0 : loops.reduce(1) { $0 * $1.count }
 
-        let itemBytes = Swift.max(1, tileA * tileA2 * tileB * tileB2 * elementSize)
+        let itemBytes = Swift.max(1, tileA * tileA2 * tileA3 * tileB * tileB2 * tileB3 * elementSize)
         var perChunk = Swift.max(1, tuning.chunkBytes / itemBytes)
         // A worker reads the source rows on through several items: the prefetcher's stream from one
         // item carries into the next only on the same core.
@@ -294,7 +341,7 @@ public struct CopyPlan: Sendable {
         let chunks = workItems == 0 ? 0 : (workItems + perChunk - 1) / perChunk
         // Streaming stores pay only when they fill whole cache lines in a row; partial lines written
         // around the cache are slower than ordinary stores.
-        var destinationRun = tileA * (roleA2 == nil ? 1 : tileA2) * elementSize
+        var destinationRun = tileA * (roleA2 == nil ? 1 : tileA2) * tileA3 * elementSize
         // Whole destination rows of whole lines, with B next to A in the destination: the tile's rows
         // lie back to back, one contiguous stretch of tileA x tileB elements, written line by line
         // through the kernel's staging buffer (e.g. 28x28x48x28x48:1,3,0,4,2, rows of 48 floats).
@@ -319,12 +366,19 @@ public struct CopyPlan: Sendable {
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
     }
 
+    static func greatestCommonDivisor(_ x: Int, _ y: Int) -> Int {
+        var (g, r) = (y, x % y)
+        while r != 0 { (g, r) = (r, g % r) }
+        return g
+    }
+
+    /// Grouped source rows shorter than this continue into a third dimension (see `init`).
+    static let groupedSourceRowBytes = 384
+
     /// `count` rounded down to a multiple of the fewest copies of `size` that make a multiple of
     /// `unit`, where `count` holds at least that many (else `count`).
     static func roundedDown(_ count: Int, soThatTimes size: Int, fills unit: Int) -> Int {
-        var g = unit, r = size % unit
-        while r != 0 { (g, r) = (r, g % r) }
-        let step = unit / g
+        let step = unit / greatestCommonDivisor(size, unit)
         return count >= step ? count - count % step : count
     }
 
@@ -361,7 +415,7 @@ public struct CopyPlan: Sendable {
     public var description: String {
         let t = tileShape
         var parts = ["\(kernel.rawValue), \(elementSize)-byte elements",
-                     "tile \(t.along)x\(t.along2) along, \(t.across)x\(t.across2) across",
+                     "tile \(t.along)x\(t.along2)\(t.along3 > 1 ? "x\(t.along3)" : "") along, \(t.across)x\(t.across2)\(t.across3 > 1 ? "x\(t.across3)" : "") across",
                      "\(workItems) items in \(chunkCount) chunks, \(workers) worker\(workers == 1 ? "" : "s")"]
         if grouped.along || grouped.across { parts.append("grouped \(grouped.along ? "along" : "")\(grouped.along && grouped.across ? "+" : "")\(grouped.across ? "across" : "")") }
         if innermostFollowsSource { parts.append("items along the source's rows") }
