@@ -382,6 +382,9 @@ final class EngineTests: XCTestCase {
                     try plan.execute(from: view, into: destination)
                     try Self.assertSameBytes(destination, Self.referenceResult(view, destination), label)
                 }
+                // contiguous(): a fresh result, its pages faulted in ahead of such chunks.
+                let fresh = try view.contiguous(threads: 2)
+                try Self.assertSameBytes(fresh, Self.referenceResult(view, fresh), "\(elementSize) B \(shape), contiguous()")
             }
         }
     }
