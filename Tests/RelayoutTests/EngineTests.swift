@@ -415,6 +415,21 @@ final class EngineTests: XCTestCase {
         let few = try plan([32, 15, 5, 3, 2, 112], 1, threads: 3)
         XCTAssertEqual(few.tileShape.along3 * few.tileShape.across3, 1, "\(few)")
         XCTAssertEqual(few.workItems, 15, "\(few)")
+        // A dimension that continues both sides (here the destination after A2 and the source after
+        // B2) goes to one of them only: the along side, which asks first.
+        // (32x15x4x5x32:4,3,2,1,0: the middle dimension, 4, continues both.)
+        let source = try RawTensor(shape: [32, 15, 4, 5, 32], elementSize: 1)
+        var rng = SeededGenerator(seed: 22)
+        Self.fillRandom(source.storage, using: &rng)
+        let view = try source.permuted([4, 3, 2, 1, 0])
+        let destination = try RawTensor(shape: view.shape, elementSize: 1)
+        var tuning = CopyTuning.defaults
+        tuning.streamingThresholdBytes = 0
+        let both = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: 1, tuning: tuning, threads: 1)
+        XCTAssertEqual(both.tileShape.along3, 2, "\(both)")
+        XCTAssertEqual(both.tileShape.across3, 1, "\(both)")
+        try both.execute(from: view, into: destination)
+        try Self.assertSameBytes(destination, Self.referenceResult(view, destination), "\(both)")
         XCTAssertEqual(CopyPlan.greatestCommonDivisor(480, 64), 32)
         XCTAssertEqual(CopyPlan.greatestCommonDivisor(64, 64), 64)
     }

@@ -241,7 +241,7 @@ public struct CopyPlan: Sendable {
         // 112x15x15x15x5x32:5,4,3,2,1,0, rows of 160 bytes -> 480).
         func continued(_ k: Int, alongSource: Bool) -> Int? {
             dims.indices.first { j in
-                ![a, roleA2, roleB, roleB2].contains(j) && dims[j].size > 1
+                ![a, roleA2, roleA3, roleB, roleB2].contains(j) && dims[j].size > 1
                     && (alongSource ? dims[j].source != 0 && dims[j].source == dims[k].size * dims[k].source
                                     : dims[j].destination == dims[k].size * dims[k].destination)
             }
