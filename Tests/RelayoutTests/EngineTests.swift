@@ -389,6 +389,33 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testShortRowsGoUpToWholeLinesWithinTwiceTheBudget() throws {
+        // TTC's u1 75x608x12x96:3,0,2,1: destination rows of 608 bytes, where the budget (1024) holds
+        // only one, take two (1216 bytes, whole lines) and group; scaled here to 5x608x3x96 (two
+        // and a last tile of one), against the reference with and without streaming and AVX-512.
+        let full = try CopyPlan(source: Layout.rowMajor([75, 608, 12, 96]).permuted([3, 0, 2, 1]), destination: Layout.rowMajor([96, 75, 12, 608]),
+                                elementSize: 1, tuning: .defaults, threads: 2)
+        XCTAssertEqual(full.tileShape.along2, 2, "\(full)")
+        XCTAssertTrue(full.grouped.along, "\(full)")
+        let source = try RawTensor(shape: [5, 608, 3, 96], elementSize: 1)
+        var rng = SeededGenerator(seed: 608)
+        Self.fillRandom(source.storage, using: &rng)
+        let view = try source.permuted([3, 0, 2, 1])
+        for (threads, streamed, avx512) in [(1, true, true), (2, true, true), (2, false, true), (2, true, false)] {
+            Kernels.allowAVX512Transposes(avx512)
+            defer { Kernels.allowAVX512Transposes(true) }
+            var tuning = CopyTuning.defaults
+            tuning.streamingThresholdBytes = streamed ? 0 : Int.max
+            tuning.inlineThresholdBytes = 0
+            let destination = try RawTensor(shape: view.shape, elementSize: 1)
+            let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: 1, tuning: tuning, threads: threads)
+            let label = "\(threads) threads, streamed \(streamed), AVX-512 \(avx512): \(plan)"
+            XCTAssertEqual(plan.tileShape.along2, 2, label)
+            try plan.execute(from: view, into: destination)
+            try Self.assertSameBytes(destination, Self.referenceResult(view, destination), label)
+        }
+    }
+
     func testPlannerContinuesGroupedSidesOnlyWhereRowsFallShort() throws {
         func plan(_ shape: [Int], _ elementSize: Int, threads: Int = 2) throws -> CopyPlan {
             let view = try Layout.rowMajor(shape).permuted(Array(shape.indices.reversed()))

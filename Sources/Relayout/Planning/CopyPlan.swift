@@ -193,6 +193,18 @@ public struct CopyPlan: Sendable {
             }
         }
 
+        // Work items with the tiles so far, and with dimension k3 tiled by t instead; whether a
+        // parallel copy keeps four of them per worker.
+        let parallel = threadLimit > 1 && bytes >= tuning.inlineThresholdBytes
+        func keepsItems(tiling k3: Int, by t: Int) -> Bool {
+            guard parallel else { return true }
+            let items = dims.indices.reduce(1) { total, k in
+                let tile = k == k3 ? t : k == a ? tileA : k == roleA2 ? tileA2 : k == roleA3 ? tileA3 : k == roleB ? tileB : k == roleB2 ? tileB2 : 1
+                return total * ((dims[k].size + tile - 1) / tile)
+            }
+            return items >= 4 * threadLimit
+        }
+
         // Grouped tiles' rows in whole lines where a smaller tile allows it: the destination rows of
         // A x A2 elements whole 64-byte lines (A2 rounded down), and for 1- and 2-byte elements the
         // B x B2 destination rows whole multiples of a line's 64 / E, so that the staged walk's
@@ -203,6 +215,11 @@ public struct CopyPlan: Sendable {
             // Not below the 256 bytes a destination row needs to stream (see `fillsLines`).
             let rounded = CopyPlan.roundedDown(tileA2, soThatTimes: tileA * elementSize, fills: 64)
             if rounded * tileA * elementSize >= 256 { tileA2 = rounded }
+            // Where no multiple of whole lines fits the budget, up to the fewest rows that make them,
+            // within twice the budget: u1 75x608x12x96:3,0,2,1 and 608x75x12x96:3,2,1,0, rows of 608
+            // bytes -> 1216 (grouped then), one thread, six alternating rounds: 1.35x and 1.23x GB/s.
+            let step = 64 / CopyPlan.greatestCommonDivisor(tileA * elementSize, 64)
+            if tileA2 < step, step <= dims[k].size, step * tileA <= 2 * budget.along, keepsItems(tiling: k, by: step) { tileA2 = step }
         }
         if kernel == .transpose, elementSize <= 2, let b = roleB, let k = roleB2, tileB == dims[b].size, tileB2 < dims[k].size {
             tileB2 = CopyPlan.roundedDown(tileB2, soThatTimes: tileB, fills: 64 / elementSize)
@@ -247,15 +264,6 @@ public struct CopyPlan: Sendable {
             }
         }
         // Not where that would leave a parallel copy fewer than four items per worker.
-        let parallel = threadLimit > 1 && bytes >= tuning.inlineThresholdBytes
-        func keepsItems(tiling k3: Int, by t: Int) -> Bool {
-            guard parallel else { return true }
-            let items = dims.indices.reduce(1) { total, k in
-                let tile = k == a ? tileA : k == roleA2 ? tileA2 : k == roleA3 ? tileA3 : k == roleB ? tileB : k == roleB2 ? tileB2 : k == k3 ? t : 1
-                return total * ((dims[k].size + tile - 1) / tile)
-            }
-            return items >= 4 * threadLimit
-        }
         if grouped.along, let k = roleA2, tileA2 == dims[k].size, (tileA * tileA2 * elementSize) % 64 != 0, let k3 = continued(k, alongSource: false) {
             let step = 64 / CopyPlan.greatestCommonDivisor(tileA * tileA2 * elementSize, 64)
             if step <= dims[k3].size, keepsItems(tiling: k3, by: step), rl_transpose_grouped_fits(tileA * tileA2 * step, tileB * tileB2) != 0 {
