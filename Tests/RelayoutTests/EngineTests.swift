@@ -368,15 +368,10 @@ final class EngineTests: XCTestCase {
                 var rng = SeededGenerator(seed: UInt64(shape.reduce(0, +) + elementSize))
                 Self.fillRandom(source.storage, using: &rng)
                 let view = try source.permuted([5, 4, 3, 2, 1, 0])
-                for (threads, streamed, avx512) in [(1, true, true), (3, true, true), (2, false, true), (2, true, false)] {
-                    Kernels.allowAVX512Transposes(avx512)
-                    defer { Kernels.allowAVX512Transposes(true) }
-                    var tuning = CopyTuning.defaults
-                    tuning.streamingThresholdBytes = streamed ? 0 : Int.max
-                    tuning.inlineThresholdBytes = 0
+                try Self.forEachKernelSetting(workers: [1, 3]) { threads, tuning, setting in
                     let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
                     let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
-                    let label = "\(elementSize) B \(shape), \(threads) threads, streamed \(streamed), AVX-512 \(avx512): \(plan)"
+                    let label = "\(elementSize) B \(shape), \(setting): \(plan)"
                     XCTAssertEqual(plan.tileShape.along3, along3, label)
                     XCTAssertEqual(plan.tileShape.across3, across3, label)
                     try plan.execute(from: view, into: destination)
@@ -386,6 +381,19 @@ final class EngineTests: XCTestCase {
                 let fresh = try view.contiguous(threads: 2)
                 try Self.assertSameBytes(fresh, Self.referenceResult(view, fresh), "\(elementSize) B \(shape), contiguous()")
             }
+        }
+    }
+
+    /// Runs `body` streamed on each worker count in `workers`, then on two workers with ordinary
+    /// stores, and streamed without the AVX-512 walks; tuning with no inline threshold.
+    static func forEachKernelSetting(workers: [Int], _ body: (Int, CopyTuning, String) throws -> Void) throws {
+        for (threads, streamed, avx512) in workers.map({ ($0, true, true) }) + [(2, false, true), (2, true, false)] {
+            Kernels.allowAVX512Transposes(avx512)
+            defer { Kernels.allowAVX512Transposes(true) }
+            var tuning = CopyTuning.defaults
+            tuning.streamingThresholdBytes = streamed ? 0 : Int.max
+            tuning.inlineThresholdBytes = 0
+            try body(threads, tuning, "\(threads) threads, streamed \(streamed), AVX-512 \(avx512)")
         }
     }
 
@@ -401,15 +409,10 @@ final class EngineTests: XCTestCase {
         var rng = SeededGenerator(seed: 608)
         Self.fillRandom(source.storage, using: &rng)
         let view = try source.permuted([3, 0, 2, 1])
-        for (threads, streamed, avx512) in [(1, true, true), (2, true, true), (2, false, true), (2, true, false)] {
-            Kernels.allowAVX512Transposes(avx512)
-            defer { Kernels.allowAVX512Transposes(true) }
-            var tuning = CopyTuning.defaults
-            tuning.streamingThresholdBytes = streamed ? 0 : Int.max
-            tuning.inlineThresholdBytes = 0
+        try Self.forEachKernelSetting(workers: [1, 2]) { threads, tuning, setting in
             let destination = try RawTensor(shape: view.shape, elementSize: 1)
             let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: 1, tuning: tuning, threads: threads)
-            let label = "\(threads) threads, streamed \(streamed), AVX-512 \(avx512): \(plan)"
+            let label = "\(setting): \(plan)"
             XCTAssertEqual(plan.tileShape.along2, 2, label)
             try plan.execute(from: view, into: destination)
             try Self.assertSameBytes(destination, Self.referenceResult(view, destination), label)
