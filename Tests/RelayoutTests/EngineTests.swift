@@ -357,13 +357,16 @@ final class EngineTests: XCTestCase {
     func testGroupedSidesGoOnIntoAThirdDimension() throws {
         // TTC's 32x15x15x15x5x112:5,4,3,2,1,0 kind, scaled to each element size: destination rows
         // of 32 x 15 bytes (480, not whole lines) continue into the next destination dimension (2 of
-        // 9: 960 bytes, a last tile of 1), and source rows of 112 x 2 bytes (224, short) into the
-        // next source dimension (2 of 5, a last tile of 1); TTC's 112x15x15x15x5x32 kind (destination
-        // rows of whole lines here, 128 x 5 bytes), source rows of 32 x 5 bytes going on 3 of 5 (a
-        // last tile of 2). Streamed and not, with and without the
-        // AVX-512 walks, one to three workers (enough items for three to keep the third dimension).
+        // 11: 960 bytes, a last tile of 1), and short source rows into the next source dimension:
+        // 112 x 2 bytes (224, under 384) 2 of 5, or for 4 bytes and more 112 x 4 (448, under 1024) 3
+        // of 5, a last tile of 1 or 2. TTC's 112x15x15x15x5x32 kind (destination rows of whole lines
+        // here, 128 x 5 bytes): source rows of 32 x 5 or 32 x 10 bytes going on 3 of 5. Streamed and
+        // not, with and without the AVX-512 walks, one to three workers (enough items for three to
+        // keep the third dimension).
         for elementSize in [1, 2, 4, 8, 16] {
-            for (shape, along3, across3) in [([32 / elementSize, 15, 9, 5, 2, 112 / elementSize], 2, 2), ([128 / elementSize, 5, 7, 5, 5, 32 / elementSize], 1, 3)] {
+            let wide = elementSize >= 4
+            for (shape, along3, across3) in [([32 / elementSize, 15, 11, 5, wide ? 4 : 2, 112 / elementSize], 2, wide ? 3 : 2),
+                                             ([128 / elementSize, 5, 7, 5, wide ? 10 : 5, 32 / elementSize], 1, 3)] {
                 let source = try RawTensor(shape: shape, elementSize: elementSize)
                 var rng = SeededGenerator(seed: UInt64(shape.reduce(0, +) + elementSize))
                 Self.fillRandom(source.storage, using: &rng)
@@ -436,9 +439,16 @@ final class EngineTests: XCTestCase {
         let shortSourceRows = try plan([112, 15, 15, 15, 5, 32], 1)
         XCTAssertEqual(shortSourceRows.tileShape.across3, 3, "\(shortSourceRows)")
         XCTAssertEqual(shortSourceRows.tileShape.along3, 1, "\(shortSourceRows)")
-        // f4: rows of 1920 and 640 bytes, neither continues.
+        // f4: destination rows of 1792 bytes (whole lines) stay; source rows of 640 bytes, under the
+        // 1024 that 4-byte and wider elements continue to, become 1280. u2's source rows of 320
+        // bytes become 640 (the 384 of 1- and 2-byte elements, balanced: 2 x 2 tiles ... 15 = 8 x 2 - 1).
         let floats = try plan([112, 15, 15, 15, 5, 32], 4)
-        XCTAssertEqual(floats.tileShape.along3 * floats.tileShape.across3, 1, "\(floats)")
+        XCTAssertEqual(floats.tileShape.along3, 1, "\(floats)")
+        XCTAssertEqual(floats.tileShape.across3, 2, "\(floats)")
+        let halves = try plan([112, 15, 15, 15, 5, 32], 2)
+        XCTAssertEqual(halves.tileShape.across3, 2, "\(halves)")
+        let doubles = try plan([112, 15, 15, 15, 5, 32], 8)
+        XCTAssertEqual(doubles.tileShape.across3, 1, "\(doubles)")
         // Not where a parallel copy would be left with fewer than four items per worker: 15 items
         // would become 6 (3 x 2), enough for one worker but not for three.
         XCTAssertEqual(try plan([32, 15, 5, 3, 2, 112], 1, threads: 1).tileShape.along3, 2)

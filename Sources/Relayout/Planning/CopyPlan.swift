@@ -271,9 +271,9 @@ public struct CopyPlan: Sendable {
                 tileA3 = step
             }
         }
-        if grouped.across, let k = roleB2, tileB2 == dims[k].size, tileB * tileB2 * elementSize < CopyPlan.groupedSourceRowBytes,
+        if grouped.across, let k = roleB2, tileB2 == dims[k].size, tileB * tileB2 * elementSize < CopyPlan.groupedSourceRowBytes(elementSize: elementSize),
            let k3 = continued(k, alongSource: true) {
-            let wanted = (CopyPlan.groupedSourceRowBytes + tileB * tileB2 * elementSize - 1) / (tileB * tileB2 * elementSize)
+            let wanted = (CopyPlan.groupedSourceRowBytes(elementSize: elementSize) + tileB * tileB2 * elementSize - 1) / (tileB * tileB2 * elementSize)
             let tiles = (dims[k3].size + wanted - 1) / wanted
             let t = (dims[k3].size + tiles - 1) / tiles
             if t > 1, keepsItems(tiling: k3, by: t), rl_transpose_grouped_fits(tileA * tileA2 * tileA3, tileB * tileB2 * t) != 0 {
@@ -380,8 +380,13 @@ public struct CopyPlan: Sendable {
         return g
     }
 
-    /// Grouped source rows shorter than this continue into a third dimension (see `init`).
-    static let groupedSourceRowBytes = 384
+    /// Grouped source rows shorter than this continue into a third dimension (see `init`). 1- and
+    /// 2-byte rows to 384 bytes (u1 112x15x15x15x5x32:5,4,3,2,1,0, rows of 160 -> 480: 1.15x GB/s on
+    /// two threads; 1024 measured no better for them: TTC paired u1 1.007x, u2 0.995x); wider
+    /// elements' to 1024 (f4 112x15x15x15x5x32, rows of 640 -> 1280, and 352x28x28x4x48:4,3,2,1,0,
+    /// 768 -> 1536: six rounds alternating, 1.19x and 1.05x GB/s on two threads, 1.44x and 1.10x on
+    /// one; no f8 or c16 TTC plan changes).
+    static func groupedSourceRowBytes(elementSize: Int) -> Int { elementSize <= 2 ? 384 : 1024 }
 
     /// `count` rounded down to a multiple of the fewest copies of `size` that make a multiple of
     /// `unit`, where `count` holds at least that many (else `count`).
