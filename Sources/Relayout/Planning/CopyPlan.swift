@@ -206,7 +206,7 @@ public struct CopyPlan: Sendable {
         }
 
         // Grouped tiles' rows in whole lines where a smaller tile allows it: the destination rows of
-        // A x A2 elements whole 64-byte lines (A2 rounded down), and for 1- and 2-byte elements the
+        // A x A2 elements whole 64-byte lines (A2 rounded down, or up where no multiple fits), and for 1- and 2-byte elements the
         // B x B2 destination rows whole multiples of a line's 64 / E, so that the staged walk's
         // steps take whole lines of source columns (it takes any multiple of 16 / E).
         // TTC in u1, two alternating rounds: geometric mean 1.08x (u1 28x48x28x4x352:4,0,3,2,1, rows
@@ -374,6 +374,7 @@ public struct CopyPlan: Sendable {
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
     }
 
+    /// The greatest common divisor of two positive integers.
     static func greatestCommonDivisor(_ x: Int, _ y: Int) -> Int {
         var (g, r) = (y, x % y)
         while r != 0 { (g, r) = (r, g % r) }
