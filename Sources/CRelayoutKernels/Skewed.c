@@ -1,7 +1,8 @@
 // AVX-512 transposes that write whole destination lines with non-temporal stores into rows that
-// start inside cache lines (aligned rows walked by source rows are Wide.c's). In a skewed strip of 4-byte elements, 16 x 16 blocks are transposed in
-// AVX-512 registers; each destination row then takes its aligned line from the previous and the
-// current block with one two-table permute, shifted by how far that row starts into its line.
+// start inside cache lines (aligned rows walked by source rows are Wide.c's). In a skewed strip of
+// 4-byte elements, 16 x 16 blocks are transposed in AVX-512 registers; each destination row then
+// takes its aligned line from the previous and the current block with one two-table permute,
+// shifted by how far that row starts into its line.
 // Ordinary stores there would read every destination line in before writing it (1.5x the traffic
 // of a copy).
 #include "CRelayoutKernels.h"

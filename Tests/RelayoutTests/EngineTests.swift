@@ -472,6 +472,9 @@ final class EngineTests: XCTestCase {
         try Self.assertSameBytes(destination, Self.referenceResult(view, destination), "\(both)")
         XCTAssertEqual(CopyPlan.greatestCommonDivisor(480, 64), 32)
         XCTAssertEqual(CopyPlan.greatestCommonDivisor(64, 64), 64)
+        XCTAssertEqual(CopyPlan.fewestCopies(of: 480, filling: 64), 2)
+        XCTAssertEqual(CopyPlan.fewestCopies(of: 608, filling: 64), 2)
+        XCTAssertEqual(CopyPlan.fewestCopies(of: 1920, filling: 64), 1)
     }
 
     func testPackedStripsOfShortRowsStreamWholeLines() throws {

@@ -218,7 +218,7 @@ public struct CopyPlan: Sendable {
             // Where no multiple of whole lines fits the budget, up to the fewest rows that make them,
             // within twice the budget: u1 75x608x12x96:3,0,2,1 and 608x75x12x96:3,2,1,0, rows of 608
             // bytes -> 1216 (grouped then), one thread, six alternating rounds: 1.35x and 1.23x GB/s.
-            let step = 64 / CopyPlan.greatestCommonDivisor(tileA * elementSize, 64)
+            let step = CopyPlan.fewestCopies(of: tileA * elementSize, filling: 64)
             if tileA2 < step, step <= dims[k].size, step * tileA <= 2 * budget.along, keepsItems(tiling: k, by: step) { tileA2 = step }
         }
         if kernel == .transpose, elementSize <= 2, let b = roleB, let k = roleB2, tileB == dims[b].size, tileB2 < dims[k].size {
@@ -265,7 +265,7 @@ public struct CopyPlan: Sendable {
         }
         // Not where that would leave a parallel copy fewer than four items per worker.
         if grouped.along, let k = roleA2, tileA2 == dims[k].size, (tileA * tileA2 * elementSize) % 64 != 0, let k3 = continued(k, alongSource: false) {
-            let step = 64 / CopyPlan.greatestCommonDivisor(tileA * tileA2 * elementSize, 64)
+            let step = CopyPlan.fewestCopies(of: tileA * tileA2 * elementSize, filling: 64)
             if step <= dims[k3].size, keepsItems(tiling: k3, by: step), rl_transpose_grouped_fits(tileA * tileA2 * step, tileB * tileB2) != 0 {
                 roleA3 = k3
                 tileA3 = step
@@ -374,6 +374,9 @@ public struct CopyPlan: Sendable {
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
     }
 
+    /// The fewest copies of `size` that make a multiple of `unit` (480-byte rows: 2 for whole lines).
+    static func fewestCopies(of size: Int, filling unit: Int) -> Int { unit / greatestCommonDivisor(size, unit) }
+
     /// The greatest common divisor of two positive integers.
     static func greatestCommonDivisor(_ x: Int, _ y: Int) -> Int {
         var (g, r) = (y, x % y)
@@ -392,7 +395,7 @@ public struct CopyPlan: Sendable {
     /// `count` rounded down to a multiple of the fewest copies of `size` that make a multiple of
     /// `unit`, where `count` holds at least that many (else `count`).
     static func roundedDown(_ count: Int, soThatTimes size: Int, fills unit: Int) -> Int {
-        let step = unit / greatestCommonDivisor(size, unit)
+        let step = fewestCopies(of: size, filling: unit)
         return count >= step ? count - count % step : count
     }
 
