@@ -37,6 +37,14 @@ final class TuningTests: XCTestCase {
                              measurements: [TuningMeasurement(knob: "chunkBytes", candidate: "\(chunkBytes)", gbps: 20, ratio: 0.8, chosen: true)])
     }
 
+    func testStreamingThresholdDefaultsFollowTheCPU() {
+        XCTAssertEqual(CopyTuning.streamingThreshold(forCPUModel: "Intel(R) Xeon(R) Processor"), 4 << 20)
+        XCTAssertEqual(CopyTuning.streamingThreshold(forCPUModel: "Intel(R) Xeon(R) Platinum 8592+"), 4 << 20)
+        XCTAssertEqual(CopyTuning.streamingThreshold(forCPUModel: "AMD EPYC 9R14 96-Core Processor"), 16 << 20)
+        XCTAssertEqual(CopyTuning.streamingThreshold(forCPUModel: "unknown"), 16 << 20)
+        XCTAssertEqual(CopyTuning.defaults.streamingThresholdBytes, CopyTuning.streamingThreshold(forCPUModel: Topology.current().cpuModel))
+    }
+
     func testProfileRoundTrip() throws {
         let original = profile(chunkBytes: 12345)
         try original.write(to: folder + "/nested/profile.json")

@@ -56,9 +56,7 @@ public struct Topology: Codable, Equatable, Sendable {
     /// has no NUMA information (containers, kernels without NUMA).
     public static func current(root: String = "") -> Topology {
         let coreCount = ProcessInfoLite.activeProcessorCount
-        let model = readText(root + "/proc/cpuinfo")?
-            .split(separator: "\n").first { $0.hasPrefix("model name") }
-            .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingWhitespace() } ?? "unknown"
+        let model = cpuModel(root: root)
         var nodes = [Node]()
         var distances = [[Int]]()
         let nodeRoot = root + "/sys/devices/system/node"
@@ -79,6 +77,13 @@ public struct Topology: Codable, Equatable, Sendable {
             distances = [[10]]
         }
         return Topology(cpuModel: model, coreCount: coreCount, nodes: nodes, distances: distances, caches: readCaches(root: root))
+    }
+
+    /// The first "model name" in /proc/cpuinfo ("unknown" where there is none).
+    static func cpuModel(root: String = "") -> String {
+        readText(root + "/proc/cpuinfo")?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingWhitespace() } ?? "unknown"
     }
 
     static func readCaches(root: String) -> Caches {
