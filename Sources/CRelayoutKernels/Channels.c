@@ -1,4 +1,4 @@
-// Transposes with a side of 2 to 8 elements that lies packed on one side: NHWC -> NCHW with 3
+// Transposes with a side of 2 to 15 elements that lies packed on one side: NHWC -> NCHW with 3
 // channels (deinterleave: source rows of C elements back to back, C destination rows) and its
 // inverse (interleave: C source rows into destination rows of C elements back to back). The 16-byte
 // block kernels see such a tile as all tail (2 threads: f4 64x224x224x3:0,3,1,2 0.55 of memcpy,
@@ -49,6 +49,8 @@ typedef struct {
 // The permute indices and blend masks of every gather, by direction, element size (log2), channel
 // count and output register: built once, so that a tile pays only their loads (built per call, they
 // cost more than the copy of a 1024-pixel tile: u1 64x224x224x3:0,3,1,2 0.89 -> 0.41 of memcpy).
+// Each (direction, element size, channel count) is built on first use, so a process touches only
+// the few KiB it needs of the table's 0.9 MiB.
 // Deinterleaving, output c lane j is element j of channel c: input lane j * C + c. Interleaving,
 // output m lane j is packed element f = m * K + j, element f / C of row f % C: input lane
 // (f % C) * K + f / C.
@@ -57,27 +59,39 @@ typedef struct {
     uint64_t from[MAX_CHANNEL_PAIRS];
 } GatherTable;
 static GatherTable gather_tables[2][4][RL_MAX_CHANNELS - 1][RL_MAX_CHANNELS];
-static pthread_once_t gather_tables_once = PTHREAD_ONCE_INIT;
+static int gather_tables_built[2][4][RL_MAX_CHANNELS - 1];
+static pthread_mutex_t gather_tables_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void build_gather_tables(void) {
-    for (int interleaving = 0; interleaving < 2; interleaving++)
-        for (int e = 0; e < 4; e++)
-            for (int C = 2; C <= RL_MAX_CHANNELS; C++)
-                for (int m = 0; m < C; m++) {
-                    const int E = 1 << e, K = 64 / E;
-                    GatherTable *t = &gather_tables[interleaving][e][C - 2][m];
-                    for (int j = 0; j < K; j++) {
-                        const int f = m * K + j, v = interleaving ? (f % C) * K + f / C : j * C + m;
-                        const int p = v / (2 * K);
-                        // An index is an element of the register's own width (little-endian: its low byte).
-                        t->index[p][j * E] = (unsigned char)(v - p * 2 * K);
-                        t->from[p] |= (uint64_t)1 << j;
-                    }
-                }
+static void build_gather_table(int interleaving, int e, int C) {
+    for (int m = 0; m < C; m++) {
+        const int E = 1 << e, K = 64 / E;
+        GatherTable *t = &gather_tables[interleaving][e][C - 2][m];
+        for (int j = 0; j < K; j++) {
+            const int f = m * K + j, v = interleaving ? (f % C) * K + f / C : j * C + m;
+            const int p = v / (2 * K);
+            // An index is an element of the register's own width (little-endian: its low byte).
+            t->index[p][j * E] = (unsigned char)(v - p * 2 * K);
+            t->from[p] |= (uint64_t)1 << j;
+        }
+    }
+}
+
+// The gathers of C channels of 1 << e bytes, built the first time they are asked for.
+static const GatherTable *gather_table(int interleaving, int e, int C) {
+    int *built = &gather_tables_built[interleaving][e][C - 2];
+    if (!__atomic_load_n(built, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&gather_tables_lock);
+        if (!__atomic_load_n(built, __ATOMIC_RELAXED)) {
+            build_gather_table(interleaving, e, C);
+            __atomic_store_n(built, 1, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&gather_tables_lock);
+    }
+    return gather_tables[interleaving][e][C - 2];
 }
 
 CHANNELS_TARGET static inline __attribute__((always_inline)) void gathers_for(Gather *g, const int interleaving, const int C, const int E) {
-    const GatherTable *t = gather_tables[interleaving][E == 1 ? 0 : E == 2 ? 1 : E == 4 ? 2 : 3][C - 2];
+    const GatherTable *t = gather_table(interleaving, E == 1 ? 0 : E == 2 ? 1 : E == 4 ? 2 : 3, C);
 #pragma clang loop unroll(full)
     for (int m = 0; m < C; m++)
 #pragma clang loop unroll(full)
@@ -147,7 +161,14 @@ CHANNELS_TARGET static inline __attribute__((always_inline)) void interleave_row
     case 5: kernel(__VA_ARGS__, 5, E); break;            \
     case 6: kernel(__VA_ARGS__, 6, E); break;            \
     case 7: kernel(__VA_ARGS__, 7, E); break;            \
-    default: kernel(__VA_ARGS__, 8, E); break;           \
+    case 8: kernel(__VA_ARGS__, 8, E); break;            \
+    case 9: kernel(__VA_ARGS__, 9, E); break;            \
+    case 10: kernel(__VA_ARGS__, 10, E); break;          \
+    case 11: kernel(__VA_ARGS__, 11, E); break;          \
+    case 12: kernel(__VA_ARGS__, 12, E); break;          \
+    case 13: kernel(__VA_ARGS__, 13, E); break;          \
+    case 14: kernel(__VA_ARGS__, 14, E); break;          \
+    default: kernel(__VA_ARGS__, 15, E); break;          \
     }
 
 // One function per element size and direction.
@@ -175,7 +196,6 @@ int rl_transpose_tile_channels(const void *src, ptrdiff_t src_along, void *dst, 
     const int interleaving = !deinterleaving && along_n >= 2 && along_n <= RL_MAX_CHANNELS && dst_across == along_n && across_n >= 64 / E &&
                              along_n * E < 64;
     if (!deinterleaving && !interleaving) return 0;
-    pthread_once(&gather_tables_once, build_gather_tables);
     const char *s = (const char *)src;
     char *d = (char *)dst;
     if (deinterleaving) {

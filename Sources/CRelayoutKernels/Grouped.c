@@ -224,7 +224,7 @@ void rl_transpose_tile_grouped(const void *src, rl_row_group along, void *dst, r
     flags &= ~(RL_TRANSPOSE_ROWS_BEFORE | RL_TRANSPOSE_ROWS_AFTER);
     int streaming = (flags & RL_TRANSPOSE_STREAMING) != 0;
     const ptrdiff_t along_groups = along.count2 * along.count3;
-    // A few channels (source rows of 2-8 elements back to back, e.g. a cropped NHWC image): each
+    // A few channels (source rows of 2-15 elements back to back, e.g. a cropped NHWC image): each
     // group of along rows is a channel tile, which the channel kernels take (or none does).
     if (across.count2 * across.count3 == 1 && across.count <= RL_MAX_CHANNELS &&
         rl_transpose_tile_channels(src, along.stride, dst, across.stride, along.count, across.count, E, streaming)) {

@@ -919,13 +919,13 @@ final class EngineTests: XCTestCase {
     }
 
     func testChannelTilesMatchTheReference() throws {
-        // NHWC -> NCHW with 2 to 8 channels (source rows of C elements back to back) and back
+        // NHWC -> NCHW with 2 to 15 channels (source rows of C elements back to back) and back
         // (destination rows of C elements back to back) take the channel kernels with AVX-512:
         // every element size they take, pixel counts with tails, offsets into the storage, streaming
         // on and off, one and two threads (one thread: 3 x 131 pixels make a grouped tile, whose
-        // rows of 131 go to the channel kernels one at a time).
+        // rows of 131 go to the channel kernels one at a time). 16 and 17 channels go to the blocks.
         for elementSize in [1, 2, 4, 8, 16] {
-            for channels in 2...8 {
+            for channels in 2...17 {
                 for (height, width) in [(7, 45), (3, 131)] {
                     for streaming in [false, true] {
                         var tuning = CopyTuning.defaults
@@ -956,7 +956,7 @@ final class EngineTests: XCTestCase {
     func testAVX512WithoutVBMIMatchesTheReference() throws {
         // A CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake) runs the wide walks (the
         // staged one for aligned 1- and 2-byte tiles) and the few-channel gathers of 2- to 8-byte
-        // elements, and the 16-byte kernels for 1- and 2-byte tiles into rows inside lines and for
+        // elements (2 to 15 channels), and the 16-byte kernels for 1- and 2-byte tiles into rows inside lines and for
         // 1-byte few-channel tiles.
         Kernels.allowAVX512VBMI(false)
         defer { Kernels.allowAVX512VBMI(true) }
