@@ -265,6 +265,36 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testShortRunsOfEveryLengthMatchTheReference() throws {
+        // Runs of 2 to 40 bytes (two elements or more), copied with fixed-size moves that overlap (under 16 bytes: two
+        // moves of 8, 4 or 2 bytes; above: 16-byte moves and the last 16 bytes again), into a
+        // destination with guard bytes on both sides, which must stay as they were.
+        var tuning = CopyTuning.defaults
+        tuning.streamingThresholdBytes = Int.max
+        tuning.inlineThresholdBytes = 0
+        for runBytes in 2...40 {
+            for elementSize in [1, 2, 4, 8] where runBytes % elementSize == 0 && runBytes / elementSize >= 2 {
+                let source = try RawTensor(shape: [9, 13, runBytes / elementSize], elementSize: elementSize)
+                var rng = SeededGenerator(seed: UInt64(runBytes * 10 + elementSize))
+                Self.fillRandom(source.storage, using: &rng)
+                let view = try source.permuted([1, 0, 2])
+                let guardElements = 16 / Swift.min(elementSize, 16) + 1
+                let flat = try RawTensor(shape: [view.count + 2 * guardElements], elementSize: elementSize)
+                Self.fillRandom(flat.storage, using: &rng)
+                let destination = try flat.sliced(axis: 0, start: guardElements, stop: guardElements + view.count).reshaped(view.shape)
+                let before = Self.bytes(flat)
+                let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 2)
+                XCTAssertEqual(plan.kernel, .bulk)
+                let expected = try Self.referenceResult(view, destination)
+                try plan.execute(from: view, into: destination)
+                Self.assertSameBytes(destination, expected, "\(runBytes)-byte runs of \(elementSize)-byte elements")
+                let after = Self.bytes(flat), edge = guardElements * elementSize
+                XCTAssertEqual(Array(after.prefix(edge)), Array(before.prefix(edge)), "\(runBytes)-byte runs: bytes before the destination")
+                XCTAssertEqual(Array(after.suffix(edge)), Array(before.suffix(edge)), "\(runBytes)-byte runs: bytes after the destination")
+            }
+        }
+    }
+
     func testShortRunsStreamWholeLinesWhateverTheirLengthAndAlignment() throws {
         // Runs that are not whole lines, or a destination that does not start on one, stream their
         // stretch as whole aligned lines (lines across runs gathered first, ordinary stores only at the
