@@ -268,7 +268,9 @@ final class EngineTests: XCTestCase {
     func testShortRunsOfEveryLengthMatchTheReference() throws {
         // Runs of 2 to 40 bytes (two elements or more), copied with fixed-size moves that overlap (under 16 bytes: two
         // moves of 8, 4 or 2 bytes; above: 16-byte moves and the last 16 bytes again), into a
-        // destination with guard bytes on both sides, which must stay as they were.
+        // destination with guard bytes on both sides, which must stay as they were. The guards put
+        // the destination an odd number of elements in, so runs of 2-8 bytes stay runs (see
+        // testRunsOfTwoToEightBytesAreMovedAsUnits).
         var tuning = CopyTuning.defaults
         tuning.streamingThresholdBytes = Int.max
         tuning.inlineThresholdBytes = 0
@@ -293,6 +295,45 @@ final class EngineTests: XCTestCase {
                 XCTAssertEqual(Array(after.suffix(edge)), Array(before.suffix(edge)), "\(runBytes)-byte runs: bytes after the destination")
             }
         }
+    }
+
+    func testRunsOfTwoToEightBytesAreMovedAsUnits() throws {
+        // A copy whose every run is 2-8 contiguous bytes on both sides (and whose other strides and
+        // offsets are multiples of the run) is planned as a transpose of run-sized units; a run that
+        // does not divide a stride or an offset keeps the element size. Each is checked against the
+        // reference with both stores, 1-3 workers, a flipped source axis and a broadcast one.
+        let cases: [(shape: [Int], elementSize: Int, permutation: [Int], unit: Int)] = [
+            ([32, 300, 4], 1, [1, 0, 2], 4), ([32, 300, 2], 1, [1, 0, 2], 2), ([17, 130, 8], 1, [1, 0, 2], 8),
+            ([40, 70, 4], 2, [1, 0, 2], 8), ([33, 65, 2], 4, [1, 0, 2], 8), ([5, 64, 9, 2], 2, [2, 1, 0, 3], 4),
+            ([32, 300, 3], 1, [1, 0, 2], 1), ([30, 50, 16], 1, [1, 0, 2], 1), ([30, 50, 4], 4, [1, 0, 2], 4),
+        ]
+        for c in cases {
+            let source = try RawTensor(shape: c.shape, elementSize: c.elementSize)
+            var rng = SeededGenerator(seed: UInt64(c.shape.reduce(0, +) * 10 + c.elementSize))
+            Self.fillRandom(source.storage, using: &rng)
+            let permuted = try source.permuted(c.permutation)
+            let flipped = try permuted.sliced(axis: 0, step: -1)
+            let broadcast = try source.sliced(axis: 0, start: 0, stop: 1).expanded(to: c.shape).permuted(c.permutation)
+            for (name, view) in [("permuted", permuted), ("flipped", flipped), ("broadcast", broadcast)] {
+                let destination = try RawTensor(shape: view.shape, elementSize: c.elementSize)
+                let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: c.elementSize)
+                let expectedUnit = c.unit > c.elementSize ? c.unit : c.elementSize
+                XCTAssertEqual(plan.unitSize, expectedUnit, "\(c.shape) \(name)")
+                if expectedUnit > c.elementSize { XCTAssertEqual(plan.kernel, name == "broadcast" ? .fill : .transpose, "\(c.shape) \(name)") }
+                let expected = try Self.referenceResult(view, destination)
+                try Self.forEachKernelSetting(workers: [1, 2, 3]) { workers, tuning, label in
+                    try CopyPlan(source: view.layout, destination: destination.layout, elementSize: c.elementSize, tuning: tuning, threads: workers)
+                        .execute(from: view, into: destination)
+                    Self.assertSameBytes(destination, expected, "\(c.shape) \(name), \(label)")
+                }
+            }
+        }
+        // One element off the unit: the offsets are no longer multiples of the run.
+        let source = try RawTensor(shape: [32, 301, 4], elementSize: 1)
+        let view = try source.sliced(axis: 1, start: 1, stop: 301).permuted([1, 0, 2])
+        let offsetByOne = try RawTensor(shape: [view.count + 1], elementSize: 1).sliced(axis: 0, start: 1, stop: view.count + 1).reshaped(view.shape)
+        XCTAssertEqual(try CopyPlan(source: view.layout, destination: Layout.rowMajor(view.shape), elementSize: 1).unitSize, 4)
+        XCTAssertEqual(try CopyPlan(source: view.layout, destination: offsetByOne.layout, elementSize: 1).unitSize, 1)
     }
 
     func testShortRunsStreamWholeLinesWhateverTheirLengthAndAlignment() throws {

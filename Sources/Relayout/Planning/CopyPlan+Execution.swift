@@ -46,7 +46,7 @@ extension CopyPlan {
             withUnsafePointer(to: counters) { counters in
                 let ahead = PopulatingAhead(plan: plan, source: source, destination: destination, counters: counters,
                                             pages: pages, firstUnit: firstUnit, units: (pages.end - 1) / unit - firstUnit + 1,
-                                            footprintEnd: footprint.upperBound + 1, reach: destinationReach,
+                                            footprintEnd: ((footprint.upperBound + 1) * elementSize + unitSize - 1) / unitSize, reach: destinationReach,
                                             populators: Swift.max(1, Swift.min(slots, freshPopulators)))
                 // The job itself is one pointer, so that the pool keeps it inline (no allocation).
                 withUnsafePointer(to: ahead) { ahead in
@@ -81,7 +81,7 @@ extension CopyPlan {
         /// Page-aligned addresses of the destination's footprint and its 2 MiB units.
         let pages: (start: Int, end: Int)
         let firstUnit: Int, units: Int
-        /// The footprint's end in elements; a work item's destination reach.
+        /// The footprint's end and a work item's destination reach, in the plan's units (``CopyPlan/unitSize``).
         let footprintEnd: Int, reach: Int
         let populators: Int
 
@@ -104,7 +104,7 @@ extension CopyPlan {
         /// How many units (from the first) must be in before chunk `chunk` runs.
         private func unitsNeeded(byChunk chunk: Int) -> Int {
             let end = plan.pointee.destinationEnd(ofChunk: chunk, reach: reach, footprintEnd: footprintEnd)
-            let address = Swift.min(pages.end, Int(bitPattern: destination + end * plan.pointee.elementSize))
+            let address = Swift.min(pages.end, Int(bitPattern: destination + end * plan.pointee.unitSize))
             return (address - 1) / Storage.hugePageSize - firstUnit + 1
         }
 
@@ -191,7 +191,7 @@ extension CopyPlan {
         func typed<T>(_: T.Type) {
             runChunk(chunk, source.assumingMemoryBound(to: T.self), destination.assumingMemoryBound(to: T.self))
         }
-        switch elementSize {
+        switch unitSize {
         case 1: typed(UInt8.self)
         case 2: typed(UInt16.self)
         case 4: typed(UInt32.self)
@@ -230,7 +230,7 @@ extension CopyPlan {
         let ids = topology.nodes.map(\.id)
         let index = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
         let chunks = chunkCount
-        let addresses = chunkDestinationOffsets().map { UnsafeRawPointer(destination + $0 * elementSize) }
+        let addresses = chunkDestinationOffsets().map { UnsafeRawPointer(destination + $0 * unitSize) }
         let found = NUMA.nodes(ofAddresses: addresses)
         let nodes = (0..<chunks).map { chunk -> Int in
             if let node = found?[chunk], let k = index[node] { return k }
