@@ -18,25 +18,6 @@
 // 1-byte tiles need VBMI at run time.
 #define CHANNELS_TARGET __attribute__((target("avx512f,avx512vl,avx512bw")))
 
-// Per element size: two-register permute, and blend.
-CHANNELS_TARGET static inline __attribute__((always_inline)) __m512i pick2(__m512i a, __m512i index, __m512i b, const int E) {
-    switch (E) {
-    case 1: return permute_bytes2(a, index, b);
-    case 2: return _mm512_permutex2var_epi16(a, index, b);
-    case 4: return _mm512_permutex2var_epi32(a, index, b);
-    default: return _mm512_permutex2var_epi64(a, index, b);
-    }
-}
-
-CHANNELS_TARGET static inline __attribute__((always_inline)) __m512i blend(uint64_t mask, __m512i a, __m512i b, const int E) {
-    switch (E) {
-    case 1: return _mm512_mask_blend_epi8((__mmask64)mask, a, b);
-    case 2: return _mm512_mask_blend_epi16((__mmask32)mask, a, b);
-    case 4: return _mm512_mask_blend_epi32((__mmask16)mask, a, b);
-    default: return _mm512_mask_blend_epi64((__mmask8)mask, a, b);
-    }
-}
-
 // How one output register is gathered from the C input registers laid end to end: input registers
 // 2p and 2p + 1 make pair p, whose lanes one two-register permute picks through index[p]; the
 // output takes the lanes in from[p] from pair p (a blend per pair after the first).
@@ -108,9 +89,9 @@ CHANNELS_TARGET static inline __attribute__((always_inline)) void put(char *p, _
 }
 
 CHANNELS_TARGET static inline __attribute__((always_inline)) __m512i gather(const __m512i *r, const Gather *g, const int C, const int E) {
-    __m512i out = pick2(r[0], g->index[0], r[1], E);
+    __m512i out = pick2_lanes(r[0], g->index[0], r[1], E);
 #pragma clang loop unroll(full)
-    for (int p = 1; p < (C + 1) / 2; p++) out = blend(g->from[p], out, pick2(r[2 * p], g->index[p], 2 * p + 1 < C ? r[2 * p + 1] : r[2 * p], E), E);
+    for (int p = 1; p < (C + 1) / 2; p++) out = blend_lanes(g->from[p], out, pick2_lanes(r[2 * p], g->index[p], 2 * p + 1 < C ? r[2 * p + 1] : r[2 * p], E), E);
     return out;
 }
 

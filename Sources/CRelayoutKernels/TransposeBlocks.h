@@ -142,6 +142,29 @@ static inline __attribute__((always_inline, target("avx512f"))) __m512i permute_
     __asm__("vpermt2b %2, %1, %0" : "+v"(a) : "v"(index), "v"(b));
     return a;
 }
+
+// Per element size E (1 to 8 bytes), for the gather kernels (Channels.c, Blocks.c): the lanes of the
+// pair (a, b) that index picks (one two-register permute; 1-byte lanes need VBMI), and a blend that
+// takes the lanes of b where mask has a bit.
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512bw"))) __m512i pick2_lanes(__m512i a, __m512i index, __m512i b,
+                                                                                                         const int E) {
+    switch (E) {
+    case 1: return permute_bytes2(a, index, b);
+    case 2: return _mm512_permutex2var_epi16(a, index, b);
+    case 4: return _mm512_permutex2var_epi32(a, index, b);
+    default: return _mm512_permutex2var_epi64(a, index, b);
+    }
+}
+
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512bw"))) __m512i blend_lanes(uint64_t mask, __m512i a, __m512i b,
+                                                                                                         const int E) {
+    switch (E) {
+    case 1: return _mm512_mask_blend_epi8((__mmask64)mask, a, b);
+    case 2: return _mm512_mask_blend_epi16((__mmask32)mask, a, b);
+    case 4: return _mm512_mask_blend_epi32((__mmask16)mask, a, b);
+    default: return _mm512_mask_blend_epi64((__mmask8)mask, a, b);
+    }
+}
 #endif
 
 // Transposes a tile with whole-line non-temporal stores whatever the alignment of its destination

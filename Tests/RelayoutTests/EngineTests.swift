@@ -336,6 +336,62 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(try CopyPlan(source: view.layout, destination: offsetByOne.layout, elementSize: 1).unitSize, 1)
     }
 
+    func testBatchesOfSmallBlocksArePermutedAsAStream() throws {
+        // N small matrices (or 3-D blocks) permuted the same way, dense on both sides, run as one
+        // stream of blocks: with AVX-512 through register permutes (blocks up to 64 bytes), else and
+        // beyond, up to 256 bytes of 2-byte or wider elements, element by element. Batches that are
+        // not whole register steps, sources one block in (not line-aligned), every kernel setting,
+        // and VBMI off for 1-byte blocks.
+        let cases: [(block: [Int], permutation: [Int], sizes: [Int])] = [
+            ([3, 3], [0, 2, 1], [1, 2, 4, 8, 16]), ([3, 4], [0, 2, 1], [1, 2, 4, 8]), ([4, 4], [0, 2, 1], [1, 2, 4]),
+            ([2, 2], [0, 2, 1], [1, 4, 16]), ([2, 3, 2], [0, 3, 2, 1], [1, 2, 4]), ([7, 9], [0, 2, 1], [1]),
+            ([5, 5], [0, 2, 1], [2, 4, 8]), ([8, 8], [0, 2, 1], [4]), ([2, 5, 3], [0, 2, 3, 1], [2, 8]),
+        ]
+        for c in cases {
+            for elementSize in c.sizes {
+                let shape = [203] + c.block
+                let source = try RawTensor(shape: shape, elementSize: elementSize)
+                var rng = SeededGenerator(seed: UInt64(c.block.reduce(1, *) * 16 + elementSize))
+                Self.fillRandom(source.storage, using: &rng)
+                let view = try source.sliced(axis: 0, start: 1, stop: 203).permuted(c.permutation)
+                let label = "\(elementSize) B \(c.block) \(c.permutation)"
+                let plan = try CopyPlan(source: view.layout, destination: Layout.rowMajor(view.shape), elementSize: elementSize)
+                XCTAssertEqual(plan.kernel, .permutedBlocks, label)
+                let expected = try Self.referenceResult(view, try RawTensor(shape: view.shape, elementSize: elementSize))
+                for vbmi in elementSize == 1 ? [true, false] : [true] {
+                    Kernels.allowAVX512VBMI(vbmi)
+                    defer { Kernels.allowAVX512VBMI(true) }
+                    try Self.forEachKernelSetting(workers: [1, 2, 3]) { threads, tuning, setting in
+                        let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                        try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                            .execute(from: view, into: destination)
+                        Self.assertSameBytes(destination, expected, "\(label), \(setting), VBMI \(vbmi)")
+                    }
+                }
+            }
+        }
+        // More workers than blocks: the batch is cut to one block per item, a block never.
+        let few = try RawTensor(shape: [5, 2, 31], elementSize: 1)
+        var rng = SeededGenerator(seed: 62)
+        Self.fillRandom(few.storage, using: &rng)
+        let fewView = try few.permuted([0, 2, 1])
+        var tuning = CopyTuning.defaults
+        tuning.inlineThresholdBytes = 0
+        let fewPlan = try CopyPlan(source: fewView.layout, destination: Layout.rowMajor(fewView.shape), elementSize: 1, tuning: tuning, threads: 16)
+        XCTAssertEqual(fewPlan.kernel, .permutedBlocks)
+        XCTAssertEqual(fewPlan.tileShape.along, 62, "\(fewPlan)")
+        let fewDestination = try RawTensor(shape: fewView.shape, elementSize: 1)
+        try fewPlan.execute(from: fewView, into: fewDestination)
+        Self.assertSameBytes(fewDestination, try Self.referenceResult(fewView, fewDestination), "16 workers, 5 blocks")
+        // Not blocks: a batch that skips blocks, blocks over 256 bytes, 1-byte blocks over 64.
+        for (layout, elementSize) in [(try Layout.rowMajor([40, 3, 3]).sliced(axis: 0, step: 2).permuted([0, 2, 1]), 4),
+                                      (try Layout.rowMajor([40, 9, 9]).permuted([0, 2, 1]), 4),
+                                      (try Layout.rowMajor([40, 8, 9]).permuted([0, 2, 1]), 1)] {
+            let plan = try CopyPlan(source: layout, destination: Layout.rowMajor(layout.shape), elementSize: elementSize)
+            XCTAssertNotEqual(plan.kernel, .permutedBlocks, "\(layout.shape), \(elementSize) B")
+        }
+    }
+
     func testShortRunsStreamWholeLinesWhateverTheirLengthAndAlignment() throws {
         // Runs that are not whole lines, or a destination that does not start on one, stream their
         // stretch as whole aligned lines (lines across runs gathered first, ordinary stores only at the
@@ -1097,7 +1153,10 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(bulk.kernel, .bulk)
         XCTAssertEqual(bulk.loops.count, 1, "a contiguous copy fuses to one run")
         let permuted = try a.permuted([0, 2, 1])
-        let plan = try CopyPlan(source: permuted, destination: Layout.rowMajor(permuted.shape), elementSize: 4)
+        XCTAssertEqual(try CopyPlan(source: permuted, destination: Layout.rowMajor(permuted.shape), elementSize: 4).kernel, .permutedBlocks,
+                       "a batch of 4 blocks of 5 x 6 (120 bytes) transposed")
+        let larger = try Layout.rowMajor([4, 50, 60]).permuted([0, 2, 1])
+        let plan = try CopyPlan(source: larger, destination: Layout.rowMajor(larger.shape), elementSize: 4)
         XCTAssertEqual(plan.kernel, .transpose)
         let reversed = try a.sliced(axis: 2, step: -1)
         XCTAssertEqual(try CopyPlan(source: reversed, destination: reversed, elementSize: 2).kernel, .bulk, "negative destination strides are flipped")

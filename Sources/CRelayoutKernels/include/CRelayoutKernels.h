@@ -2,6 +2,7 @@
 #define CRELAYOUT_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// Transposes one tile: dst[b * dst_across + a] = src[a * src_along + b] for a < along_n, b < across_n,
 /// on elements of `element_size` bytes (1, 2, 4, 8 or 16). Strides are in elements. The source is
@@ -16,7 +17,7 @@
 /// rows or joined into rows that start inside lines (1- and 2-byte elements through an L1 stage)
 /// (CopyTuning.wideTransposes). Streamed 1- and 2-byte tiles whose destination rows lie back to
 /// back (dst_across == along_n, a multiple of 4, not whole lines) go to rl_transpose_tile_grouped's
-/// packed strips. Tiles with a side of 2 to 8 elements packed on one
+/// packed strips. Tiles with a side of 2 to 15 elements packed on one
 /// side (NHWC <-> NCHW with few channels) take register gathers instead, with AVX-512BW (1-byte
 /// elements: and VBMI).
 /// RL_TRANSPOSE_STAGED_ANY_STRIDE: without the AVX-512 walks, streamed 1-, 2- and 4-byte tiles with
@@ -102,6 +103,22 @@ void rl_store_fence(void);
 
 /// Whether this build issues real non-temporal stores (x86-64 with SSE2).
 int rl_has_streaming_stores(void);
+
+/// Copies `blocks` blocks of `block` elements (`element_size` bytes each) that lie back to back on
+/// both sides: element i of each destination block is element permutation[i] of the source block
+/// (a batch of small matrices transposed, or of small tensors permuted). `table`: NULL, or
+/// rl_block_permute_table_bytes(block, element_size) bytes that rl_block_permute_build filled for
+/// this permutation; with it, on CPUs with AVX-512BW (1-byte elements: and VBMI), whole steps of
+/// lcm(block bytes, 64) bytes move through register permutes, streamed where `streaming` is set and
+/// the destination is 64-byte aligned (callers end a batch with rl_store_fence). The rest, and
+/// everything elsewhere, moves element by element.
+void rl_permute_blocks(const void *src, void *dst, ptrdiff_t blocks, ptrdiff_t block, const int32_t *permutation, const void *table,
+                       ptrdiff_t element_size, int streaming);
+/// The bytes of rl_permute_blocks' table for blocks of `block` elements: 0 where the register path
+/// does not take them (blocks over 64 bytes, 16-byte elements).
+size_t rl_block_permute_table_bytes(ptrdiff_t block, ptrdiff_t element_size);
+/// Fills `table` (rl_block_permute_table_bytes bytes) for `permutation`.
+void rl_block_permute_build(void *table, const int32_t *permutation, ptrdiff_t block, ptrdiff_t element_size);
 
 #endif
 

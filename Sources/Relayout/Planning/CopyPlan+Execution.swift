@@ -282,6 +282,13 @@ extension CopyPlan {
                         let size = MemoryLayout<T>.stride
                         rl_copy_run_tile(s, along2.source * size, across2.source * size, d, along2.destination * size, across2.destination * size,
                                          nA2, nB2, nA * size, streaming ? 1 : 0)
+                    case .permutedBlocks:
+                        blockPermutation.withUnsafeBufferPointer { permutation in
+                            blockTable.withUnsafeBytes { table in
+                                rl_permute_blocks(s, d, nA2, nA, permutation.baseAddress, table.isEmpty ? nil : table.baseAddress,
+                                                  MemoryLayout<T>.stride, streaming ? 1 : 0)
+                            }
+                        }
                     case .gather, .fill:
                         Kernels.strided(s, along.source, d, along.destination, nA)
                     case .transpose where grouped.along || grouped.across:
