@@ -59,6 +59,26 @@ __attribute__((target("avx512f"))) static void stream_lines_zmm(char *dst, const
 }
 #endif
 
+// The edges of a grouped tile, as tile_along_edge and tile_across_edge through row tables: source
+// rows [along_full, along_n) into the N rows `out` from column b, and columns [across_full,
+// across_n) of rows [a0, along_n).
+static inline __attribute__((always_inline)) void grouped_along_edge(const char *const *srows, char *const *out, ptrdiff_t along_full,
+                                                                     ptrdiff_t along_n, ptrdiff_t b, const int E) {
+    const ptrdiff_t N = 16 / E;
+    if (along_full < along_n && edge_takes_blocks(along_n - along_full, E)) {
+        edge_block(srows + along_full, NULL, 0, b * E, out, NULL, 0, along_full * E, along_n - along_full, E);
+        return;
+    }
+    for (ptrdiff_t a = along_full; a < along_n; a++)
+        for (ptrdiff_t k = 0; k < N; k++) memcpy(out[k] + a * E, srows[a] + (b + k) * E, E);
+}
+
+static inline __attribute__((always_inline)) void grouped_across_edge(const char *const *srows, char *const *drows, ptrdiff_t a0,
+                                                                      ptrdiff_t along_n, ptrdiff_t across_full, ptrdiff_t across_n, const int E) {
+    for (ptrdiff_t b = across_full; b < across_n; b++)
+        for (ptrdiff_t a = a0; a < along_n; a++) memcpy(drows[b] + a * E, srows[a] + b * E, E);
+}
+
 // A packed strip out of the L1 stage as whole lines: with the AVX-512 kernels, one 64-byte load and
 // streaming store each (the 16-byte form takes four of each; u1 75x12x608x96:1,0,3,2 spent a quarter
 // of its time there).
@@ -117,12 +137,10 @@ static inline __attribute__((always_inline)) void grouped_rows(const char *const
                 for (ptrdiff_t k = 0; k < N; k++) __builtin_prefetch(srows[a + k] + b * E + 15 + 64);
             block_rows(srows + a, b * E, out, a * E, E);
         }
-        for (ptrdiff_t a = along_full; a < along_n; a++)
-            for (ptrdiff_t k = 0; k < N; k++) memcpy(out[k] + a * E, srows[a] + (b + k) * E, E);
+        grouped_along_edge(srows, out, along_full, along_n, b, E);
         if (pack) stream_strip(drows[b], strip, N * along_n * E);
     }
-    for (ptrdiff_t b = across_full; b < across_n; b++)
-        for (ptrdiff_t a = 0; a < along_n; a++) memcpy(drows[b] + a * E, srows[a] + b * E, E);
+    grouped_across_edge(srows, drows, 0, along_n, across_full, across_n, E);
 }
 
 // The remainder of a line walk: N x N blocks over [a0, along_n) x [b0, across_n), then elements.
@@ -133,11 +151,9 @@ static inline __attribute__((always_inline)) void grouped_blocks(const char *con
     const ptrdiff_t across_full = b0 + (across_n - b0) - (across_n - b0) % N;
     for (ptrdiff_t b = b0; b < across_full; b += N) {
         for (ptrdiff_t a = a0; a < along_full; a += N) block_rows(srows + a, b * E, drows + b, a * E, E);
-        for (ptrdiff_t a = along_full; a < along_n; a++)
-            for (ptrdiff_t k = b; k < b + N; k++) memcpy(drows[k] + a * E, srows[a] + k * E, E);
+        grouped_along_edge(srows, drows + b, along_full, along_n, b, E);
     }
-    for (ptrdiff_t b = across_full; b < across_n; b++)
-        for (ptrdiff_t a = a0; a < along_n; a++) memcpy(drows[b] + a * E, srows[a] + b * E, E);
+    grouped_across_edge(srows, drows, a0, along_n, across_full, across_n, E);
 }
 
 // Line-by-line super-blocks, as Transpose.c's line walk: 64 / E source rows by 64 / E destination

@@ -114,11 +114,9 @@ static inline __attribute__((always_inline)) void tile_rows(const char *src, ptr
                 for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(src + (ahead_a + k) * src_row + ahead_b * E + 15, 0, 2);
             block(src + a * src_row + b * E, src_row, dst + b * dst_row + a * E, dst_row, E, 0);
         }
-        for (ptrdiff_t a = along_full; a < along_n; a++)
-            for (ptrdiff_t k = b; k < b + N; k++) memcpy(dst + k * dst_row + a * E, src + a * src_row + k * E, E);
+        tile_along_edge(src, src_row, dst, dst_row, along_full, along_n, b, E);
     }
-    for (ptrdiff_t b = across_full; b < across_n; b++)
-        for (ptrdiff_t a = 0; a < along_n; a++) memcpy(dst + b * dst_row + a * E, src + a * src_row + b * E, E);
+    tile_across_edge(src, src_row, dst, dst_row, 0, along_n, across_full, across_n, E);
 }
 
 static inline __attribute__((always_inline)) void tile(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,

@@ -1050,9 +1050,10 @@ final class EngineTests: XCTestCase {
         // (destination rows of C elements back to back) take the channel kernels with AVX-512:
         // every element size they take, pixel counts with tails, offsets into the storage, streaming
         // on and off, one and two threads (one thread: 3 x 131 pixels make a grouped tile, whose
-        // rows of 131 go to the channel kernels one at a time). 16 and 17 channels go to the blocks.
+        // rows of 131 go to the channel kernels one at a time). From 16 channels the blocks take them,
+        // and the rows past the last whole block of 1- and 2-byte pixels go as one edge block.
         for elementSize in [1, 2, 4, 8, 16] {
-            for channels in 2...17 {
+            for channels in Array(2...17) + [20, 24, 40] {
                 for (height, width) in [(7, 45), (3, 131)] {
                     for streaming in [false, true] {
                         var tuning = CopyTuning.defaults
