@@ -138,11 +138,7 @@ public struct CopyPlan: Sendable {
             // From here on a block is one run: the batch of blocks is the only other dimension.
             dims = [dims[0], Dimension(size: permutation.count, source: 1, destination: 1)]
             blockPermutation = permutation
-            var table = [UInt8](repeating: 0, count: rl_block_permute_table_bytes(permutation.count, elementSize))
-            if !table.isEmpty {
-                table.withUnsafeMutableBytes { t in permutation.withUnsafeBufferPointer { rl_block_permute_build(t.baseAddress, $0.baseAddress, permutation.count, elementSize) } }
-            }
-            blockTable = table
+            blockTable = CopyPlan.blockTable(for: permutation, elementSize: elementSize)
         } else {
             blockPermutation = []
             blockTable = []
@@ -468,35 +464,42 @@ public struct CopyPlan: Sendable {
     /// threads, ratio to memcpy: f8 N x 3 x 3 0.20 -> 0.96, f4 N x 8 x 8 0.46 -> 0.79, u2 N x 12 x 10
     /// 0.30 -> 0.42), but not for 1-byte elements (u1 N x 16 x 16 0.33 -> 0.27).
     static func permutedBlock(of dims: [Dimension], elementSize: Int) -> [Int32]? {
+        // Fused dimensions leave a dense batch as one: the block is everything inside it.
         guard dims.count >= 3 else { return nil }
-        for k in 2..<dims.count {
-            let block = Array(dims.suffix(k))
-            let size = block.reduce(1) { $0 * $1.size }
-            guard size * elementSize <= (elementSize >= 2 ? 256 : 64) else { return nil }
-            guard dims.count == k + 1, dims[0].source == size, dims[0].destination == size else { continue }
-            // Dense on both sides: ordered by stride, each stride is the product of the sizes inside it.
-            func dense(_ strides: [Int]) -> Bool {
-                var expected = 1
-                for (stride, extent) in zip(strides, block.map(\.size)).sorted(by: { $0.0 < $1.0 }) {
-                    guard stride == expected else { return false }
-                    expected *= extent
-                }
-                return true
+        let block = Array(dims.dropFirst())
+        let size = block.reduce(1) { $0 * $1.size }
+        guard size * elementSize <= (elementSize >= 2 ? 256 : 64), dims[0].source == size, dims[0].destination == size else { return nil }
+        // Dense on both sides: ordered by stride, each stride is the product of the sizes inside it.
+        func dense(_ strides: [Int]) -> Bool {
+            var expected = 1
+            for (stride, extent) in zip(strides, block.map(\.size)).sorted(by: { $0.0 < $1.0 }) {
+                guard stride == expected else { return false }
+                expected *= extent
             }
-            guard dense(block.map(\.source)), dense(block.map(\.destination)) else { continue }
-            // Destination element i (row-major over the block's dimensions, which go by destination stride).
-            var permutation = [Int32](repeating: 0, count: size)
-            for i in 0..<size {
-                var rest = i, from = 0
-                for d in block.reversed() {
-                    from += (rest % d.size) * d.source
-                    rest /= d.size
-                }
-                permutation[i] = Int32(from)
-            }
-            return permutation
+            return true
         }
-        return nil
+        guard dense(block.map(\.source)), dense(block.map(\.destination)) else { return nil }
+        // Destination element i (row-major over the block's dimensions, which go by destination stride).
+        return (0..<size).map { i in
+            var rest = i, from = 0
+            for d in block.reversed() {
+                from += (rest % d.size) * d.source
+                rest /= d.size
+            }
+            return Int32(from)
+        }
+    }
+
+    /// `rl_permute_blocks`' register table for `permutation` (empty where the register path does
+    /// not take such blocks).
+    static func blockTable(for permutation: [Int32], elementSize: Int) -> [UInt8] {
+        var table = [UInt8](repeating: 0, count: rl_block_permute_table_bytes(permutation.count, elementSize))
+        if !table.isEmpty {
+            table.withUnsafeMutableBytes { t in
+                permutation.withUnsafeBufferPointer { rl_block_permute_build(t.baseAddress, $0.baseAddress, permutation.count, elementSize) }
+            }
+        }
+        return table
     }
 
     /// Drops size-1 dimensions, makes destination strides positive (flipping both sides), orders
