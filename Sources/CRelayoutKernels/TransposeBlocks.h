@@ -155,8 +155,9 @@ static inline __attribute__((always_inline)) int edge_takes_blocks(ptrdiff_t row
 
 // The rows [along_full, along_n) of one strip of N columns from b (fewer than N rows): edge blocks
 // or single elements (see edge_takes_blocks); and the columns [across_full, across_n) of rows [a0,
-// along_n) (fewer than N columns), single elements: edge blocks there measured no faster (u1 N x 20
-// to 20 planes 0.61 -> 0.47 of memcpy, x 24 0.54 -> 0.50).
+// along_n) (fewer than N columns), single elements: edge blocks there, 16 source rows of the last
+// columns in and their destination rows out, measured slower (u1 N x C to C planes, 4 rounds: C =
+// 24 0.51 -> 0.39 of memcpy, 28 0.49 -> 0.40, 40 0.55 -> 0.43; u2 C = 20 0.47 -> 0.52).
 static inline __attribute__((always_inline)) void tile_along_edge(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row,
                                                                   ptrdiff_t along_full, ptrdiff_t along_n, ptrdiff_t b, const int E) {
     const ptrdiff_t N = 16 / E;
