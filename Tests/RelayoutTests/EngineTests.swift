@@ -1081,6 +1081,30 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testGroupedTilesOfPlanesIntoPixelsTakeTheChannelKernels() throws {
+        // C planes of Y x X x W into X x Y x W pixels (C x Y x X x W permuted 2,1,3,0): the tile's
+        // across side is W grouped with X (back to back in the source, not in the destination), and
+        // each group of W goes to the channel kernels. Every element size, tails of W, both stores,
+        // 1-3 workers.
+        for elementSize in [1, 2, 4, 8] {
+            for channels in [2, 3, 5, 8, 15] where channels * elementSize < 64 {
+                let source = try RawTensor(shape: [channels, 3, 12, 70 + channels], elementSize: elementSize)
+                var rng = SeededGenerator(seed: UInt64(elementSize * 100 + channels))
+                Self.fillRandom(source.storage, using: &rng)
+                let view = try source.permuted([2, 1, 3, 0])
+                let expected = try Self.referenceResult(view, try RawTensor(shape: view.shape, elementSize: elementSize))
+                try Self.forEachKernelSetting(workers: [1, 2, 3]) { threads, tuning, setting in
+                    let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                    let label = "E=\(elementSize) C=\(channels), \(setting): \(plan)"
+                    XCTAssertTrue(plan.grouped.across, label)
+                    try plan.execute(from: view, into: destination)
+                    Self.assertSameBytes(destination, expected, label)
+                }
+            }
+        }
+    }
+
     func testAVX512WithoutVBMIMatchesTheReference() throws {
         // A CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake) runs the wide walks (the
         // staged one for aligned 1- and 2-byte tiles) and the few-channel gathers of 2- to 8-byte
@@ -1093,6 +1117,7 @@ final class EngineTests: XCTestCase {
         try testStreamedTransposesWithRowsInsideLinesMatchTheReference()
         try testGroupedTransposesIntoRowsInsideLinesMatchTheReference()
         try testChannelTilesMatchTheReference()
+        try testGroupedTilesOfPlanesIntoPixelsTakeTheChannelKernels()
     }
 
     func testPlansAreReusableAndValidateTheirInputs() throws {
