@@ -135,8 +135,8 @@ static inline __attribute__((always_inline)) char *destination_row_at(char *cons
 // 1- and 2-byte tiles take it for N / 2 rows or more, which the element loop moved a byte or two
 // at a time: C planes into pixels of C elements, 2 threads, 4 rounds alternating, u1 C = 24 0.43
 // -> 0.50 of memcpy, 28 0.47 -> 0.53, 40 0.59 -> 0.68, 56 0.64 -> 0.76, u2 C = 20 0.91 -> 0.97,
-// 28 1.00 -> 1.07; with 4 rows left of 16 (u1 C = 20) it measured 0.61 against 0.43 in one run
-// and even in another, so the elements keep those.
+// 28 1.00 -> 1.07; with 4 rows left of 16 (u1 C = 20) the element loop measured 0.61 against 0.43
+// for the block in one run and even in another, so it keeps those.
 static inline __attribute__((always_inline)) void edge_block(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t columns,
                                                              char *const *drows, char *dst, ptrdiff_t dst_row, ptrdiff_t offset,
                                                              ptrdiff_t na, const int E) {
