@@ -1,6 +1,6 @@
 // Copies whose both sides are dense blocks of a few elements, each block's elements permuted the
 // same way: a batch of small matrices transposed (N x 3 x 3 -> N x 3 x 3 with the last two axes
-// swapped), or of small tensors permuted. Each block is a tile of all tail for the register blocks,
+// swapped), or of small tensors permuted; the batch may be permuted or sliced too. Each block is a tile of all tail for the register blocks,
 // and a work item per block paid a call and a walk of the loop nest (2 threads: f4
 // 1000000x3x3:0,2,1 0.10 of memcpy, u1 2000000x3x4:0,2,1 0.03). With AVX-512 the copy is a stream
 // instead: every L = lcm(P, 64) bytes (P: the block's bytes, at most 64) hold whole blocks, and
@@ -50,11 +50,28 @@ void rl_block_permute_build(void *table, const int32_t *permutation, ptrdiff_t b
 }
 
 // Block by block, element by element: the blocks past the last whole step, and every block where
-// the register kernel does not run.
-static inline __attribute__((always_inline)) void permute_blocks_scalar(const char *src, char *dst, ptrdiff_t blocks, ptrdiff_t block,
-                                                                         const int32_t *permutation, const int E) {
-    for (ptrdiff_t b = 0; b < blocks; b++, src += block * E, dst += block * E)
+// the register kernel does not run. Block b at src + b * src_step and dst + b * dst_step (bytes).
+static inline __attribute__((always_inline)) void permute_blocks_scalar(const char *src, ptrdiff_t src_step, char *dst, ptrdiff_t dst_step,
+                                                                         ptrdiff_t blocks, ptrdiff_t block, const int32_t *permutation, const int E) {
+    for (ptrdiff_t b = 0; b < blocks; b++, src += src_step, dst += dst_step)
         for (ptrdiff_t i = 0; i < block; i++) memcpy(dst + i * E, src + (ptrdiff_t)permutation[i] * E, E);
+}
+
+// Up to 64 bytes with fixed-size moves that overlap where n is not their size (one block between
+// its place and a stage).
+static inline __attribute__((always_inline)) void move_upto64(char *d, const char *s, size_t n) {
+    if (n <= 16) {
+        if (n == 16) memcpy(d, s, 16);
+        else move_under16(d, s, n);
+    } else if (n <= 32) {
+        char first[16], last[16];
+        memcpy(first, s, 16); memcpy(last, s + n - 16, 16);
+        memcpy(d, first, 16); memcpy(d + n - 16, last, 16);
+    } else {
+        char first[32], last[32];
+        memcpy(first, s, 32); memcpy(last, s + n - 32, 32);
+        memcpy(d, first, 32); memcpy(d + n - 32, last, 32);
+    }
 }
 
 #if defined(__x86_64__)
@@ -88,27 +105,50 @@ BLOCKS_TARGET static void permute_steps_avx512(const char *src, char *dst, ptrdi
 }
 #endif
 
-void rl_permute_blocks(const void *src, void *dst, ptrdiff_t blocks, ptrdiff_t block, const int32_t *permutation, const void *table,
-                       ptrdiff_t element_size, int streaming) {
+void rl_permute_blocks(const void *src, ptrdiff_t src_step, void *dst, ptrdiff_t dst_step, ptrdiff_t blocks, ptrdiff_t block,
+                       const int32_t *permutation, const void *table, ptrdiff_t element_size, int streaming) {
     const char *s = (const char *)src;
     char *d = (char *)dst;
-    const ptrdiff_t E = element_size;
+    const ptrdiff_t E = element_size, P = block * E;
     ptrdiff_t done = 0;
 #if defined(__x86_64__)
     if (table && rl_avx512_transposes() && (E != 1 || rl_has_avx512_vbmi())) {
-        const ptrdiff_t R = step_registers(block * E), per_step = R * 64 / (block * E), steps = blocks / per_step;
-        // Streamed only where every store is a whole aligned line.
-        permute_steps_avx512(s, d, steps, R, (const StepRegister *)table, streaming && ((uintptr_t)d & 63) == 0, E);
+        const ptrdiff_t R = step_registers(P), per_step = R * 64 / P, steps = blocks / per_step;
+        const StepRegister *t = (const StepRegister *)table;
+        if (src_step == P && dst_step == P) {
+            // Streamed only where every store is a whole aligned line.
+            permute_steps_avx512(s, d, steps, R, t, streaming && ((uintptr_t)d & 63) == 0, E);
+        } else {
+            // Blocks apart on either side (a batch whose dimensions are permuted too, or sliced):
+            // each step's blocks are gathered into an L1 stage, permuted, and put back block by
+            // block where the destination's are apart as well.
+            _Alignas(64) char in[64 * 64], out[64 * 64];
+            for (ptrdiff_t step = 0; step < steps; step++) {
+                const char *from = s + step * per_step * src_step;
+                char *to = d + step * per_step * dst_step;
+                const char *stage = from;
+                if (src_step != P) {
+                    for (ptrdiff_t b = 0; b < per_step; b++) move_upto64(in + b * P, from + b * src_step, (size_t)P);
+                    stage = in;
+                }
+                if (dst_step == P) {
+                    permute_steps_avx512(stage, to, 1, R, t, 0, E);
+                } else {
+                    permute_steps_avx512(stage, out, 1, R, t, 0, E);
+                    for (ptrdiff_t b = 0; b < per_step; b++) move_upto64(to + b * dst_step, out + b * P, (size_t)P);
+                }
+            }
+        }
         done = steps * per_step;
     }
 #endif
-    s += done * block * E;
-    d += done * block * E;
+    s += done * src_step;
+    d += done * dst_step;
     switch (E) {
-    case 1: permute_blocks_scalar(s, d, blocks - done, block, permutation, 1); break;
-    case 2: permute_blocks_scalar(s, d, blocks - done, block, permutation, 2); break;
-    case 4: permute_blocks_scalar(s, d, blocks - done, block, permutation, 4); break;
-    case 8: permute_blocks_scalar(s, d, blocks - done, block, permutation, 8); break;
-    default: permute_blocks_scalar(s, d, blocks - done, block, permutation, 16); break;
+    case 1: permute_blocks_scalar(s, src_step, d, dst_step, blocks - done, block, permutation, 1); break;
+    case 2: permute_blocks_scalar(s, src_step, d, dst_step, blocks - done, block, permutation, 2); break;
+    case 4: permute_blocks_scalar(s, src_step, d, dst_step, blocks - done, block, permutation, 4); break;
+    case 8: permute_blocks_scalar(s, src_step, d, dst_step, blocks - done, block, permutation, 8); break;
+    default: permute_blocks_scalar(s, src_step, d, dst_step, blocks - done, block, permutation, 16); break;
     }
 }

@@ -338,7 +338,7 @@ final class EngineTests: XCTestCase {
 
     func testBatchesOfSmallBlocksArePermutedAsAStream() throws {
         // N small matrices (or 3-D blocks) permuted the same way, dense on both sides, run as one
-        // stream of blocks: with AVX-512 through register permutes (blocks up to 64 bytes), else and
+        // stream of blocks (or, where the batch's blocks lie apart, through an L1 stage): with AVX-512 through register permutes (blocks up to 64 bytes), else and
         // beyond, up to 256 bytes of 2-byte or wider elements, element by element. Batches that are
         // not whole register steps, sources one block in (not line-aligned), every kernel setting,
         // and VBMI off for 1-byte blocks.
@@ -370,6 +370,46 @@ final class EngineTests: XCTestCase {
                 }
             }
         }
+        // Batches whose blocks lie apart: batch dimensions permuted too (items tile both, 64 x 64
+        // blocks, with partial tiles), sliced with a step, broadcast (the same block again).
+        let batchCases: [(shape: [Int], elementSize: Int, view: (RawTensor) throws -> RawTensor)] = [
+            ([70, 90, 3, 4], 1, { try $0.permuted([1, 0, 3, 2]) }), ([70, 90, 3, 4], 4, { try $0.permuted([1, 0, 3, 2]) }),
+            ([9, 130, 2, 2], 2, { try $0.permuted([1, 0, 3, 2]) }), ([6, 40, 30, 3, 3], 8, { try $0.permuted([0, 2, 1, 4, 3]) }),
+            ([300, 3, 3], 4, { try $0.sliced(axis: 0, step: 3).permuted([0, 2, 1]) }),
+            ([1, 3, 5], 2, { try $0.expanded(to: [200, 3, 5]).permuted([0, 2, 1]) }),
+        ]
+        for c in batchCases {
+            let source = try RawTensor(shape: c.shape, elementSize: c.elementSize)
+            var rng = SeededGenerator(seed: UInt64(c.shape.reduce(0, +) + c.elementSize))
+            Self.fillRandom(source.storage, using: &rng)
+            let view = try c.view(source)
+            let expected = try Self.referenceResult(view, try RawTensor(shape: view.shape, elementSize: c.elementSize))
+            try Self.forEachKernelSetting(workers: [1, 2, 3]) { threads, tuning, setting in
+                let destination = try RawTensor(shape: view.shape, elementSize: c.elementSize)
+                let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: c.elementSize, tuning: tuning, threads: threads)
+                let label = "\(c.shape) \(c.elementSize) B, \(setting): \(plan)"
+                XCTAssertEqual(plan.kernel, .permutedBlocks, label)
+                try plan.execute(from: view, into: destination)
+                Self.assertSameBytes(destination, expected, label)
+            }
+        }
+        // A destination whose blocks lie apart too (every other block of a larger tensor): blocks
+        // are put back one by one from the stage; the ones between stay as they were.
+        let apart = try RawTensor(shape: [130, 3, 4], elementSize: 2)
+        var apartRng = SeededGenerator(seed: 134)
+        Self.fillRandom(apart.storage, using: &apartRng)
+        let apartView = try apart.permuted([0, 2, 1])
+        try Self.forEachKernelSetting(workers: [1, 2]) { threads, tuning, setting in
+            let wide = try RawTensor(shape: [260, 4, 3], elementSize: 2)
+            Self.fillRandom(wide.storage, using: &apartRng)
+            let destination = try wide.sliced(axis: 0, step: 2)
+            // The whole storage: the blocks between must come out as they were.
+            let expected = try Self.referenceResult(apartView, destination)
+            let plan = try CopyPlan(source: apartView.layout, destination: destination.layout, elementSize: 2, tuning: tuning, threads: threads)
+            XCTAssertEqual(plan.kernel, .permutedBlocks, setting)
+            try plan.execute(from: apartView, into: destination)
+            Self.assertSameBytes(destination, expected, "destination blocks apart, \(setting)")
+        }
         // More workers than blocks: the batch is cut to one block per item, a block never.
         let few = try RawTensor(shape: [5, 2, 31], elementSize: 1)
         var rng = SeededGenerator(seed: 62)
@@ -383,9 +423,8 @@ final class EngineTests: XCTestCase {
         let fewDestination = try RawTensor(shape: fewView.shape, elementSize: 1)
         try fewPlan.execute(from: fewView, into: fewDestination)
         Self.assertSameBytes(fewDestination, try Self.referenceResult(fewView, fewDestination), "16 workers, 5 blocks")
-        // Not blocks: a batch that skips blocks, blocks over 256 bytes, 1-byte blocks over 64.
-        for (layout, elementSize) in [(try Layout.rowMajor([40, 3, 3]).sliced(axis: 0, step: 2).permuted([0, 2, 1]), 4),
-                                      (try Layout.rowMajor([40, 9, 9]).permuted([0, 2, 1]), 4),
+        // Not blocks: blocks over 256 bytes, 1-byte blocks over 64.
+        for (layout, elementSize) in [(try Layout.rowMajor([40, 9, 9]).permuted([0, 2, 1]), 4),
                                       (try Layout.rowMajor([40, 8, 9]).permuted([0, 2, 1]), 1)] {
             let plan = try CopyPlan(source: layout, destination: Layout.rowMajor(layout.shape), elementSize: elementSize)
             XCTAssertNotEqual(plan.kernel, .permutedBlocks, "\(layout.shape), \(elementSize) B")

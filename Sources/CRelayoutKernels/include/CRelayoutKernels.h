@@ -104,16 +104,17 @@ void rl_store_fence(void);
 /// Whether this build issues real non-temporal stores (x86-64 with SSE2).
 int rl_has_streaming_stores(void);
 
-/// Copies `blocks` blocks of `block` elements (`element_size` bytes each) that lie back to back on
-/// both sides: element i of each destination block is element permutation[i] of the source block
-/// (a batch of small matrices transposed, or of small tensors permuted). `table`: NULL, or
-/// rl_block_permute_table_bytes(block, element_size) bytes that rl_block_permute_build filled for
-/// this permutation; with it, on CPUs with AVX-512BW (1-byte elements: and VBMI), whole steps of
-/// lcm(block bytes, 64) bytes move through register permutes, streamed where `streaming` is set and
-/// the destination is 64-byte aligned (callers end a batch with rl_store_fence). The rest, and
-/// everything elsewhere, moves element by element.
-void rl_permute_blocks(const void *src, void *dst, ptrdiff_t blocks, ptrdiff_t block, const int32_t *permutation, const void *table,
-                       ptrdiff_t element_size, int streaming);
+/// Copies `blocks` blocks of `block` elements (`element_size` bytes each), block b at src + b *
+/// src_step and dst + b * dst_step (bytes): element i of each destination block is element
+/// permutation[i] of the source block (a batch of small matrices transposed, or of small tensors
+/// permuted). `table`: NULL, or rl_block_permute_table_bytes(block, element_size) bytes that
+/// rl_block_permute_build filled for this permutation; with it, on CPUs with AVX-512BW (1-byte
+/// elements: and VBMI), whole steps of lcm(block bytes, 64) bytes move through register permutes
+/// (blocks that are not back to back through an L1 stage), streamed where both sides' blocks are
+/// back to back, `streaming` is set and the destination is 64-byte aligned (callers end a batch
+/// with rl_store_fence). The rest, and everything elsewhere, moves element by element.
+void rl_permute_blocks(const void *src, ptrdiff_t src_step, void *dst, ptrdiff_t dst_step, ptrdiff_t blocks, ptrdiff_t block,
+                       const int32_t *permutation, const void *table, ptrdiff_t element_size, int streaming);
 /// The bytes of rl_permute_blocks' table for blocks of `block` elements: 0 where the register path
 /// does not take them (blocks over 64 bytes, 16-byte elements).
 size_t rl_block_permute_table_bytes(ptrdiff_t block, ptrdiff_t element_size);

@@ -285,8 +285,11 @@ extension CopyPlan {
                     case .permutedBlocks:
                         blockPermutation.withUnsafeBufferPointer { permutation in
                             blockTable.withUnsafeBytes { table in
-                                rl_permute_blocks(s, d, nA2, nA, permutation.baseAddress, table.isEmpty ? nil : table.baseAddress,
-                                                  MemoryLayout<T>.stride, streaming ? 1 : 0)
+                                let size = MemoryLayout<T>.stride
+                                for b2 in 0..<nB2 {
+                                    rl_permute_blocks(s + b2 * across2.source, along2.source * size, d + b2 * across2.destination, along2.destination * size,
+                                                      nA2, nA, permutation.baseAddress, table.isEmpty ? nil : table.baseAddress, size, streaming ? 1 : 0)
+                                }
                             }
                         }
                     case .gather, .fill:

@@ -134,9 +134,9 @@ public struct CopyPlan: Sendable {
         self.destinationOffset = destinationOffset
         if dims.isEmpty { dims = [Dimension(size: destination.isEmpty ? 0 : 1, source: 1, destination: 1)] }
         let permutedBlock = CopyPlan.permutedBlock(of: dims, elementSize: elementSize)
-        if let permutation = permutedBlock {
-            // From here on a block is one run: the batch of blocks is the only other dimension.
-            dims = [dims[0], Dimension(size: permutation.count, source: 1, destination: 1)]
+        if let (depth, permutation) = permutedBlock {
+            // From here on a block is one run, and the dimensions outside it batch the blocks.
+            dims = Array(dims.dropLast(depth)) + [Dimension(size: permutation.count, source: 1, destination: 1)]
             blockPermutation = permutation
             blockTable = CopyPlan.blockTable(for: permutation, elementSize: elementSize)
         } else {
@@ -156,14 +156,24 @@ public struct CopyPlan: Sendable {
         }
         let destinationNext: Int? = a >= 1 && dims[a - 1].destination == inner.size * inner.destination ? a - 1 : nil
 
-        if let permutation = permutedBlock {
+        if let (_, permutation) = permutedBlock {
             kernel = .permutedBlocks
             tileA = inner.size
-            roleA2 = 0
-            // Items of about 16 KiB, in whole steps of the register kernel (lcm(block bytes, 64)).
+            // Items of blocks along the batch's innermost dimension, about 16 KiB, in whole steps of
+            // the register kernel (lcm(block bytes, 64)).
+            roleA2 = a - 1
             let blockBytes = permutation.count * elementSize
             let perStep = 64 / CopyPlan.greatestCommonDivisor(blockBytes, 64)
-            tileA2 = Swift.min(dims[0].size, Swift.max(perStep, (16 << 10) / blockBytes / perStep * perStep))
+            tileA2 = Swift.min(dims[a - 1].size, Swift.max(perStep, (16 << 10) / blockBytes / perStep * perStep))
+            // Where the batch's blocks lie apart in the source along it but back to back along
+            // another batch dimension, items tile both, as a transpose of blocks: 64 x 64 blocks,
+            // each source row read in one stretch while the tile is in cache.
+            if dims[a - 1].source != permutation.count,
+               let k = dims.indices.first(where: { $0 < a - 1 && dims[$0].source == permutation.count && dims[$0].size > 1 }) {
+                roleB2 = k
+                tileB2 = Swift.min(dims[k].size, 64)
+                tileA2 = Swift.min(dims[a - 1].size, Swift.max(perStep, 64 / perStep * perStep))
+            }
         } else if inner.source == 0 {
             kernel = .fill
             tileA = Swift.min(runElements, inner.size)
@@ -455,39 +465,42 @@ public struct CopyPlan: Sendable {
         return r
     }
 
-    /// Where the copy is a batch of small dense blocks: the permutation of one block's elements
-    /// (element i of a destination block is element `permutation[i]` of its source block), else nil.
-    /// The block is the innermost dimensions (two or more) that are dense on both sides, and the batch
-    /// is one dimension that steps one block on both sides (N x 3 x 3 with the last two axes swapped:
-    /// blocks of 9 elements). Blocks up to 64 bytes go through register permutes; up to 256 bytes of
-    /// 2-byte or wider elements, element by element, which still beats a work item per block (2
-    /// threads, ratio to memcpy: f8 N x 3 x 3 0.20 -> 0.96, f4 N x 8 x 8 0.46 -> 0.79, u2 N x 12 x 10
-    /// 0.30 -> 0.42), but not for 1-byte elements (u1 N x 16 x 16 0.33 -> 0.27).
-    static func permutedBlock(of dims: [Dimension], elementSize: Int) -> [Int32]? {
-        // Fused dimensions leave a dense batch as one: the block is everything inside it.
+    /// Where the copy is a batch of small dense blocks: how many innermost dimensions make the block,
+    /// and the permutation of its elements (element i of a destination block is element
+    /// `permutation[i]` of its source block); else nil. The block is the fewest innermost dimensions
+    /// (two or more) that are dense on both sides, and every dimension outside it batches blocks,
+    /// with any strides (N x 3 x 3 with the last two axes swapped: blocks of 9 elements; B x H x 3 x
+    /// 4 with B and H swapped as well). Blocks up to 64 bytes go through register permutes; up to
+    /// 256 bytes of 2-byte or wider elements, element by element, which still beats a work item per
+    /// block (2 threads, ratio to memcpy: f8 N x 3 x 3 0.20 -> 0.96, f4 N x 8 x 8 0.46 -> 0.79, u2 N
+    /// x 12 x 10 0.30 -> 0.42), but not for 1-byte elements (u1 N x 16 x 16 0.33 -> 0.27).
+    static func permutedBlock(of dims: [Dimension], elementSize: Int) -> (depth: Int, permutation: [Int32])? {
         guard dims.count >= 3 else { return nil }
-        let block = Array(dims.dropFirst())
-        let size = block.reduce(1) { $0 * $1.size }
-        guard size * elementSize <= (elementSize >= 2 ? 256 : 64), dims[0].source == size, dims[0].destination == size else { return nil }
-        // Dense on both sides: ordered by stride, each stride is the product of the sizes inside it.
-        func dense(_ strides: [Int]) -> Bool {
-            var expected = 1
-            for (stride, extent) in zip(strides, block.map(\.size)).sorted(by: { $0.0 < $1.0 }) {
-                guard stride == expected else { return false }
-                expected *= extent
+        for depth in 2..<dims.count {
+            let block = Array(dims.suffix(depth))
+            let size = block.reduce(1) { $0 * $1.size }
+            guard size * elementSize <= (elementSize >= 2 ? 256 : 64) else { return nil }
+            // Dense on both sides: ordered by stride, each stride is the product of the sizes inside it.
+            func dense(_ strides: [Int]) -> Bool {
+                var expected = 1
+                for (stride, extent) in zip(strides, block.map(\.size)).sorted(by: { $0.0 < $1.0 }) {
+                    guard stride == expected else { return false }
+                    expected *= extent
+                }
+                return true
             }
-            return true
+            guard dense(block.map(\.source)), dense(block.map(\.destination)) else { continue }
+            // Destination element i (row-major over the block's dimensions, which go by destination stride).
+            return (depth, (0..<size).map { i in
+                var rest = i, from = 0
+                for d in block.reversed() {
+                    from += (rest % d.size) * d.source
+                    rest /= d.size
+                }
+                return Int32(from)
+            })
         }
-        guard dense(block.map(\.source)), dense(block.map(\.destination)) else { return nil }
-        // Destination element i (row-major over the block's dimensions, which go by destination stride).
-        return (0..<size).map { i in
-            var rest = i, from = 0
-            for d in block.reversed() {
-                from += (rest % d.size) * d.source
-                rest /= d.size
-            }
-            return Int32(from)
-        }
+        return nil
     }
 
     /// `rl_permute_blocks`' register table for `permutation` (empty where the register path does
