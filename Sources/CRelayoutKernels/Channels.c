@@ -133,23 +133,29 @@ CHANNELS_TARGET static inline __attribute__((always_inline)) void interleave_row
         for (int c = 0; c < C; c++) memcpy(dst + (b * C + c) * E, src + c * src_row + b * E, E);
 }
 
-// kernel(..., C, E) with the channel count C (2 to RL_MAX_CHANNELS) a constant in each case.
-#define FOR_CHANNELS(C, E, kernel, ...)                  \
-    switch (C) {                                         \
-    case 2: kernel(__VA_ARGS__, 2, E); break;            \
-    case 3: kernel(__VA_ARGS__, 3, E); break;            \
-    case 4: kernel(__VA_ARGS__, 4, E); break;            \
-    case 5: kernel(__VA_ARGS__, 5, E); break;            \
-    case 6: kernel(__VA_ARGS__, 6, E); break;            \
-    case 7: kernel(__VA_ARGS__, 7, E); break;            \
-    case 8: kernel(__VA_ARGS__, 8, E); break;            \
-    case 9: kernel(__VA_ARGS__, 9, E); break;            \
-    case 10: kernel(__VA_ARGS__, 10, E); break;          \
-    case 11: kernel(__VA_ARGS__, 11, E); break;          \
-    case 12: kernel(__VA_ARGS__, 12, E); break;          \
-    case 13: kernel(__VA_ARGS__, 13, E); break;          \
-    case 14: kernel(__VA_ARGS__, 14, E); break;          \
-    default: kernel(__VA_ARGS__, 15, E); break;          \
+// kernel(..., C, E) with the channel count C (2 to RL_MAX_CHANNELS) a constant in each case. Only
+// pixels narrower than a line come here (C * E < 64), so 8-byte elements stop at 7 channels and
+// their wider cases compile to nothing.
+#define CHANNEL_CASE(C, E, kernel, ...) \
+    case C:                             \
+        if (C * E < 64) kernel(__VA_ARGS__, C, E); \
+        break;
+#define FOR_CHANNELS(C, E, kernel, ...)             \
+    switch (C) {                                    \
+    CHANNEL_CASE(2, E, kernel, __VA_ARGS__)         \
+    CHANNEL_CASE(3, E, kernel, __VA_ARGS__)         \
+    CHANNEL_CASE(4, E, kernel, __VA_ARGS__)         \
+    CHANNEL_CASE(5, E, kernel, __VA_ARGS__)         \
+    CHANNEL_CASE(6, E, kernel, __VA_ARGS__)         \
+    CHANNEL_CASE(7, E, kernel, __VA_ARGS__)         \
+    CHANNEL_CASE(8, E, kernel, __VA_ARGS__)         \
+    CHANNEL_CASE(9, E, kernel, __VA_ARGS__)         \
+    CHANNEL_CASE(10, E, kernel, __VA_ARGS__)        \
+    CHANNEL_CASE(11, E, kernel, __VA_ARGS__)        \
+    CHANNEL_CASE(12, E, kernel, __VA_ARGS__)        \
+    CHANNEL_CASE(13, E, kernel, __VA_ARGS__)        \
+    CHANNEL_CASE(14, E, kernel, __VA_ARGS__)        \
+    CHANNEL_CASE(15, E, kernel, __VA_ARGS__)        \
     }
 
 // One function per element size and direction.
