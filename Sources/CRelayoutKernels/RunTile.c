@@ -119,6 +119,11 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
                       ptrdiff_t n_outer, ptrdiff_t n_inner, size_t run_bytes, int streaming) {
     const char *s = (const char *)src;
     char *d = (char *)dst;
+    // Runs back to back on both sides, the destination's along `outer`, the source's along `inner`:
+    // a transpose of runs, which moves them through registers rather than one at a time.
+    if (dst_outer == (ptrdiff_t)run_bytes && src_inner == (ptrdiff_t)run_bytes &&
+        rl_transpose_short_runs(s, src_outer, d, dst_inner, n_outer, n_inner, run_bytes, streaming))
+        return;
     if (streaming && dst_outer == (ptrdiff_t)run_bytes) {
         // The runs of one `inner` index are contiguous in the destination: write them as one
         // stream, so every destination line is completed at once and streaming stores pay.

@@ -297,6 +297,59 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testShortRunsAcrossEachOtherAreTransposedInRegisters() throws {
+        // Runs of 3 to 15 bytes that lie back to back on both sides (an image's RGB pixels with its
+        // rows and columns swapped) are transposed in registers where the CPU has AVX-512 VBMI,
+        // widened to 4, 8 or 16 bytes; streamed, each band of destination rows goes out from an L1
+        // stage. Every length, with whole blocks and tails on both sides, into a destination that
+        // starts an odd number of bytes in (rows inside lines) between guard bytes, flipped and
+        // sliced sources, every kernel setting, and VBMI off (the runs then move one by one).
+        let cases: [(shape: [Int], elementSize: Int, permutation: [Int])] =
+            (3...15).map { ([70, 45, $0], 1, [1, 0, 2]) } + [
+                ([3, 40, 37, 3], 1, [0, 2, 1, 3]), ([130, 300, 3], 1, [1, 0, 2]), ([50, 33, 3], 2, [1, 0, 2]),
+                ([41, 29, 3], 4, [1, 0, 2]), ([36, 20, 5], 2, [1, 0, 2]), ([33, 17, 7], 2, [1, 0, 2]),
+            ]
+        for c in cases {
+            let runBytes = c.shape.last! * c.elementSize
+            let source = try RawTensor(shape: c.shape, elementSize: c.elementSize)
+            var rng = SeededGenerator(seed: UInt64(c.shape.reduce(0, +) * 10 + c.elementSize))
+            Self.fillRandom(source.storage, using: &rng)
+            let permuted = try source.permuted(c.permutation)
+            // The source's rows flipped (its runs stay back to back, in order).
+            let flipped = try permuted.sliced(axis: c.permutation.firstIndex(of: c.shape.count - 3)!, step: -1)
+            let sliced = try source.sliced(axis: c.shape.count - 2, start: 1, stop: c.shape[c.shape.count - 2] - 2).permuted(c.permutation)
+            for (name, view) in [("permuted", permuted), ("flipped", flipped), ("sliced", sliced)] {
+                let guardElements = 64 / c.elementSize + 1
+                let flat = try RawTensor(shape: [view.count + 2 * guardElements], elementSize: c.elementSize)
+                Self.fillRandom(flat.storage, using: &rng)
+                let destination = try flat.sliced(axis: 0, start: guardElements, stop: guardElements + view.count).reshaped(view.shape)
+                let before = Self.bytes(flat), edge = guardElements * c.elementSize
+                var streamed = CopyTuning.defaults
+                streamed.streamingThresholdBytes = 0
+                let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: c.elementSize, tuning: streamed, threads: 2)
+                let label = "\(c.shape) \(name), \(runBytes)-byte runs: \(plan)"
+                XCTAssertEqual(plan.kernel, .bulk, label)
+                if Kernels.transposesShortRuns {
+                    XCTAssertTrue(plan.streaming, label)
+                    XCTAssertGreaterThan(plan.tileShape.along2, 16, label)
+                }
+                let expected = try Self.referenceResult(view, destination)
+                for vbmi in [true, false] {
+                    Kernels.allowAVX512VBMI(vbmi)
+                    defer { Kernels.allowAVX512VBMI(true) }
+                    try Self.forEachKernelSetting(workers: [1, 3]) { workers, tuning, setting in
+                        try CopyPlan(source: view.layout, destination: destination.layout, elementSize: c.elementSize, tuning: tuning, threads: workers)
+                            .execute(from: view, into: destination)
+                        Self.assertSameBytes(destination, expected, "\(label), \(setting), VBMI \(vbmi)")
+                        let after = Self.bytes(flat)
+                        XCTAssertEqual(Array(after.prefix(edge)), Array(before.prefix(edge)), "\(label): bytes before the destination")
+                        XCTAssertEqual(Array(after.suffix(edge)), Array(before.suffix(edge)), "\(label): bytes after the destination")
+                    }
+                }
+            }
+        }
+    }
+
     func testRunsOfTwoToEightBytesAreMovedAsUnits() throws {
         // A copy whose every run is 2-8 contiguous bytes on both sides (and whose other strides and
         // offsets are multiples of the run) is planned as a transpose of run-sized units; a run that

@@ -130,6 +130,12 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
                       void *dst, ptrdiff_t dst_outer, ptrdiff_t dst_inner,
                       ptrdiff_t n_outer, ptrdiff_t n_inner, size_t run_bytes, int streaming);
 
+/// Whether rl_copy_run_tile moves runs of `run_bytes` bytes that lie back to back on both sides
+/// (dst_outer and src_inner equal to run_bytes) through register transposes: 3 to 15 bytes, on CPUs
+/// with AVX-512BW and VBMI (neither turned off). The planner shapes such tiles for it and lets them
+/// stream: each band of destination rows goes through an L1 stage and out in whole lines.
+int rl_short_runs_transpose(size_t run_bytes);
+
 /// Interleaved 3-channel UInt8 pixels to three Float32 planes: plane_c[p] = src[3p + c] * scale[c]
 /// + shift[c]. Vectorised 16 pixels at a time (AVX2 when the CPU has it, checked at run time; the
 /// same code for the baseline instruction set otherwise).

@@ -11,6 +11,10 @@ enum Kernels {
     /// tests turn it off to check the paths of a CPU with AVX-512BW but no VBMI.
     static func allowAVX512VBMI(_ allowed: Bool) { rl_set_avx512_vbmi_allowed(allowed ? 1 : 0) }
 
+    /// Whether tiles of runs of 3 to 15 bytes across each other are transposed in registers here
+    /// (AVX-512BW and VBMI, neither turned off), and so planned as bands that stream.
+    static var transposesShortRuns: Bool { rl_short_runs_transpose(3) != 0 }
+
     /// Whether the staged walk's 1- and 2-byte steps may run their AVX2 build where the CPU has it
     /// (the default); tests turn it off to check the 16-byte build on such a CPU.
     static func allowAVX2(_ allowed: Bool) { rl_set_avx2_allowed(allowed ? 1 : 0) }

@@ -194,6 +194,20 @@ public struct CopyPlan: Sendable {
                 func balanced(_ size: Int) -> Int { let tiles = (size + perSide - 1) / perSide; return (size + tiles - 1) / tiles }
                 if let k = roleA2 { tileA2 = balanced(dims[k].size) }
                 if let k = roleB2 { tileB2 = balanced(dims[k].size) }
+                if let k2 = roleA2, let kb = roleB2, rl_short_runs_transpose(runBytes) != 0 {
+                    // Runs back to back on both sides, across each other: the kernel transposes them
+                    // in registers (RunTranspose.c), N = 64 / (runs padded to 4, 8 or 16 bytes) at a
+                    // time, so the tile is a band of source rows, each destination row's stretch
+                    // long enough for whole lines: 64 runs where destination rows are whole lines,
+                    // else 128, so that fewer of each stretch's lines are partial; 256 runs along
+                    // the source's rows (2 threads, 3 rounds, GB/s against 116 x 116: u1 1088 x
+                    // 1920 x 3 with the first two axes swapped 17.6 -> 26.6, f4 1024 x 1024 x 3 17.6
+                    // -> 28.7, u1 1024 x 1024 x 15 18.4 -> 30.8; u1 1080 x 1920 x 3, rows of 3240
+                    // bytes, 18.1 at 64 and 21.1 at 128).
+                    let wholeLines = (dims[kb].destination * elementSize) % 64 == 0
+                    tileA2 = CopyPlan.balancedTile(dims[k2].size, perTile: wholeLines ? 64 : 128)
+                    tileB2 = CopyPlan.balancedTile(dims[kb].size, perTile: 256)
+                }
             }
         } else {
             // The transpose partner: the dimension the source walks most densely, when that beats
@@ -415,7 +429,9 @@ public struct CopyPlan: Sendable {
         // bytes: u1 runs of 16 and 32 bytes (stretches of 512-800 bytes) 0.40-0.53 -> 0.90-0.93 of
         // memcpy; 256 measured no better.
         let runStretch = roleA2 != nil && (tileA * elementSize) % 16 == 0 && tileA * tileA2 * elementSize >= 512
-        let fillsLines = kernel == .permutedBlocks || (kernel == .bulk && (tileA * elementSize >= 1024 || runStretch))
+        // Transposed runs (RunTranspose.c) stream each destination row's stretch from an L1 stage.
+        let runTranspose = roleA2 != nil && roleB2 != nil && tileA == inner.size && rl_short_runs_transpose(tileA * elementSize) != 0
+        let fillsLines = kernel == .permutedBlocks || (kernel == .bulk && (tileA * elementSize >= 1024 || runStretch || runTranspose))
             || (kernel == .transpose && inner.destination == 1 && across.source == 1 && destinationRun >= 256)
         streaming = bytes >= tuning.streamingThresholdBytes && fillsLines && rl_has_streaming_stores() != 0
         freshPopulators = tuning.freshPopulators
@@ -442,6 +458,13 @@ public struct CopyPlan: Sendable {
     /// 768 -> 1536: six rounds alternating, 1.19x and 1.05x GB/s on two threads, 1.44x and 1.10x on
     /// one; no f8 or c16 TTC plan changes).
     static func groupedSourceRowBytes(elementSize: Int) -> Int { elementSize <= 2 ? 384 : 1024 }
+
+    /// Tiles of about `perTile` over `size`, evened out (300 at 128: 3 tiles of 100, not 128 + 128 +
+    /// 44).
+    static func balancedTile(_ size: Int, perTile: Int) -> Int {
+        let tiles = (size + perTile - 1) / perTile
+        return (size + tiles - 1) / tiles
+    }
 
     /// `count` rounded down to a multiple of the fewest copies of `size` that make a multiple of
     /// `unit`, where `count` holds at least that many (else `count`).
