@@ -267,10 +267,11 @@ final class EngineTests: XCTestCase {
 
     func testShortRunsOfEveryLengthMatchTheReference() throws {
         // Runs of 2 to 40 bytes (two elements or more), copied with fixed-size moves that overlap (under 16 bytes: two
-        // moves of 8, 4 or 2 bytes; above: 16-byte moves and the last 16 bytes again), into a
+        // moves of 8, 4 or 2 bytes; above: 16-byte moves and the last 16 bytes again; 3 to 15 bytes
+        // through register transposes where the CPU has AVX-512 VBMI), into a
         // destination with guard bytes on both sides, which must stay as they were. The guards put
-        // the destination an odd number of elements in, so runs of 2-8 bytes stay runs (see
-        // testRunsOfTwoToEightBytesAreMovedAsUnits).
+        // the destination an odd number of elements in, so runs of 2-16 bytes stay runs (see
+        // testRunsOfTwoToSixteenBytesAreMovedAsUnits).
         var tuning = CopyTuning.defaults
         tuning.streamingThresholdBytes = Int.max
         tuning.inlineThresholdBytes = 0
@@ -350,15 +351,16 @@ final class EngineTests: XCTestCase {
         }
     }
 
-    func testRunsOfTwoToEightBytesAreMovedAsUnits() throws {
-        // A copy whose every run is 2-8 contiguous bytes on both sides (and whose other strides and
+    func testRunsOfTwoToSixteenBytesAreMovedAsUnits() throws {
+        // A copy whose every run is 2, 4, 8 or 16 contiguous bytes on both sides (and whose other strides and
         // offsets are multiples of the run) is planned as a transpose of run-sized units; a run that
         // does not divide a stride or an offset keeps the element size. Each is checked against the
         // reference with both stores, 1-3 workers, a flipped source axis and a broadcast one.
         let cases: [(shape: [Int], elementSize: Int, permutation: [Int], unit: Int)] = [
             ([32, 300, 4], 1, [1, 0, 2], 4), ([32, 300, 2], 1, [1, 0, 2], 2), ([17, 130, 8], 1, [1, 0, 2], 8),
             ([40, 70, 4], 2, [1, 0, 2], 8), ([33, 65, 2], 4, [1, 0, 2], 8), ([5, 64, 9, 2], 2, [2, 1, 0, 3], 4),
-            ([32, 300, 3], 1, [1, 0, 2], 1), ([30, 50, 16], 1, [1, 0, 2], 1), ([30, 50, 4], 4, [1, 0, 2], 4),
+            ([32, 300, 3], 1, [1, 0, 2], 1), ([30, 50, 16], 1, [1, 0, 2], 16), ([30, 50, 4], 4, [1, 0, 2], 16),
+            ([31, 9, 8], 2, [1, 0, 2], 16), ([30, 50, 32], 1, [1, 0, 2], 1),
         ]
         for c in cases {
             let source = try RawTensor(shape: c.shape, elementSize: c.elementSize)
@@ -498,7 +500,12 @@ final class EngineTests: XCTestCase {
                                           ([30, 3, 50, 368], 1, 5), ([35, 3, 10, 16], 1, 0), ([35, 3, 10, 16], 1, 16),
                                           ([23, 4, 6, 32], 1, 32), ([21, 3, 5, 48], 1, 0), ([35, 3, 10, 8], 2, 8)]
         for (shape, elementSize, offset) in cases {
-            let source = try RawTensor(shape: shape, elementSize: elementSize)
+            // 16-byte runs come from a source one element in, which keeps them runs rather than
+            // 16-byte units (testRunsOfTwoToSixteenBytesAreMovedAsUnits).
+            let sourceOffset = shape[3] * elementSize == 16 ? 1 : 0
+            let elements = shape.reduce(1, *)
+            let source = try RawTensor(shape: [elements + sourceOffset], elementSize: elementSize)
+                .sliced(axis: 0, start: sourceOffset, stop: sourceOffset + elements).reshaped(shape)
             var rng = SeededGenerator(seed: UInt64(shape[3] + offset))
             Self.fillRandom(source.storage, using: &rng)
             let view = try source.permuted([2, 1, 0, 3])
