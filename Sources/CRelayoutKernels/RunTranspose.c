@@ -3,9 +3,10 @@
 // Runs of 2, 4 and 8 bytes become elements of that size (CopyPlan.unitSize); these stay tiles of
 // runs, and moved one at a time they cost a few cycles each (2 threads: u1 1080 x 1920 x 3 with
 // H and W swapped 0.16 of memcpy, f4 RGB 0.22). Here N = 64 / P runs of each of N source rows (P:
-// the run padded to 4, 8 or 16 bytes) are loaded as they lie and transposed as a 16 x 16, 8 x 8 or
-// 4 x 4 block of P-byte elements whose first and last stages are two-register byte permutes that
-// widen the runs to P bytes and narrow them back, so the padding never reaches memory. Masked
+// the run padded to 4, 8, 16 or 32 bytes) are loaded as they lie and transposed as a 16 x 16, 8 x 8,
+// 4 x 4 or 2 x 2 block of P-byte elements whose first and last stages are two-register byte permutes
+// that widen the runs to P bytes and narrow them back, so the padding never reaches memory (2 x 2:
+// one permute per output row, straight from the two packed rows). Masked
 // loads and stores make every tail exact and read nothing past it. With AVX-512BW and VBMI only.
 #include "CRelayoutKernels.h"
 
@@ -13,7 +14,7 @@
 #include "WideBlocks.h"
 
 #if defined(__x86_64__)
-// The byte permutes of one run length R (3 to 15) padded to P: the first stage of the block
+// The byte permutes of one run length R (3 to 31) padded to P: the first stage of the block
 // transpose, which takes pairs of packed rows (`first_low`, `first_high`), and the last, which
 // leaves packed rows (`last_low`, `last_high`; the 128-bit lane shuffles 0x88 and 0xdd with the
 // narrowing folded in). Built once per length on first use.
@@ -24,10 +25,10 @@ typedef struct {
     _Alignas(64) unsigned char last_high[64];
 } RunTables;
 
-static RunTables run_tables[16];
-static int run_tables_built[16];
+static RunTables run_tables[32];
+static int run_tables_built[32];
 
-static ptrdiff_t padded(ptrdiff_t R) { return R <= 4 ? 4 : R <= 8 ? 8 : 16; }
+static ptrdiff_t padded(ptrdiff_t R) { return R <= 4 ? 4 : R <= 8 ? 8 : R <= 16 ? 16 : 32; }
 
 // Byte b of unit `unit` of the packed row `second` (0: the pair's first row) as a two-register
 // permute index; bytes of the padding repeat the unit's first byte.
@@ -36,7 +37,17 @@ static unsigned char packed_byte(ptrdiff_t R, ptrdiff_t unit, ptrdiff_t b, int s
 }
 
 static void build_run_tables(RunTables *t, ptrdiff_t R) {
-    const ptrdiff_t P = padded(R), per_lane = 16 / P;
+    const ptrdiff_t P = padded(R);
+    if (P == 32) {
+        // Two rows of two runs: output row j (first_low: 0, first_high: 1) is run j of each.
+        memset(t, 0, sizeof *t);
+        for (ptrdiff_t pos = 0; pos < 2 * R; pos++) {
+            t->first_low[pos] = packed_byte(R, 0, pos % R, pos >= R);
+            t->first_high[pos] = packed_byte(R, 1, pos % R, pos >= R);
+        }
+        return;
+    }
+    const ptrdiff_t per_lane = 16 / P;
     for (ptrdiff_t pos = 0; pos < 64; pos++) {
         const ptrdiff_t q = pos / 16, e = pos % 16 / P, b = pos % P;
         for (int high = 0; high < 2; high++) {
@@ -129,6 +140,9 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose_packed(_
             r[2 + c] = permute_bytes2(u[2 + c], m->last_low, u[6 + c]);
             r[6 + c] = permute_bytes2(u[2 + c], m->last_high, u[6 + c]);
         }
+    } else if (P == 32) {
+        r[0] = t[0];
+        r[1] = t[1];
     } else {
         r[0] = permute_bytes2(t[0], m->last_low, t[2]);
         r[2] = permute_bytes2(t[0], m->last_high, t[2]);
@@ -216,13 +230,14 @@ SKEW_TARGET static void transpose_runs_avx512(const char *s, ptrdiff_t src_outer
                                                ptrdiff_t n_inner, ptrdiff_t R, int streaming) {
     if (R <= 4) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, 4);
     else if (R <= 8) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, 8);
-    else transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, 16);
+    else if (R <= 16) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, 16);
+    else transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, 32);
 }
 #endif
 
 int rl_short_runs_transpose(size_t run_bytes) {
 #if defined(__x86_64__)
-    return run_bytes >= 3 && run_bytes <= 15 && rl_avx512_transposes() && rl_has_avx512_vbmi();
+    return run_bytes >= 3 && run_bytes <= 31 && rl_avx512_transposes() && rl_has_avx512_vbmi();
 #else
     (void)run_bytes;
     return 0;

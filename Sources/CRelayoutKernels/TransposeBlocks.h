@@ -119,7 +119,7 @@ static inline __attribute__((always_inline)) void move_under16(char *d, const ch
     }
 }
 
-// Transposes a tile of runs of 3 to 15 bytes that lie back to back on both sides (RunTranspose.c):
+// Transposes a tile of runs of 3 to 31 bytes that lie back to back on both sides (RunTranspose.c):
 // run (i, j) from src + i * src_outer + j * run_bytes to dst + i * run_bytes + j * dst_inner (bytes),
 // for i < n_outer, j < n_inner. Returns 0, having written nothing, where it does not apply (other
 // lengths, CPUs without AVX-512BW and VBMI).

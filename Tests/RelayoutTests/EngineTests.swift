@@ -267,7 +267,7 @@ final class EngineTests: XCTestCase {
 
     func testShortRunsOfEveryLengthMatchTheReference() throws {
         // Runs of 2 to 40 bytes (two elements or more), copied with fixed-size moves that overlap (under 16 bytes: two
-        // moves of 8, 4 or 2 bytes; above: 16-byte moves and the last 16 bytes again; 3 to 15 bytes
+        // moves of 8, 4 or 2 bytes; above: 16-byte moves and the last 16 bytes again; 3 to 31 bytes
         // through register transposes where the CPU has AVX-512 VBMI), into a
         // destination with guard bytes on both sides, which must stay as they were. The guards put
         // the destination an odd number of elements in, so runs of 2-16 bytes stay runs (see
@@ -299,14 +299,14 @@ final class EngineTests: XCTestCase {
     }
 
     func testShortRunsAcrossEachOtherAreTransposedInRegisters() throws {
-        // Runs of 3 to 15 bytes that lie back to back on both sides (an image's RGB pixels with its
+        // Runs of 3 to 31 bytes that lie back to back on both sides (an image's RGB pixels with its
         // rows and columns swapped) are transposed in registers where the CPU has AVX-512 VBMI,
         // widened to 4, 8 or 16 bytes; streamed, each band of destination rows goes out from an L1
         // stage. Every length, with whole blocks and tails on both sides, into a destination that
         // starts an odd number of bytes in (rows inside lines) between guard bytes, flipped and
         // sliced sources, every kernel setting, and VBMI off (the runs then move one by one).
         let cases: [(shape: [Int], elementSize: Int, permutation: [Int])] =
-            (3...15).map { ([70, 45, $0], 1, [1, 0, 2]) } + [
+            (3...31).map { ([70, 45, $0], 1, [1, 0, 2]) } + [
                 ([3, 40, 37, 3], 1, [0, 2, 1, 3]), ([130, 300, 3], 1, [1, 0, 2]), ([50, 33, 3], 2, [1, 0, 2]),
                 ([41, 29, 3], 4, [1, 0, 2]), ([36, 20, 5], 2, [1, 0, 2]), ([33, 17, 7], 2, [1, 0, 2]),
             ]

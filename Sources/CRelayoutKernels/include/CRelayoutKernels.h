@@ -131,7 +131,7 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
                       ptrdiff_t n_outer, ptrdiff_t n_inner, size_t run_bytes, int streaming);
 
 /// Whether rl_copy_run_tile moves runs of `run_bytes` bytes that lie back to back on both sides
-/// (dst_outer and src_inner equal to run_bytes) through register transposes: 3 to 15 bytes, on CPUs
+/// (dst_outer and src_inner equal to run_bytes) through register transposes: 3 to 31 bytes, on CPUs
 /// with AVX-512BW and VBMI (neither turned off). The planner shapes such tiles for it and lets them
 /// stream: each band of destination rows goes through an L1 stage and out in whole lines.
 int rl_short_runs_transpose(size_t run_bytes);

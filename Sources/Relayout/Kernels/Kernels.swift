@@ -11,7 +11,7 @@ enum Kernels {
     /// tests turn it off to check the paths of a CPU with AVX-512BW but no VBMI.
     static func allowAVX512VBMI(_ allowed: Bool) { rl_set_avx512_vbmi_allowed(allowed ? 1 : 0) }
 
-    /// Whether tiles of runs of 3 to 15 bytes across each other are transposed in registers here
+    /// Whether tiles of runs of 3 to 31 bytes across each other are transposed in registers here
     /// (AVX-512BW and VBMI, neither turned off), and so planned as bands that stream.
     static var transposesShortRuns: Bool { rl_short_runs_transpose(3) != 0 }
 
