@@ -35,8 +35,17 @@ def small_cases():
 
 
 def parse(case):
+    """DTYPE:SHAPE:PERM, optionally followed by [INDEX] (NumPy basic indexing after the transpose)."""
+    index = None
+    if "[" in case:
+        case, index = case[:case.index("[")], case[case.index("[") + 1:-1]
     dtype, shape, perm = case.split(":")
-    return np.dtype(dtype), tuple(int(s) for s in shape.split("x")), tuple(int(p) for p in perm.split(","))
+    return np.dtype(dtype), tuple(int(s) for s in shape.split("x")), tuple(int(p) for p in perm.split(",")), index
+
+
+def view_of(src, perm, index):
+    view = src.transpose(perm)
+    return view if index is None else view[eval("np.s_[" + index + "]")]
 
 
 def median_seconds(fn, repeats):
@@ -113,18 +122,21 @@ def main():
     fresh_ratios, fresh_torch_ratios = [], []
     torch_copy_all, torch_contig_all, torch_copy_ratios, torch_contig_ratios = [], [], [], []
     for case in cases:
-        dtype, shape, perm = parse(case)
+        dtype, shape, perm, index = parse(case)
         src = np.full(shape, 1, dtype=dtype)
-        view = src.transpose(perm)
+        view = view_of(src, perm, index)
         dst = np.empty(view.shape, dtype=dtype)
         dst.fill(0)
-        nbytes = src.nbytes
+        nbytes = view.nbytes
         copyto = 2 * nbytes / median_seconds(lambda: np.copyto(dst, view), options.repeats) / 1e9
         ascontig = 2 * nbytes / median_seconds(lambda: np.ascontiguousarray(view), options.repeats) / 1e9
         copyto_all.append(copyto)
         ascontig_all.append(ascontig)
         line = f"{case:34} {nbytes:>11} {copyto:>12.2f} {ascontig:>14.2f}"
-        if torch:
+        if torch and index is not None:
+            # PyTorch has no negative steps; indexed cases are NumPy's only.
+            line += f" {'-':>12} {'-':>13}"
+        elif torch:
             tsrc = torch.from_numpy(src)
             tdst = torch.from_numpy(dst)
             torch_copy = 2 * nbytes / median_seconds(lambda: tdst.copy_(tsrc.permute(perm)), options.repeats) / 1e9

@@ -39,6 +39,13 @@ final class CommandTests: XCTestCase {
     func testBenchCaseParsingAndTheTTCConversion() throws {
         let c = try BenchCase(parsing: "f4:64x224x224x3:0,3,1,2")
         XCTAssertEqual(c.shape, [64, 224, 224, 3]); XCTAssertEqual(c.permutation, [0, 3, 1, 2]); XCTAssertEqual(c.bytes, 64 * 224 * 224 * 3 * 4)
+        // A NumPy index after the permutation: the view's bytes, and the name as written.
+        let rgb = try BenchCase(parsing: "u1:1080x1920x4:0,1,2[:,::-1,:3]")
+        XCTAssertEqual(rgb.index, ":,::-1,:3"); XCTAssertEqual(rgb.bytes, 1080 * 1920 * 3); XCTAssertEqual(rgb.name, "u1:1080x1920x4:0,1,2[:,::-1,:3]")
+        XCTAssertEqual(try rgb.layout().shape, [1080, 1920, 3])
+        for bad in ["u1:4x4:0,1[", "u1:4x4:0,1[9]", "u1:4x4:0,1[:,:,:]", "u1:4x4[0]:0,1"] {
+            XCTAssertThrowsError(try BenchCase(parsing: bad), bad)
+        }
         // "3 1 0 2 384 384 355" (column-major: perm 1 0 2, sizes 384 384 355) is NumPy shape (355, 384, 384), axes (0, 2, 1).
         let t = BenchCase(ttc: "3 1 0 2 384 384 355")
         XCTAssertEqual(t.shape, [355, 384, 384])

@@ -1,27 +1,47 @@
 import Relayout
 
 /// One benchmark case: a row-major source of `dtype` and `shape`, made contiguous after NumPy's
-/// `transpose(permutation)`. Written `DTYPE:SHAPE:PERM`, e.g. `f4:64x224x224x3:0,3,1,2`.
+/// `transpose(permutation)` and, optionally, a NumPy basic index of the result. Written
+/// `DTYPE:SHAPE:PERM` or `DTYPE:SHAPE:PERM[INDEX]`, e.g. `f4:64x224x224x3:0,3,1,2` or
+/// `u1:1080x1920x4:0,1,2[:,:,:3]` (an RGBA image's RGB channels).
 struct BenchCase: Equatable {
     var dtype: NpyDType
     var shape: [Int]
     var permutation: [Int]
+    /// The index applied after the permutation, as written between the brackets (nil: none).
+    var index: String? = nil
 
     var name: String {
         "\(dtype.rawValue):\(shape.map(String.init).joined(separator: "x")):\(permutation.map(String.init).joined(separator: ","))"
+            + (index.map { "[\($0)]" } ?? "")
     }
 
-    var bytes: Int { shape.reduce(1, *) * dtype.elementSize }
+    /// The bytes the case copies: the view's, after the index.
+    var bytes: Int { ((try? layout().count) ?? shape.reduce(1, *)) * dtype.elementSize }
 
-    init(dtype: NpyDType, shape: [Int], permutation: [Int]) {
+    init(dtype: NpyDType, shape: [Int], permutation: [Int], index: String? = nil) {
         self.dtype = dtype
         self.shape = shape
         self.permutation = permutation
+        self.index = index
+    }
+
+    /// The copied view's layout on a row-major source of `shape`.
+    func layout() throws -> Layout {
+        let permuted = try Layout.rowMajor(shape).permuted(permutation)
+        guard let index else { return permuted }
+        return try permuted.indexed(IndexSpec.parseList(index))
     }
 
     init(parsing text: String) throws {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 3 else { throw RelayoutError.invalidArgument("case '\(text)' is not DTYPE:SHAPE:PERM") }
+        var body = Substring(text), index: String? = nil
+        if let open = text.firstIndex(of: "[") {
+            guard text.hasSuffix("]") else { throw RelayoutError.invalidArgument("case '\(text)': an index is written [INDEX] at the end") }
+            index = String(text[text.index(after: open)..<text.index(before: text.endIndex)])
+            body = text[..<open]
+        }
+        let parts = body.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3 else { throw RelayoutError.invalidArgument("case '\(text)' is not DTYPE:SHAPE:PERM or DTYPE:SHAPE:PERM[INDEX]") }
         guard let dtype = NpyDType(rawValue: parts[0]) else {
             throw RelayoutError.invalidArgument("case '\(text)': unknown dtype '\(parts[0])'")
         }
@@ -33,7 +53,12 @@ struct BenchCase: Equatable {
         guard permutation.count == parts[2].split(separator: ",").count, permutation.sorted() == Array(0..<shape.count) else {
             throw RelayoutError.invalidArgument("case '\(text)': '\(parts[2])' is not a permutation of 0..<\(shape.count)")
         }
-        self.init(dtype: dtype, shape: shape, permutation: permutation)
+        self.init(dtype: dtype, shape: shape, permutation: permutation, index: index)
+        do {
+            _ = try layout()
+        } catch {
+            throw RelayoutError.invalidArgument("case '\(text)': \(error)")
+        }
     }
 
     /// A TTC line (`dim perm... size...`, column-major) as a row-major case:

@@ -62,7 +62,7 @@ struct BenchRunner {
         let source = try RawTensor(shape: benchCase.shape, elementSize: elementSize)
         // Non-zero content, and every page touched before timing starts.
         memset(source.storage.baseAddress, 0x5A, source.storage.byteCount)
-        let view = try source.permuted(benchCase.permutation)
+        let view = try source.permuted(benchCase.permutation).indexed(benchCase.index.map(IndexSpec.parseList) ?? [])
         let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
         memset(destination.storage.baseAddress, 0, destination.storage.byteCount)
         let bytes = benchCase.bytes
