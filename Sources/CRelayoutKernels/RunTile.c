@@ -119,6 +119,12 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
                       ptrdiff_t n_outer, ptrdiff_t n_inner, size_t run_bytes, int streaming) {
     const char *s = (const char *)src;
     char *d = (char *)dst;
+    // Runs read backwards along `outer` into runs back to back (a flipped image's pixels): each
+    // stretch reversed a register at a time (Reverse.c).
+    if (dst_outer == (ptrdiff_t)run_bytes && src_outer == -(ptrdiff_t)run_bytes && run_bytes < 32) {
+        for (ptrdiff_t j = 0; j < n_inner; j++) rl_copy_reversed(d + j * dst_inner, s + j * src_inner, n_outer, run_bytes);
+        return;
+    }
     // Runs back to back on both sides, the destination's along `outer`, the source's along `inner`:
     // a transpose of runs, which moves them through registers rather than one at a time.
     if (dst_outer == (ptrdiff_t)run_bytes && src_inner == (ptrdiff_t)run_bytes &&

@@ -351,6 +351,42 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testRowsReadBackwardsAreReversedARegisterAtATime() throws {
+        // A flip along a row (x[:, ::-1]): elements of every size, and runs of 1 to 33 bytes (an
+        // image's pixels), reversed a register of units at a time where the CPU has AVX-512 VBMI,
+        // the last step overlapping the one before; rows shorter than a register go unit by unit.
+        // Rows of 1 to 70 units, a destination between guard bytes, 1 and 2 workers, VBMI off.
+        var cases: [(shape: [Int], elementSize: Int)] = [1, 2, 4, 8, 16].flatMap { e in [1, 3, 63, 64, 65, 70].map { ([5, $0], e) } }
+        cases += (1...33).map { ([4, 23, $0], 1) } + [([3, 40, 3], 4), ([6, 17, 3], 2), ([2, 5, 7], 2)]
+        for c in cases {
+            let source = try RawTensor(shape: c.shape, elementSize: c.elementSize)
+            var rng = SeededGenerator(seed: UInt64(c.shape.reduce(0, +) * 10 + c.elementSize))
+            Self.fillRandom(source.storage, using: &rng)
+            let view = try source.sliced(axis: 1, step: -1)
+            let guardElements = 64 / c.elementSize + 1
+            let flat = try RawTensor(shape: [view.count + 2 * guardElements], elementSize: c.elementSize)
+            Self.fillRandom(flat.storage, using: &rng)
+            let destination = try flat.sliced(axis: 0, start: guardElements, stop: guardElements + view.count).reshaped(view.shape)
+            let before = Self.bytes(flat), edge = guardElements * c.elementSize
+            let expected = try Self.referenceResult(view, destination)
+            for vbmi in [true, false] {
+                Kernels.allowAVX512VBMI(vbmi)
+                defer { Kernels.allowAVX512VBMI(true) }
+                for threads in [1, 2] {
+                    var tuning = CopyTuning.defaults
+                    tuning.inlineThresholdBytes = 0
+                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: c.elementSize, tuning: tuning, threads: threads)
+                    try plan.execute(from: view, into: destination)
+                    let label = "\(c.shape) of \(c.elementSize)-byte elements flipped, \(threads) threads, VBMI \(vbmi): \(plan)"
+                    Self.assertSameBytes(destination, expected, label)
+                    let after = Self.bytes(flat)
+                    XCTAssertEqual(Array(after.prefix(edge)), Array(before.prefix(edge)), "\(label): bytes before the destination")
+                    XCTAssertEqual(Array(after.suffix(edge)), Array(before.suffix(edge)), "\(label): bytes after the destination")
+                }
+            }
+        }
+    }
+
     func testRunsOfTwoToSixteenBytesAreMovedAsUnits() throws {
         // A copy whose every run is 2, 4, 8 or 16 contiguous bytes on both sides (and whose other strides and
         // offsets are multiples of the run) is planned as a transpose of run-sized units; a run that

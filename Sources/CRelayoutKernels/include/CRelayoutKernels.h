@@ -136,6 +136,12 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
 /// stream: each band of destination rows goes through an L1 stage and out in whole lines.
 int rl_short_runs_transpose(size_t run_bytes);
 
+/// Copies `count` units of `unit_bytes` bytes in reverse order: unit k of dst is the unit at src - k *
+/// unit_bytes (src points at the first unit read, the highest in memory), for k < count: a row
+/// flipped (x[:, ::-1]). Units up to 32 bytes go a register at a time through one byte permute where
+/// the CPU has AVX-512BW and VBMI; one at a time elsewhere. dst and src must not overlap.
+void rl_copy_reversed(void *dst, const void *src, ptrdiff_t count, size_t unit_bytes);
+
 /// Interleaved 3-channel UInt8 pixels to three Float32 planes: plane_c[p] = src[3p + c] * scale[c]
 /// + shift[c]. Vectorised 16 pixels at a time (AVX2 when the CPU has it, checked at run time; the
 /// same code for the baseline instruction set otherwise).

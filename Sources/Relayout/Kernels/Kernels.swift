@@ -25,6 +25,9 @@ enum Kernels {
         if destinationStride == 1 {
             if sourceStride == 0 {
                 destination.update(repeating: source.pointee, count: count)
+            } else if sourceStride == -1 {
+                // A row read backwards (a flip): whole registers of elements reversed at a time.
+                rl_copy_reversed(destination, source, count, MemoryLayout<T>.stride)
             } else {
                 for i in 0..<count { destination[i] = source[i * sourceStride] }
             }
