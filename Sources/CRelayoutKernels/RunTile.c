@@ -125,6 +125,11 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
         for (ptrdiff_t j = 0; j < n_inner; j++) rl_copy_reversed(d + j * dst_inner, s + j * src_inner, n_outer, run_bytes);
         return;
     }
+    // Runs spaced apart along `outer` into runs back to back (a channel dropped from each pixel).
+    if (dst_outer == (ptrdiff_t)run_bytes && src_outer > (ptrdiff_t)run_bytes && src_outer <= 64 && run_bytes < 32 && !streaming) {
+        for (ptrdiff_t j = 0; j < n_inner; j++) rl_copy_spaced_runs(d + j * dst_inner, s + j * src_inner, n_outer, run_bytes, src_outer);
+        return;
+    }
     // Runs back to back on both sides, the destination's along `outer`, the source's along `inner`:
     // a transpose of runs, which moves them through registers rather than one at a time.
     if (dst_outer == (ptrdiff_t)run_bytes && src_inner == (ptrdiff_t)run_bytes &&

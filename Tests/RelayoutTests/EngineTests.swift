@@ -387,6 +387,47 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testRunsSpacedApartArePackedARegisterAtATime() throws {
+        // Runs of R bytes spaced S apart packed together (x[..., :3] of RGBA pixels): K = min(64 /
+        // R, (128 - R) / S + 1) runs a step from two source registers where the CPU has AVX-512
+        // VBMI, the last step overlapping the one before; steps over 64 bytes and rows shorter than
+        // K runs go run by run. Pixels of 3 to 70 bytes, runs of 2 to 33, rows of 1 to 60 pixels,
+        // channels from the front and from inside the pixel, wider elements, between guard bytes,
+        // 1 and 2 workers, VBMI off.
+        var cases: [(shape: [Int], elementSize: Int, channels: Range<Int>)] = []
+        for (pixel, run) in [(4, 3), (3, 2), (8, 5), (16, 15), (40, 33), (64, 31), (70, 20), (5, 4), (33, 32), (60, 3), (48, 10)] {
+            for pixels in [1, 7, 21, 60] { cases.append(([3, pixels, pixel], 1, 0..<run)) }
+        }
+        cases += [([5, 50, 4], 1, 1..<4), ([6, 33, 4], 4, 0..<3), ([4, 40, 4], 2, 0..<3), ([3, 30, 6], 2, 2..<5)]
+        for c in cases {
+            let source = try RawTensor(shape: c.shape, elementSize: c.elementSize)
+            var rng = SeededGenerator(seed: UInt64(c.shape.reduce(0, +) * 10 + c.elementSize))
+            Self.fillRandom(source.storage, using: &rng)
+            let view = try source.sliced(axis: 2, start: c.channels.lowerBound, stop: c.channels.upperBound)
+            let guardElements = 64 / c.elementSize + 1
+            let flat = try RawTensor(shape: [view.count + 2 * guardElements], elementSize: c.elementSize)
+            Self.fillRandom(flat.storage, using: &rng)
+            let destination = try flat.sliced(axis: 0, start: guardElements, stop: guardElements + view.count).reshaped(view.shape)
+            let before = Self.bytes(flat), edge = guardElements * c.elementSize
+            let expected = try Self.referenceResult(view, destination)
+            for vbmi in [true, false] {
+                Kernels.allowAVX512VBMI(vbmi)
+                defer { Kernels.allowAVX512VBMI(true) }
+                for threads in [1, 2] {
+                    var tuning = CopyTuning.defaults
+                    tuning.inlineThresholdBytes = 0
+                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: c.elementSize, tuning: tuning, threads: threads)
+                    try plan.execute(from: view, into: destination)
+                    let label = "\(c.shape)[..., \(c.channels)] of \(c.elementSize)-byte elements, \(threads) threads, VBMI \(vbmi): \(plan)"
+                    Self.assertSameBytes(destination, expected, label)
+                    let after = Self.bytes(flat)
+                    XCTAssertEqual(Array(after.prefix(edge)), Array(before.prefix(edge)), "\(label): bytes before the destination")
+                    XCTAssertEqual(Array(after.suffix(edge)), Array(before.suffix(edge)), "\(label): bytes after the destination")
+                }
+            }
+        }
+    }
+
     func testRunsOfTwoToSixteenBytesAreMovedAsUnits() throws {
         // A copy whose every run is 2, 4, 8 or 16 contiguous bytes on both sides (and whose other strides and
         // offsets are multiples of the run) is planned as a transpose of run-sized units; a run that

@@ -142,6 +142,12 @@ int rl_short_runs_transpose(size_t run_bytes);
 /// the CPU has AVX-512BW and VBMI; one at a time elsewhere. dst and src must not overlap.
 void rl_copy_reversed(void *dst, const void *src, ptrdiff_t count, size_t unit_bytes);
 
+/// Copies `count` runs of `run_bytes` bytes spaced `src_step` bytes apart in the source (src_step >
+/// run_bytes) back to back into dst: x[..., :3] of RGBA pixels. Runs up to 32 bytes with steps up to
+/// 64 go a register at a time through one two-register byte permute where the CPU has AVX-512BW and
+/// VBMI; one at a time elsewhere.
+void rl_copy_spaced_runs(void *dst, const void *src, ptrdiff_t count, size_t run_bytes, ptrdiff_t src_step);
+
 /// Interleaved 3-channel UInt8 pixels to three Float32 planes: plane_c[p] = src[3p + c] * scale[c]
 /// + shift[c]. Vectorised 16 pixels at a time (AVX2 when the CPU has it, checked at run time; the
 /// same code for the baseline instruction set otherwise).

@@ -194,9 +194,10 @@ public struct CopyPlan: Sendable {
                 func balanced(_ size: Int) -> Int { let tiles = (size + perSide - 1) / perSide; return (size + tiles - 1) / tiles }
                 if let k = roleA2 { tileA2 = balanced(dims[k].size) }
                 if let k = roleB2 { tileB2 = balanced(dims[k].size) }
-                if let k = roleA2, dims[k].source == -inner.size, roleB2 == nil {
-                    // Runs read backwards into runs back to back (a flipped image's pixels): one
-                    // reversed stretch of about 16 KiB per item (Reverse.c), not a square tile.
+                if let k = roleA2, dims[k].source == -inner.size || dims[k].source > inner.size, roleB2 == nil {
+                    // Runs read backwards, or spaced apart, into runs back to back (a flipped image's
+                    // pixels; a channel dropped from each): one stretch of about 16 KiB per item
+                    // (Reverse.c), not a square tile.
                     tileA2 = Swift.min(dims[k].size, Swift.max(tileA2, (16 << 10) / runBytes))
                 }
                 if let k2 = roleA2, let kb = roleB2, rl_short_runs_transpose(runBytes) != 0 {
