@@ -362,28 +362,7 @@ final class EngineTests: XCTestCase {
             let source = try RawTensor(shape: c.shape, elementSize: c.elementSize)
             var rng = SeededGenerator(seed: UInt64(c.shape.reduce(0, +) * 10 + c.elementSize))
             Self.fillRandom(source.storage, using: &rng)
-            let view = try source.sliced(axis: 1, step: -1)
-            let guardElements = 64 / c.elementSize + 1
-            let flat = try RawTensor(shape: [view.count + 2 * guardElements], elementSize: c.elementSize)
-            Self.fillRandom(flat.storage, using: &rng)
-            let destination = try flat.sliced(axis: 0, start: guardElements, stop: guardElements + view.count).reshaped(view.shape)
-            let before = Self.bytes(flat), edge = guardElements * c.elementSize
-            let expected = try Self.referenceResult(view, destination)
-            for vbmi in [true, false] {
-                Kernels.allowAVX512VBMI(vbmi)
-                defer { Kernels.allowAVX512VBMI(true) }
-                for threads in [1, 2] {
-                    var tuning = CopyTuning.defaults
-                    tuning.inlineThresholdBytes = 0
-                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: c.elementSize, tuning: tuning, threads: threads)
-                    try plan.execute(from: view, into: destination)
-                    let label = "\(c.shape) of \(c.elementSize)-byte elements flipped, \(threads) threads, VBMI \(vbmi): \(plan)"
-                    Self.assertSameBytes(destination, expected, label)
-                    let after = Self.bytes(flat)
-                    XCTAssertEqual(Array(after.prefix(edge)), Array(before.prefix(edge)), "\(label): bytes before the destination")
-                    XCTAssertEqual(Array(after.suffix(edge)), Array(before.suffix(edge)), "\(label): bytes after the destination")
-                }
-            }
+            try Self.assertCopyBetweenGuardsMatchesReference(source.sliced(axis: 1, step: -1), "\(c.shape) of \(c.elementSize)-byte elements flipped")
         }
     }
 
@@ -404,26 +383,35 @@ final class EngineTests: XCTestCase {
             var rng = SeededGenerator(seed: UInt64(c.shape.reduce(0, +) * 10 + c.elementSize))
             Self.fillRandom(source.storage, using: &rng)
             let view = try source.sliced(axis: 2, start: c.channels.lowerBound, stop: c.channels.upperBound)
-            let guardElements = 64 / c.elementSize + 1
-            let flat = try RawTensor(shape: [view.count + 2 * guardElements], elementSize: c.elementSize)
-            Self.fillRandom(flat.storage, using: &rng)
-            let destination = try flat.sliced(axis: 0, start: guardElements, stop: guardElements + view.count).reshaped(view.shape)
-            let before = Self.bytes(flat), edge = guardElements * c.elementSize
-            let expected = try Self.referenceResult(view, destination)
-            for vbmi in [true, false] {
-                Kernels.allowAVX512VBMI(vbmi)
-                defer { Kernels.allowAVX512VBMI(true) }
-                for threads in [1, 2] {
-                    var tuning = CopyTuning.defaults
-                    tuning.inlineThresholdBytes = 0
-                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: c.elementSize, tuning: tuning, threads: threads)
-                    try plan.execute(from: view, into: destination)
-                    let label = "\(c.shape)[..., \(c.channels)] of \(c.elementSize)-byte elements, \(threads) threads, VBMI \(vbmi): \(plan)"
-                    Self.assertSameBytes(destination, expected, label)
-                    let after = Self.bytes(flat)
-                    XCTAssertEqual(Array(after.prefix(edge)), Array(before.prefix(edge)), "\(label): bytes before the destination")
-                    XCTAssertEqual(Array(after.suffix(edge)), Array(before.suffix(edge)), "\(label): bytes after the destination")
-                }
+            try Self.assertCopyBetweenGuardsMatchesReference(view, "\(c.shape)[..., \(c.channels)] of \(c.elementSize)-byte elements")
+        }
+    }
+
+    /// Copies `view` into a row-major destination that starts an odd number of elements into a
+    /// storage with guard bytes on both sides, with 1 and 2 workers and VBMI on and off, and checks
+    /// every byte against the reference and that the guards stay as they were.
+    static func assertCopyBetweenGuardsMatchesReference(_ view: RawTensor, _ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let elementSize = view.elementSize
+        let guardElements = 64 / elementSize + 1
+        let flat = try RawTensor(shape: [view.count + 2 * guardElements], elementSize: elementSize)
+        var rng = SeededGenerator(seed: UInt64(view.count))
+        fillRandom(flat.storage, using: &rng)
+        let destination = try flat.sliced(axis: 0, start: guardElements, stop: guardElements + view.count).reshaped(view.shape)
+        let before = bytes(flat), edge = guardElements * elementSize
+        let expected = try referenceResult(view, destination)
+        for vbmi in [true, false] {
+            Kernels.allowAVX512VBMI(vbmi)
+            defer { Kernels.allowAVX512VBMI(true) }
+            for threads in [1, 2] {
+                var tuning = CopyTuning.defaults
+                tuning.inlineThresholdBytes = 0
+                let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                try plan.execute(from: view, into: destination)
+                let label = "\(label), \(threads) threads, VBMI \(vbmi): \(plan)"
+                assertSameBytes(destination, expected, label, file: file, line: line)
+                let after = bytes(flat)
+                XCTAssertEqual(Array(after.prefix(edge)), Array(before.prefix(edge)), "\(label): bytes before the destination", file: file, line: line)
+                XCTAssertEqual(Array(after.suffix(edge)), Array(before.suffix(edge)), "\(label): bytes after the destination", file: file, line: line)
             }
         }
     }
