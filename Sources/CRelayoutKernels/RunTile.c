@@ -130,10 +130,10 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
         for (ptrdiff_t j = 0; j < n_inner; j++) rl_copy_spaced_runs(d + j * dst_inner, s + j * src_inner, n_outer, run_bytes, src_outer);
         return;
     }
-    // Runs back to back on both sides, the destination's along `outer`, the source's along `inner`:
-    // a transpose of runs, which moves them through registers rather than one at a time.
-    if (dst_outer == (ptrdiff_t)run_bytes && src_inner == (ptrdiff_t)run_bytes &&
-        rl_transpose_short_runs(s, src_outer, d, dst_inner, n_outer, n_inner, run_bytes, streaming))
+    // Runs back to back on both sides, the destination's along `outer`, the source's along `inner`
+    // (forwards or backwards): a transpose of runs, which moves them through registers rather than
+    // one at a time.
+    if (dst_outer == (ptrdiff_t)run_bytes && rl_transpose_short_runs(s, src_outer, src_inner, d, dst_inner, n_outer, n_inner, run_bytes, streaming))
         return;
     if (streaming && dst_outer == (ptrdiff_t)run_bytes) {
         // The runs of one `inner` index are contiguous in the destination: write them as one

@@ -25,25 +25,28 @@ typedef struct {
     _Alignas(64) unsigned char last_high[64];
 } RunTables;
 
-static RunTables run_tables[32];
-static int run_tables_built[32];
+// [reversed][R]: `reversed` tables read each source row's runs from the far end of its window.
+static RunTables run_tables[2][32];
+static int run_tables_built[2][32];
 
 static ptrdiff_t padded(ptrdiff_t R) { return R <= 4 ? 4 : R <= 8 ? 8 : R <= 16 ? 16 : 32; }
 
 // Byte b of unit `unit` of the packed row `second` (0: the pair's first row) as a two-register
-// permute index; bytes of the padding repeat the unit's first byte.
-static unsigned char packed_byte(ptrdiff_t R, ptrdiff_t unit, ptrdiff_t b, int second) {
-    return (unsigned char)((second ? 64 : 0) + unit * R + (b < R ? b : 0));
+// permute index; bytes of the padding repeat the unit's first byte. Reversed, the row's units lie
+// in its register from the last to the first (a source read backwards along its rows).
+static unsigned char packed_byte(ptrdiff_t R, ptrdiff_t unit, ptrdiff_t b, int second, int reversed) {
+    const ptrdiff_t at = reversed ? 64 / padded(R) - 1 - unit : unit;
+    return (unsigned char)((second ? 64 : 0) + at * R + (b < R ? b : 0));
 }
 
-static void build_run_tables(RunTables *t, ptrdiff_t R) {
+static void build_run_tables(RunTables *t, ptrdiff_t R, int reversed) {
     const ptrdiff_t P = padded(R);
     if (P == 32) {
         // Two rows of two runs: output row j (first_low: 0, first_high: 1) is run j of each.
         memset(t, 0, sizeof *t);
         for (ptrdiff_t pos = 0; pos < 2 * R; pos++) {
-            t->first_low[pos] = packed_byte(R, 0, pos % R, pos >= R);
-            t->first_high[pos] = packed_byte(R, 1, pos % R, pos >= R);
+            t->first_low[pos] = packed_byte(R, 0, pos % R, pos >= R, reversed);
+            t->first_high[pos] = packed_byte(R, 1, pos % R, pos >= R, reversed);
         }
         return;
     }
@@ -63,7 +66,7 @@ static void build_run_tables(RunTables *t, ptrdiff_t R) {
                 unit = 2 * (q & 1) + high;
                 second = q >= 2;
             }
-            (high ? t->first_high : t->first_low)[pos] = packed_byte(R, unit, b, second);
+            (high ? t->first_high : t->first_low)[pos] = packed_byte(R, unit, b, second, reversed);
         }
         // The last stage: packed byte pos is byte b of unit u, held in lane u / per_lane at
         // element u % per_lane; that lane comes from lane 0 or 2 (0x88; 1 or 3 for 0xdd) of the
@@ -78,15 +81,15 @@ static void build_run_tables(RunTables *t, ptrdiff_t R) {
     }
 }
 
-static const RunTables *tables_for(ptrdiff_t R) {
-    if (!__atomic_load_n(&run_tables_built[R], __ATOMIC_ACQUIRE)) {
+static const RunTables *tables_for(ptrdiff_t R, int reversed) {
+    if (!__atomic_load_n(&run_tables_built[reversed][R], __ATOMIC_ACQUIRE)) {
         // Threads that race here build the same bytes.
         RunTables built;
-        build_run_tables(&built, R);
-        memcpy(&run_tables[R], &built, sizeof built);
-        __atomic_store_n(&run_tables_built[R], 1, __ATOMIC_RELEASE);
+        build_run_tables(&built, R, reversed);
+        memcpy(&run_tables[reversed][R], &built, sizeof built);
+        __atomic_store_n(&run_tables_built[reversed][R], 1, __ATOMIC_RELEASE);
     }
-    return &run_tables[R];
+    return &run_tables[reversed][R];
 }
 
 static inline __mmask64 first_bytes(ptrdiff_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
@@ -185,16 +188,17 @@ SKEW_TARGET static inline __attribute__((always_inline)) void stream_from_stage(
     if (k < n) _mm512_mask_storeu_epi8((void *)(to + k), first_bytes(n - k), _mm512_maskz_loadu_epi8(first_bytes(n - k), (const void *)(stage + k)));
 }
 
-// Run (i, j) from s + i * src_outer + j * R to d + i * R + j * dst_inner, for i < n_outer, j <
-// n_inner: the source's runs lie back to back along j, the destination's along i. Streamed, each
+// Run (i, j) from s + i * src_outer + j * R (`reversed`: s + i * src_outer - j * R) to d + i * R + j *
+// dst_inner, for i < n_outer, j < n_inner: the source's runs lie back to back along j (or backwards,
+// as in an image rotated a quarter turn), the destination's along i. Streamed, each
 // band of N destination rows is first put together in an L1 stage, a stretch of up to
 // STAGE_BYTES / N bytes per row, and then streamed out a row at a time in whole lines.
 enum { STAGE_BYTES = 16 << 10 };
 SKEW_TARGET static inline __attribute__((always_inline)) void transpose_runs(const char *s, ptrdiff_t src_outer, char *d, ptrdiff_t dst_inner,
                                                                           ptrdiff_t n_outer, ptrdiff_t n_inner, ptrdiff_t R, int streaming,
-                                                                          const int P) {
+                                                                          int reversed, const int P) {
     const int N = 64 / P;
-    const RunTables *tables = tables_for(R);
+    const RunTables *tables = tables_for(R, reversed);
     const RunPermutes m = {_mm512_load_si512((const void *)tables->first_low), _mm512_load_si512((const void *)tables->first_high),
                            _mm512_load_si512((const void *)tables->last_low), _mm512_load_si512((const void *)tables->last_high)};
     const __mmask64 whole_mask = first_bytes(N * R);
@@ -204,10 +208,12 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose_runs(con
     const ptrdiff_t stretch = streaming ? stage_row / R / N * N : n_outer;
     for (ptrdiff_t j0 = 0; j0 < n_inner; j0 += N) {
         const ptrdiff_t nj = n_inner - j0 < N ? n_inner - j0 : N;
-        const __mmask64 load_mask = first_bytes(nj * R);
+        // Reversed, a row's window of N runs starts at run j0 + N - 1, and a last window of fewer
+        // leaves out its first bytes (masked, so nothing before the row is read).
+        const __mmask64 load_mask = reversed ? whole_mask & ~first_bytes((N - nj) * R) : first_bytes(nj * R);
         for (ptrdiff_t a0 = 0; a0 < n_outer; a0 += stretch) {
             const ptrdiff_t na = n_outer - a0 < stretch ? n_outer - a0 : stretch;
-            const char *from = s + j0 * R + a0 * src_outer;
+            const char *from = s + (reversed ? -(j0 + N - 1) : j0) * R + a0 * src_outer;
             char *to = d + j0 * dst_inner + a0 * R;
             char *out = streaming ? stage : to;
             const ptrdiff_t out_row = streaming ? stage_row : dst_inner;
@@ -227,11 +233,11 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose_runs(con
 }
 
 SKEW_TARGET static void transpose_runs_avx512(const char *s, ptrdiff_t src_outer, char *d, ptrdiff_t dst_inner, ptrdiff_t n_outer,
-                                               ptrdiff_t n_inner, ptrdiff_t R, int streaming) {
-    if (R <= 4) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, 4);
-    else if (R <= 8) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, 8);
-    else if (R <= 16) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, 16);
-    else transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, 32);
+                                               ptrdiff_t n_inner, ptrdiff_t R, int streaming, int reversed) {
+    if (R <= 4) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, reversed, 4);
+    else if (R <= 8) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, reversed, 8);
+    else if (R <= 16) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, reversed, 16);
+    else transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, reversed, 32);
 }
 #endif
 
@@ -244,14 +250,14 @@ int rl_short_runs_transpose(size_t run_bytes) {
 #endif
 }
 
-int rl_transpose_short_runs(const void *src, ptrdiff_t src_outer, void *dst, ptrdiff_t dst_inner, ptrdiff_t n_outer, ptrdiff_t n_inner,
-                            size_t run_bytes, int streaming) {
+int rl_transpose_short_runs(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner, void *dst, ptrdiff_t dst_inner, ptrdiff_t n_outer,
+                            ptrdiff_t n_inner, size_t run_bytes, int streaming) {
 #if defined(__x86_64__)
-    if (!rl_short_runs_transpose(run_bytes)) return 0;
-    transpose_runs_avx512((const char *)src, src_outer, (char *)dst, dst_inner, n_outer, n_inner, (ptrdiff_t)run_bytes, streaming);
+    if (!rl_short_runs_transpose(run_bytes) || (src_inner != (ptrdiff_t)run_bytes && src_inner != -(ptrdiff_t)run_bytes)) return 0;
+    transpose_runs_avx512((const char *)src, src_outer, (char *)dst, dst_inner, n_outer, n_inner, (ptrdiff_t)run_bytes, streaming, src_inner < 0);
     return 1;
 #else
-    (void)src; (void)src_outer; (void)dst; (void)dst_inner; (void)n_outer; (void)n_inner; (void)run_bytes; (void)streaming;
+    (void)src; (void)src_outer; (void)src_inner; (void)dst; (void)dst_inner; (void)n_outer; (void)n_inner; (void)run_bytes; (void)streaming;
     return 0;
 #endif
 }

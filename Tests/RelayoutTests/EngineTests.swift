@@ -304,7 +304,8 @@ final class EngineTests: XCTestCase {
         // widened to 4, 8 or 16 bytes; streamed, each band of destination rows goes out from an L1
         // stage. Every length, with whole blocks and tails on both sides, into a destination that
         // starts an odd number of bytes in (rows inside lines) between guard bytes, flipped and
-        // sliced sources, every kernel setting, and VBMI off (the runs then move one by one).
+        // sliced sources, sources whose rows are read backwards (rotated a quarter turn), every
+        // kernel setting, and VBMI off (the runs then move one by one).
         let cases: [(shape: [Int], elementSize: Int, permutation: [Int])] =
             (3...31).map { ([70, 45, $0], 1, [1, 0, 2]) } + [
                 ([3, 40, 37, 3], 1, [0, 2, 1, 3]), ([130, 300, 3], 1, [1, 0, 2]), ([50, 33, 3], 2, [1, 0, 2]),
@@ -319,7 +320,9 @@ final class EngineTests: XCTestCase {
             // The source's rows flipped (its runs stay back to back, in order).
             let flipped = try permuted.sliced(axis: c.permutation.firstIndex(of: c.shape.count - 3)!, step: -1)
             let sliced = try source.sliced(axis: c.shape.count - 2, start: 1, stop: c.shape[c.shape.count - 2] - 2).permuted(c.permutation)
-            for (name, view) in [("permuted", permuted), ("flipped", flipped), ("sliced", sliced)] {
+            // The source's rows read backwards (a quarter turn): each window of runs from its far end.
+            let rotated = try permuted.sliced(axis: c.permutation.firstIndex(of: c.shape.count - 2)!, step: -1)
+            for (name, view) in [("permuted", permuted), ("flipped", flipped), ("sliced", sliced), ("rotated", rotated)] {
                 let guardElements = 64 / c.elementSize + 1
                 let flat = try RawTensor(shape: [view.count + 2 * guardElements], elementSize: c.elementSize)
                 Self.fillRandom(flat.storage, using: &rng)
@@ -412,6 +415,51 @@ final class EngineTests: XCTestCase {
                 let after = bytes(flat)
                 XCTAssertEqual(Array(after.prefix(edge)), Array(before.prefix(edge)), "\(label): bytes before the destination", file: file, line: line)
                 XCTAssertEqual(Array(after.suffix(edge)), Array(before.suffix(edge)), "\(label): bytes after the destination", file: file, line: line)
+            }
+        }
+    }
+
+    func testRegisterKernelsReadNothingOutsideTheSource() throws {
+        // The run kernels load whole registers with masks: a window read from a row's far end (a
+        // rotated image), the last runs of a row, a flip, spaced runs. A source that fills one page
+        // between two inaccessible ones traps if any load reaches past either end.
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard let mapping = mmap(nil, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapping != MAP_FAILED else {
+            throw XCTSkip("mmap failed")
+        }
+        XCTAssertEqual(mprotect(mapping, page, PROT_NONE), 0)
+        XCTAssertEqual(mprotect(mapping + 2 * page, page, PROT_NONE), 0)
+        let storage = Storage(mapping: mapping, mappingLength: 3 * page, data: mapping + page, byteCount: page)
+        var rng = SeededGenerator(seed: 4096)
+        Self.fillRandom(storage, using: &rng)
+        for (shape, elementSize) in [([page / 3 / 40, 40, 3], 1), ([page / 12 / 20, 20, 3], 4), ([page / 5 / 64, 64, 5], 1)] {
+            let count = shape.reduce(1, *)
+            let source = try RawTensor(storage: storage, layout: Layout(shape: shape, strides: Layout.rowMajor(shape).strides, offset: page / elementSize - count),
+                                       elementSize: elementSize)
+            let permuted = try source.permuted([1, 0, 2])
+            let views = [("permuted", permuted), ("rotated", try permuted.sliced(axis: 0, step: -1)), ("flipped", try source.sliced(axis: 1, step: -1)),
+                         ("spaced", try source.sliced(axis: 2, start: 0, stop: shape[2] - 1))]
+            for (name, view) in views {
+                let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                var tuning = CopyTuning.defaults
+                tuning.inlineThresholdBytes = 0
+                tuning.streamingThresholdBytes = 0
+                try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 2)
+                    .execute(from: view, into: destination)
+                Self.assertSameBytes(destination, try Self.referenceResult(view, destination), "\(shape) \(name), ending at the page's end")
+            }
+        }
+        // The same views starting at the page's start.
+        for (shape, elementSize) in [([page / 3 / 40, 40, 3], 1), ([page / 12 / 20, 20, 3], 4)] {
+            let source = try RawTensor(storage: storage, layout: Layout.rowMajor(shape), elementSize: elementSize)
+            let permuted = try source.permuted([1, 0, 2])
+            for (name, view) in [("rotated", try permuted.sliced(axis: 0, step: -1)), ("flipped", try source.sliced(axis: 1, step: -1))] {
+                let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                var tuning = CopyTuning.defaults
+                tuning.inlineThresholdBytes = 0
+                try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 1)
+                    .execute(from: view, into: destination)
+                Self.assertSameBytes(destination, try Self.referenceResult(view, destination), "\(shape) \(name), from the page's start")
             }
         }
     }

@@ -189,6 +189,11 @@ public struct CopyPlan: Sendable {
                 tileA = inner.size
                 roleA2 = destinationNext
                 roleB2 = sourceNext(after: inner, excluding: [a, roleA2])
+                if roleB2 == nil, roleA2 != nil, rl_short_runs_transpose(runBytes) != 0 {
+                    // The source's runs back to back but backwards (an image rotated a quarter turn):
+                    // the run transposes read each row's window from its far end.
+                    roleB2 = dims.indices.first { k in k != a && k != roleA2 && dims[k].source == -inner.size && dims[k].size > 1 }
+                }
                 let perSide = Swift.max(1, Int((Double(tuning.runTileAreaBytes) / Double(runBytes)).squareRoot()))
                 // Even tiles: 32 runs with 25 per side become 16 + 16, not 25 + 7.
                 func balanced(_ size: Int) -> Int { let tiles = (size + perSide - 1) / perSide; return (size + tiles - 1) / tiles }
