@@ -17,7 +17,7 @@ struct BenchCommand: ParsableCommand {
     )
 
     @Option(help: "Suite: ttc (default), small, deepcopy, loader or all.") var suite: String?
-    @Option(name: .customLong("case"), help: "A case DTYPE:SHAPE:PERM; repeatable; replaces the suite.") var cases: [String] = []
+    @Option(name: .customLong("case"), help: "A case DTYPE:SHAPE:PERM, or DTYPE:SHAPE:PERM[INDEX] with a NumPy basic index after the permutation (u1:1080x1920x3:0,1,2[:,::-1]); repeatable; replaces the suite.") var cases: [String] = []
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Option(help: "A tuning profile to use instead of the lookup ($RELAYOUT_PROFILE, then the cache).") var profile: String?
     @Option(help: "Timed runs per case; the median is reported.") var repeats: Int = 5
