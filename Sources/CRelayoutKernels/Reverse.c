@@ -45,8 +45,6 @@ static const unsigned char *reverse_table(ptrdiff_t R) {
     return reverse_tables[R];
 }
 
-static inline __mmask64 first_bytes(ptrdiff_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
-
 // K units per step: the step's units lie in the source from s - (k + K - 1) * R up, in reverse.
 // The last step is the last K units again where the count is not a multiple of K (units written
 // twice get the same bytes).

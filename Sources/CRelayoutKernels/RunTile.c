@@ -126,6 +126,7 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
         return;
     }
     // Runs spaced apart along `outer` into runs back to back (a channel dropped from each pixel).
+    // Streamed tiles keep the stretch streaming below (16-byte runs spaced apart that are not units).
     if (dst_outer == (ptrdiff_t)run_bytes && src_outer > (ptrdiff_t)run_bytes && src_outer <= 64 && run_bytes < 32 && !streaming) {
         for (ptrdiff_t j = 0; j < n_inner; j++) rl_copy_spaced_runs(d + j * dst_inner, s + j * src_inner, n_outer, run_bytes, src_outer);
         return;

@@ -92,8 +92,6 @@ static const RunTables *tables_for(ptrdiff_t R, int reversed) {
     return &run_tables[reversed][R];
 }
 
-static inline __mmask64 first_bytes(ptrdiff_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
-
 // Transposes N packed rows of N runs into N packed rows, the padding never written out: the first
 // and last stages of transpose16x16 / transpose8x8 / transpose4x4 (WideBlocks.h) are byte permutes
 // of pairs that widen and narrow the runs on the way (16 x 16: 64 permutes and shuffles instead of

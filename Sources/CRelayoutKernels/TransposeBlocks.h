@@ -216,6 +216,9 @@ static inline __attribute__((always_inline, target("avx512f"))) __m512i permute_
     return a;
 }
 
+// The mask of a register's first n bytes (all of them from 64 on), for masked loads and stores.
+static inline __mmask64 first_bytes(ptrdiff_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
+
 // Per element size E (1 to 8 bytes), for the gather kernels (Channels.c, Blocks.c): the lanes of the
 // pair (a, b) that index picks (one two-register permute; 1-byte lanes need VBMI), and a blend that
 // takes the lanes of b where mask has a bit.

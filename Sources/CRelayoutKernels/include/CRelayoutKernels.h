@@ -125,7 +125,11 @@ void rl_block_permute_build(void *table, const int32_t *permutation, ptrdiff_t b
 
 /// Copies a tile of contiguous runs: for i < n_outer, j < n_inner, `run_bytes` bytes from
 /// src + i * src_outer + j * src_inner to dst + i * dst_outer + j * dst_inner (strides in bytes).
-/// Short runs are copied inline with 16-byte moves rather than one memcpy call each.
+/// Short runs are copied inline with 16-byte moves rather than one memcpy call each. Runs of up to 31
+/// bytes that lie back to back in the destination along `outer` take register kernels where the
+/// CPU has AVX-512BW and VBMI: across runs back to back in the source along `inner`, forwards or
+/// backwards (rl_short_runs_transpose), read backwards along `outer` (rl_copy_reversed), or spaced
+/// up to 64 bytes apart along it, unless streaming (rl_copy_spaced_runs).
 void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
                       void *dst, ptrdiff_t dst_outer, ptrdiff_t dst_inner,
                       ptrdiff_t n_outer, ptrdiff_t n_inner, size_t run_bytes, int streaming);

@@ -196,7 +196,7 @@ public struct CopyPlan: Sendable {
                 }
                 let perSide = Swift.max(1, Int((Double(tuning.runTileAreaBytes) / Double(runBytes)).squareRoot()))
                 // Even tiles: 32 runs with 25 per side become 16 + 16, not 25 + 7.
-                func balanced(_ size: Int) -> Int { let tiles = (size + perSide - 1) / perSide; return (size + tiles - 1) / tiles }
+                func balanced(_ size: Int) -> Int { CopyPlan.balancedTile(size, perTile: perSide) }
                 if let k = roleA2 { tileA2 = balanced(dims[k].size) }
                 if let k = roleB2 { tileB2 = balanced(dims[k].size) }
                 if let k = roleA2, dims[k].source == -inner.size || dims[k].source > inner.size, roleB2 == nil {
@@ -207,7 +207,7 @@ public struct CopyPlan: Sendable {
                 }
                 if let k2 = roleA2, let kb = roleB2, rl_short_runs_transpose(runBytes) != 0 {
                     // Runs back to back on both sides, across each other: the kernel transposes them
-                    // in registers (RunTranspose.c), N = 64 / (runs padded to 4, 8 or 16 bytes) at a
+                    // in registers (RunTranspose.c), N = 64 / (runs padded to 4, 8, 16 or 32 bytes) at a
                     // time, so the tile is a band of source rows, each destination row's stretch
                     // long enough for whole lines: 64 runs where destination rows are whole lines,
                     // else 128, so that fewer of each stretch's lines are partial; 256 runs along
