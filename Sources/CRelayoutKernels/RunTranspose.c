@@ -14,7 +14,7 @@
 #include "WideBlocks.h"
 
 #if defined(__x86_64__)
-// The byte permutes of one run length R (3 to 31) padded to P: the first stage of the block
+// The byte permutes of one run length R (1 to 31) padded to P: the first stage of the block
 // transpose, which takes pairs of packed rows (`first_low`, `first_high`), and the last, which
 // leaves packed rows (`last_low`, `last_high`; the 128-bit lane shuffles 0x88 and 0xdd with the
 // narrowing folded in). Built once per length on first use.
@@ -241,7 +241,7 @@ SKEW_TARGET static void transpose_runs_avx512(const char *s, ptrdiff_t src_outer
 
 int rl_short_runs_transpose(size_t run_bytes) {
 #if defined(__x86_64__)
-    return run_bytes >= 3 && run_bytes <= 31 && rl_avx512_transposes() && rl_has_avx512_vbmi();
+    return run_bytes >= 1 && run_bytes <= 31 && rl_avx512_transposes() && rl_has_avx512_vbmi();
 #else
     (void)run_bytes;
     return 0;

@@ -119,13 +119,6 @@ static inline __attribute__((always_inline)) void move_under16(char *d, const ch
     }
 }
 
-// Transposes a tile of runs of 3 to 31 bytes that lie back to back on both sides (RunTranspose.c):
-// run (i, j) from src + i * src_outer + j * src_inner to dst + i * run_bytes + j * dst_inner (bytes),
-// for i < n_outer, j < n_inner, where src_inner is run_bytes or -run_bytes (the source's rows read
-// backwards). Returns 0, having written nothing, where it does not apply (other lengths or steps,
-// CPUs without AVX-512BW and VBMI).
-int rl_transpose_short_runs(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner, void *dst, ptrdiff_t dst_inner, ptrdiff_t n_outer,
-                            ptrdiff_t n_inner, size_t run_bytes, int streaming);
 
 // Row i of a walk: from its table where there is one (grouped tiles, rows inside lines), else by
 // stride (plain tiles). Inlined with a constant table argument, the test folds away.

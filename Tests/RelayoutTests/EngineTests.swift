@@ -354,6 +354,34 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testQuarterTurnsTakeTheRunTransposesForEveryElementSize() throws {
+        // A transpose whose source rows are read backwards (x.T[::-1], a quarter turn) goes to the
+        // run transposes with single elements as runs: every element size, bands with tails on both
+        // sides, a batch of planes, every kernel setting (streamed through the stage and not), VBMI
+        // off (element by element).
+        for elementSize in [1, 2, 4, 8, 16] {
+            for (shape, permutation, flipped) in [([70, 45], [1, 0], 0), ([130, 300], [1, 0], 0), ([3, 37, 50], [0, 2, 1], 1)] {
+                let source = try RawTensor(shape: shape, elementSize: elementSize)
+                var rng = SeededGenerator(seed: UInt64(shape.reduce(0, +) * 10 + elementSize))
+                Self.fillRandom(source.storage, using: &rng)
+                let view = try source.permuted(permutation).sliced(axis: flipped, step: -1)
+                let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize)
+                XCTAssertEqual(plan.kernel, .transpose, "\(plan)")
+                let expected = try Self.referenceResult(view, destination)
+                for vbmi in [true, false] {
+                    Kernels.allowAVX512VBMI(vbmi)
+                    defer { Kernels.allowAVX512VBMI(true) }
+                    try Self.forEachKernelSetting(workers: [1, 3]) { workers, tuning, setting in
+                        try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: workers)
+                            .execute(from: view, into: destination)
+                        Self.assertSameBytes(destination, expected, "\(shape) of \(elementSize)-byte elements turned, \(setting), VBMI \(vbmi)")
+                    }
+                }
+            }
+        }
+    }
+
     func testRowsReadBackwardsAreReversedARegisterAtATime() throws {
         // A flip along a row (x[:, ::-1]): elements of every size, and runs of 1 to 33 bytes (an
         // image's pixels), reversed a register of units at a time where the CPU has AVX-512 VBMI,

@@ -134,8 +134,18 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
                       void *dst, ptrdiff_t dst_outer, ptrdiff_t dst_inner,
                       ptrdiff_t n_outer, ptrdiff_t n_inner, size_t run_bytes, int streaming);
 
+/// Transposes a tile of runs of 1 to 31 bytes that lie back to back on both sides (RunTranspose.c):
+/// run (i, j) from src + i * src_outer + j * src_inner to dst + i * run_bytes + j * dst_inner (bytes),
+/// for i < n_outer, j < n_inner, where src_inner is run_bytes or -run_bytes (the source's rows read
+/// backwards; single elements of a quarter turn are runs too). With `streaming`, each band of
+/// destination rows goes through an L1 stage and out in whole lines (callers end a batch with
+/// rl_store_fence). Returns 0, having written nothing, where it does not apply (other lengths or
+/// steps, CPUs without AVX-512BW and VBMI).
+int rl_transpose_short_runs(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner, void *dst, ptrdiff_t dst_inner, ptrdiff_t n_outer,
+                            ptrdiff_t n_inner, size_t run_bytes, int streaming);
+
 /// Whether rl_copy_run_tile moves runs of `run_bytes` bytes that lie back to back on both sides
-/// (dst_outer and src_inner equal to run_bytes) through register transposes: 3 to 31 bytes, on CPUs
+/// (dst_outer and src_inner equal to run_bytes) through register transposes: 1 to 31 bytes, on CPUs
 /// with AVX-512BW and VBMI (neither turned off). The planner shapes such tiles for it and lets them
 /// stream: each band of destination rows goes through an L1 stage and out in whole lines.
 int rl_short_runs_transpose(size_t run_bytes);

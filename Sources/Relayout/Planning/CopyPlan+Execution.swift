@@ -314,8 +314,13 @@ extension CopyPlan {
                             for b2 in 0..<nB2 {
                                 let s = s + a2 * along2.source + b2 * across2.source
                                 let d = d + a2 * along2.destination + b2 * across2.destination
+                                let size = MemoryLayout<T>.stride
                                 if registerTranspose {
-                                    rl_transpose_tile(s, along.source, d, across.destination, nA, nB, MemoryLayout<T>.stride, flags)
+                                    rl_transpose_tile(s, along.source, d, across.destination, nA, nB, size, flags)
+                                } else if along.destination == 1, across.source == -1,
+                                          rl_transpose_short_runs(s, along.source * size, -size, d, across.destination * size, nA, nB, size, streaming ? 1 : 0) != 0 {
+                                    // The source's rows read backwards (a quarter turn): the run
+                                    // transposes take elements as runs, each window from its far end.
                                 } else {
                                     Kernels.tile(s, along.source, across.source, d, along.destination, across.destination, nA, nB)
                                 }

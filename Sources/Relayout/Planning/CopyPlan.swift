@@ -232,6 +232,16 @@ public struct CopyPlan: Sendable {
                 roleB = b
                 tileA = Swift.min(budget.along, inner.size)
                 tileB = Swift.min(budget.across, dims[b].size)
+                if inner.destination == 1, dims[b].source == -1, rl_short_runs_transpose(elementSize) != 0 {
+                    // A quarter turn (the source's rows read backwards) goes to the run transposes
+                    // (RunTranspose.c, elements as runs), in bands: 64 source rows where destination
+                    // rows are whole lines, else 128, by 512 (2 threads, 2 rounds, GB/s against
+                    // 128 x 512: f4 4096 x 4096:1,0[::-1] 40.9 at 64 x 256, 20.2; f4 1080 x 1920 25.6,
+                    // 17.6 at 64 x 256; c16 1000 x 1000 40.1 at 64 x 256, 35.5).
+                    let wholeLines = (dims[b].destination * elementSize) % 64 == 0
+                    tileA = Swift.min(inner.size, wholeLines ? 64 : 128)
+                    tileB = Swift.min(dims[b].size, 512)
+                }
                 if tileA == inner.size, let k = destinationNext, k != b {
                     roleA2 = k
                     tileA2 = Swift.min(dims[k].size, Swift.max(1, budget.along / inner.size))
@@ -444,6 +454,9 @@ public struct CopyPlan: Sendable {
         let runTranspose = roleA2 != nil && roleB2 != nil && tileA == inner.size && rl_short_runs_transpose(tileA * elementSize) != 0
         let fillsLines = kernel == .permutedBlocks || (kernel == .bulk && (tileA * elementSize >= 1024 || runStretch || runTranspose))
             || (kernel == .transpose && inner.destination == 1 && across.source == 1 && destinationRun >= 256)
+            // A quarter turn's tiles go to the run transposes (source rows read backwards), which
+            // stream through their L1 stage.
+            || (kernel == .transpose && inner.destination == 1 && across.source == -1 && rl_short_runs_transpose(elementSize) != 0)
         streaming = bytes >= tuning.streamingThresholdBytes && fillsLines && rl_has_streaming_stores() != 0
         freshPopulators = tuning.freshPopulators
         transposeFlags = (streaming ? Int32(RL_TRANSPOSE_STREAMING) : 0) | (tuning.wideTransposes ? Int32(RL_TRANSPOSE_WIDE) : 0)
