@@ -532,6 +532,41 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(try CopyPlan(source: view.layout, destination: offsetByOne.layout, elementSize: 1).unitSize, 1)
     }
 
+    func testBlocksReadBackwardsArePermutedBlocks() throws {
+        // A block dimension the source reads backwards (RGB -> BGR, x[..., ::-1]; rows of a small
+        // block flipped) makes a permuted block whose source starts before the element destination 0
+        // reads: pixels of 2 to 16 channels of every element size, a 2-D block with one dimension
+        // reversed, and the batch flipped or sliced as well; every kernel setting, VBMI off.
+        var cases: [(shape: [Int], elementSize: Int, flips: [Int], slice: Bool)] = []
+        for channels in [2, 3, 4, 5, 7, 16] {
+            for elementSize in [1, 2, 4, 8, 16] where channels * elementSize <= 256 {
+                cases.append(([37, 11, channels], elementSize, [2], false))
+            }
+        }
+        cases += [([40, 3, 4], 1, [1], false), ([40, 3, 4], 4, [1, 2], false), ([33, 5, 3], 1, [0, 2], true), ([50, 8, 3], 2, [1, 2], true)]
+        for c in cases {
+            let source = try RawTensor(shape: c.shape, elementSize: c.elementSize)
+            var rng = SeededGenerator(seed: UInt64(c.shape.reduce(0, +) * 17 + c.elementSize))
+            Self.fillRandom(source.storage, using: &rng)
+            var view = c.slice ? try source.sliced(axis: 0, start: 1, stop: c.shape[0] - 1) : source
+            for axis in c.flips { view = try view.sliced(axis: axis, step: -1) }
+            let label = "\(c.shape) of \(c.elementSize)-byte elements, axes \(c.flips) reversed"
+            let plan = try CopyPlan(source: view.layout, destination: Layout.rowMajor(view.shape), elementSize: c.elementSize)
+            if c.flips.contains(2) || c.flips == [1] { XCTAssertEqual(plan.kernel, .permutedBlocks, "\(label): \(plan)") }
+            let expected = try Self.referenceResult(view, try RawTensor(shape: view.shape, elementSize: c.elementSize))
+            for vbmi in [true, false] {
+                Kernels.allowAVX512VBMI(vbmi)
+                defer { Kernels.allowAVX512VBMI(true) }
+                try Self.forEachKernelSetting(workers: [1, 3]) { threads, tuning, setting in
+                    let destination = try RawTensor(shape: view.shape, elementSize: c.elementSize)
+                    try CopyPlan(source: view.layout, destination: destination.layout, elementSize: c.elementSize, tuning: tuning, threads: threads)
+                        .execute(from: view, into: destination)
+                    Self.assertSameBytes(destination, expected, "\(label), \(setting), VBMI \(vbmi)")
+                }
+            }
+        }
+    }
+
     func testBatchesOfSmallBlocksArePermutedAsAStream() throws {
         // N small matrices (or 3-D blocks) permuted the same way, dense on both sides, run as one
         // stream of blocks (or, where the batch's blocks lie apart, through an L1 stage): with AVX-512 through register permutes (blocks up to 64 bytes), else and

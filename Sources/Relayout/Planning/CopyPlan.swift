@@ -130,11 +130,12 @@ public struct CopyPlan: Sendable {
         let copiedBytes = destination.count * elementSize
         let elementSize = elementSize * widening
         unitSize = elementSize
-        self.sourceOffset = sourceOffset
         self.destinationOffset = destinationOffset
         if dims.isEmpty { dims = [Dimension(size: destination.isEmpty ? 0 : 1, source: 1, destination: 1)] }
         let permutedBlock = CopyPlan.permutedBlock(of: dims, elementSize: elementSize)
-        if let (depth, permutation) = permutedBlock {
+        // A block that reads a dimension backwards starts before the element destination 0 reads.
+        self.sourceOffset = sourceOffset + (permutedBlock?.sourceShift ?? 0)
+        if let (depth, permutation, _) = permutedBlock {
             // From here on a block is one run, and the dimensions outside it batch the blocks.
             dims = Array(dims.dropLast(depth)) + [Dimension(size: permutation.count, source: 1, destination: 1)]
             blockPermutation = permutation
@@ -156,7 +157,7 @@ public struct CopyPlan: Sendable {
         }
         let destinationNext: Int? = a >= 1 && dims[a - 1].destination == inner.size * inner.destination ? a - 1 : nil
 
-        if let (_, permutation) = permutedBlock {
+        if let (_, permutation, _) = permutedBlock {
             kernel = .permutedBlocks
             tileA = inner.size
             // Items of blocks along the batch's innermost dimension, about 16 KiB, in whole steps of
@@ -516,17 +517,22 @@ public struct CopyPlan: Sendable {
 
     /// Where the copy is a batch of small dense blocks: how many innermost dimensions make the block,
     /// and the permutation of its elements (element i of a destination block is element
-    /// `permutation[i]` of its source block); else nil. The block is the fewest innermost dimensions
-    /// (two or more) that are dense on both sides, and every dimension outside it batches blocks,
+    /// `permutation[i]` of its source block, which starts `sourceShift` elements from the element
+    /// destination element 0 reads: 0, or less where the source reads a block dimension backwards);
+    /// else nil. The block is the fewest innermost dimensions (two or more, or one that the source
+    /// reads backwards: RGB -> BGR, x[..., ::-1]) that are dense on both sides (the source's strides
+    /// by their size), and every dimension outside it batches blocks,
     /// with any strides (N x 3 x 3 with the last two axes swapped: blocks of 9 elements; B x H x 3 x
     /// 4 with B and H swapped as well). Blocks up to 64 bytes go through register permutes; up to
     /// 256 bytes of 2-byte or wider elements, element by element, which still beats a work item per
     /// block (2 threads, ratio to memcpy: f8 N x 3 x 3 0.20 -> 0.96, f4 N x 8 x 8 0.46 -> 0.79, u2 N
     /// x 12 x 10 0.30 -> 0.42), but not for 1-byte elements (u1 N x 16 x 16 0.33 -> 0.27).
-    static func permutedBlock(of dims: [Dimension], elementSize: Int) -> (depth: Int, permutation: [Int32])? {
-        guard dims.count >= 3 else { return nil }
-        for depth in 2..<dims.count {
+    static func permutedBlock(of dims: [Dimension], elementSize: Int) -> (depth: Int, permutation: [Int32], sourceShift: Int)? {
+        guard dims.count >= 2 else { return nil }
+        for depth in 1..<dims.count {
             let block = Array(dims.suffix(depth))
+            // One dimension read forwards is a run, not a block.
+            if depth == 1 && block[0].source >= 0 { continue }
             let size = block.reduce(1) { $0 * $1.size }
             guard size * elementSize <= (elementSize >= 2 ? 256 : 64) else { return nil }
             // Dense on both sides: ordered by stride, each stride is the product of the sizes inside it.
@@ -538,7 +544,8 @@ public struct CopyPlan: Sendable {
                 }
                 return true
             }
-            guard dense(block.map(\.source)), dense(block.map(\.destination)) else { continue }
+            guard dense(block.map { abs($0.source) }), dense(block.map(\.destination)) else { continue }
+            let shift = block.reduce(0) { $0 + ($1.source < 0 ? ($1.size - 1) * $1.source : 0) }
             // Destination element i (row-major over the block's dimensions, which go by destination stride).
             return (depth, (0..<size).map { i in
                 var rest = i, from = 0
@@ -546,8 +553,8 @@ public struct CopyPlan: Sendable {
                     from += (rest % d.size) * d.source
                     rest /= d.size
                 }
-                return Int32(from)
-            })
+                return Int32(from - shift)
+            }, shift)
         }
         return nil
     }
