@@ -402,8 +402,8 @@ final class EngineTests: XCTestCase {
         // R, (128 - R) / S + 1) runs a step from two source registers where the CPU has AVX-512
         // VBMI, the last step overlapping the one before; steps over 64 bytes and rows shorter than
         // K runs go run by run. Pixels of 3 to 70 bytes, runs of 2 to 33, rows of 1 to 60 pixels,
-        // channels from the front and from inside the pixel, wider elements, between guard bytes,
-        // 1 and 2 workers, VBMI off.
+        // channels from the front and from inside the pixel, wider elements, and every k-th element
+        // of a row, between guard bytes, 1 and 2 workers, VBMI off.
         var cases: [(shape: [Int], elementSize: Int, channels: Range<Int>)] = []
         for (pixel, run) in [(4, 3), (3, 2), (8, 5), (16, 15), (40, 33), (64, 31), (70, 20), (5, 4), (33, 32), (60, 3), (48, 10)] {
             for pixels in [1, 7, 21, 60] { cases.append(([3, pixels, pixel], 1, 0..<run)) }
@@ -415,6 +415,18 @@ final class EngineTests: XCTestCase {
             Self.fillRandom(source.storage, using: &rng)
             let view = try source.sliced(axis: 2, start: c.channels.lowerBound, stop: c.channels.upperBound)
             try Self.assertCopyBetweenGuardsMatchesReference(view, "\(c.shape)[..., \(c.channels)] of \(c.elementSize)-byte elements")
+        }
+        // Every k-th element of a row (x[:, ::k]): elements as runs k elements apart, up to 64 bytes
+        // (beyond, element by element).
+        for elementSize in [1, 2, 4, 8, 16] {
+            for step in [2, 3, 4, 5, 8, 9] {
+                for row in [3, 40, 200] {
+                    let source = try RawTensor(shape: [3, row], elementSize: elementSize)
+                    var rng = SeededGenerator(seed: UInt64(row * 100 + step * 10 + elementSize))
+                    Self.fillRandom(source.storage, using: &rng)
+                    try Self.assertCopyBetweenGuardsMatchesReference(source.sliced(axis: 1, step: step), "[3, \(row)][:, ::\(step)] of \(elementSize)-byte elements")
+                }
+            }
         }
     }
 

@@ -28,6 +28,9 @@ enum Kernels {
             } else if sourceStride == -1 {
                 // A row read backwards (a flip): whole registers of elements reversed at a time.
                 rl_copy_reversed(destination, source, count, MemoryLayout<T>.stride)
+            } else if sourceStride > 1 && sourceStride * MemoryLayout<T>.stride <= 64 {
+                // Every k-th element (x[:, ::2]): a register of them packed at a time.
+                rl_copy_spaced_runs(destination, source, count, MemoryLayout<T>.stride, sourceStride * MemoryLayout<T>.stride)
             } else {
                 for i in 0..<count { destination[i] = source[i * sourceStride] }
             }
