@@ -6,6 +6,8 @@
 // put back in reverse order with one permute, for any unit of up to 32 bytes.
 #include "CRelayoutKernels.h"
 
+#include <pthread.h>
+
 #include "TransposeBlocks.h"
 
 // Unit k of the destination from unit k of the source counted backwards, one at a time.
@@ -33,14 +35,19 @@ static void reverse_scalar(char *d, const char *s, ptrdiff_t count, ptrdiff_t R)
 static _Alignas(64) unsigned char reverse_tables[33][64];
 static int reverse_tables_built[33];
 
+static pthread_mutex_t reverse_tables_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static const unsigned char *reverse_table(ptrdiff_t R) {
-    if (!__atomic_load_n(&reverse_tables_built[R], __ATOMIC_ACQUIRE)) {
-        // Threads that race here write the same bytes.
-        const ptrdiff_t K = 64 / R;
-        unsigned char table[64] = {0};
-        for (ptrdiff_t m = 0; m < K * R; m++) table[m] = (unsigned char)((K - 1 - m / R) * R + m % R);
-        memcpy(reverse_tables[R], table, 64);
-        __atomic_store_n(&reverse_tables_built[R], 1, __ATOMIC_RELEASE);
+    int *built = &reverse_tables_built[R];
+    if (!__atomic_load_n(built, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&reverse_tables_lock);
+        if (!__atomic_load_n(built, __ATOMIC_RELAXED)) {
+            const ptrdiff_t K = 64 / R;
+            memset(reverse_tables[R], 0, 64);
+            for (ptrdiff_t m = 0; m < K * R; m++) reverse_tables[R][m] = (unsigned char)((K - 1 - m / R) * R + m % R);
+            __atomic_store_n(built, 1, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&reverse_tables_lock);
     }
     return reverse_tables[R];
 }

@@ -10,6 +10,8 @@
 // loads and stores make every tail exact and read nothing past it. With AVX-512BW and VBMI only.
 #include "CRelayoutKernels.h"
 
+#include <pthread.h>
+
 #include "TransposeBlocks.h"
 #include "WideBlocks.h"
 
@@ -81,13 +83,17 @@ static void build_run_tables(RunTables *t, ptrdiff_t R, int reversed) {
     }
 }
 
+static pthread_mutex_t run_tables_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static const RunTables *tables_for(ptrdiff_t R, int reversed) {
-    if (!__atomic_load_n(&run_tables_built[reversed][R], __ATOMIC_ACQUIRE)) {
-        // Threads that race here build the same bytes.
-        RunTables built;
-        build_run_tables(&built, R, reversed);
-        memcpy(&run_tables[reversed][R], &built, sizeof built);
-        __atomic_store_n(&run_tables_built[reversed][R], 1, __ATOMIC_RELEASE);
+    int *built = &run_tables_built[reversed][R];
+    if (!__atomic_load_n(built, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&run_tables_lock);
+        if (!__atomic_load_n(built, __ATOMIC_RELAXED)) {
+            build_run_tables(&run_tables[reversed][R], R, reversed);
+            __atomic_store_n(built, 1, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&run_tables_lock);
     }
     return &run_tables[reversed][R];
 }
