@@ -245,6 +245,18 @@ SKEW_TARGET static void transpose_runs_avx512(const char *s, ptrdiff_t src_outer
 }
 #endif
 
+int rl_transpose_reversed_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                               ptrdiff_t element_size, int streaming) {
+    const ptrdiff_t E = element_size;
+    // A few channels read backwards (BGR pixels into RGB planes): the channel gathers, with the
+    // destination's planes taken from the last one up.
+    if (across_n >= 2 && across_n <= RL_MAX_CHANNELS &&
+        rl_transpose_tile_channels((const char *)src - (across_n - 1) * E, src_along, (char *)dst + (across_n - 1) * dst_across * E, -dst_across,
+                                   along_n, across_n, E, streaming))
+        return 1;
+    return rl_transpose_short_runs(src, src_along * E, -E, dst, dst_across * E, along_n, across_n, (size_t)E, streaming);
+}
+
 int rl_short_runs_transpose(size_t run_bytes) {
 #if defined(__x86_64__)
     return run_bytes >= 1 && run_bytes <= 31 && rl_avx512_transposes() && rl_has_avx512_vbmi();

@@ -318,9 +318,9 @@ extension CopyPlan {
                                 if registerTranspose {
                                     rl_transpose_tile(s, along.source, d, across.destination, nA, nB, size, flags)
                                 } else if along.destination == 1, across.source == -1,
-                                          rl_transpose_short_runs(s, along.source * size, -size, d, across.destination * size, nA, nB, size, streaming ? 1 : 0) != 0 {
-                                    // The source's rows read backwards (a quarter turn): the run
-                                    // transposes take elements as runs, each window from its far end.
+                                          rl_transpose_reversed_tile(s, along.source, d, across.destination, nA, nB, size, streaming ? 1 : 0) != 0 {
+                                    // The source's rows read backwards (a quarter turn; BGR pixels
+                                    // into RGB planes): the channel gathers or the run transposes.
                                 } else {
                                     Kernels.tile(s, along.source, across.source, d, along.destination, across.destination, nA, nB)
                                 }

@@ -233,9 +233,10 @@ public struct CopyPlan: Sendable {
                 roleB = b
                 tileA = Swift.min(budget.along, inner.size)
                 tileB = Swift.min(budget.across, dims[b].size)
-                if inner.destination == 1, dims[b].source == -1, rl_short_runs_transpose(elementSize) != 0 {
+                if inner.destination == 1, dims[b].source == -1, dims[b].size > 15, rl_short_runs_transpose(elementSize) != 0 {
                     // A quarter turn (the source's rows read backwards) goes to the run transposes
-                    // (RunTranspose.c, elements as runs), in bands: 64 source rows where destination
+                    // (RunTranspose.c, elements as runs; up to 15 such rows, BGR pixels into RGB
+                    // planes, to the channel gathers with the usual tile), in bands: 64 source rows where destination
                     // rows are whole lines, else 128, by 512 (2 threads, 2 rounds, GB/s against
                     // 128 x 512: f4 4096 x 4096:1,0[::-1] 40.9 at 64 x 256, 20.2; f4 1080 x 1920 25.6,
                     // 17.6 at 64 x 256; c16 1000 x 1000 40.1 at 64 x 256, 35.5).
