@@ -120,7 +120,7 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
     const char *s = (const char *)src;
     char *d = (char *)dst;
     // Runs read backwards along `outer` into runs back to back (a flipped image's pixels): each
-    // stretch reversed a register at a time (Reverse.c).
+    // stretch reversed a register at a time (SteppedRows.c).
     if (dst_outer == (ptrdiff_t)run_bytes && src_outer == -(ptrdiff_t)run_bytes && run_bytes < 32) {
         for (ptrdiff_t j = 0; j < n_inner; j++) rl_copy_reversed(d + j * dst_inner, s + j * src_inner, n_outer, run_bytes);
         return;

@@ -203,7 +203,7 @@ public struct CopyPlan: Sendable {
                 if let k = roleA2, dims[k].source == -inner.size || dims[k].source > inner.size, roleB2 == nil {
                     // Runs read backwards, or spaced apart, into runs back to back (a flipped image's
                     // pixels; a channel dropped from each): one stretch of about 16 KiB per item
-                    // (Reverse.c), not a square tile.
+                    // (SteppedRows.c), not a square tile.
                     tileA2 = Swift.min(dims[k].size, Swift.max(tileA2, (16 << 10) / runBytes))
                 }
                 if let k2 = roleA2, let kb = roleB2, rl_short_runs_transpose(runBytes) != 0 {
