@@ -254,6 +254,22 @@ int rl_transpose_reversed_tile(const void *src, ptrdiff_t src_along, void *dst, 
         rl_transpose_tile_channels((const char *)src - (across_n - 1) * E, src_along, (char *)dst + (across_n - 1) * dst_across * E, -dst_across,
                                    along_n, across_n, E, streaming))
         return 1;
+    // Planes into pixels with the planes' rows read backwards (an NCHW batch flipped into NHWC):
+    // each stretch of the rows reversed into an L1 stage, then interleaved by the channel gathers.
+    if (along_n >= 2 && along_n <= RL_MAX_CHANNELS && dst_across == along_n && E <= 8 && rl_short_runs_transpose((size_t)E)) {
+        _Alignas(64) char stage[16 << 10];
+        const ptrdiff_t chunk = (ptrdiff_t)sizeof stage / along_n / E / 64 * 64;
+        const char *s = (const char *)src;
+        char *d = (char *)dst;
+        for (ptrdiff_t b0 = 0; b0 < across_n; b0 += chunk) {
+            const ptrdiff_t nb = across_n - b0 < chunk ? across_n - b0 : chunk;
+            for (ptrdiff_t a = 0; a < along_n; a++) rl_copy_reversed(stage + a * chunk * E, s + (a * src_along - b0) * E, nb, (size_t)E);
+            if (!rl_transpose_tile_channels(stage, chunk, d + b0 * along_n * E, along_n, along_n, nb, E, streaming))
+                for (ptrdiff_t b = 0; b < nb; b++)
+                    for (ptrdiff_t a = 0; a < along_n; a++) memcpy(d + ((b0 + b) * along_n + a) * E, stage + (a * chunk + b) * E, (size_t)E);
+        }
+        return 1;
+    }
     return rl_transpose_short_runs(src, src_along * E, -E, dst, dst_across * E, along_n, across_n, (size_t)E, streaming);
 }
 

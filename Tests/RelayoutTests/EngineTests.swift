@@ -357,13 +357,16 @@ final class EngineTests: XCTestCase {
     func testQuarterTurnsTakeTheRunTransposesForEveryElementSize() throws {
         // A transpose whose source rows are read backwards (x.T[::-1], a quarter turn) goes to the
         // run transposes with single elements as runs: every element size, bands with tails on both
-        // sides, a batch of planes, pixels of 3 to 16 channels read backwards into planes, every
-        // kernel setting (streamed through the stage and not), VBMI off (element by element).
+        // sides, a batch of planes, pixels of 3 to 16 channels read backwards into planes, planes
+        // read backwards into pixels, every kernel setting (streamed through the stage and not),
+        // VBMI off (element by element).
         for elementSize in [1, 2, 4, 8, 16] {
-            // The last three: BGR-like pixels into planes in reverse channel order (the channel
-            // gathers with the planes from the last one up; 16 channels take the run transposes).
+            // Then BGR-like pixels into planes in reverse channel order (the channel gathers with
+            // the planes from the last one up; 16 channels take the run transposes), and planes into
+            // pixels with the planes' rows read backwards (reversed into a stage, then interleaved).
             for (shape, permutation, flipped) in [([70, 45], [1, 0], 0), ([130, 300], [1, 0], 0), ([3, 37, 50], [0, 2, 1], 1),
-                                                  ([9, 70, 3], [2, 0, 1], 0), ([5, 33, 15], [2, 0, 1], 0), ([4, 50, 16], [2, 0, 1], 0)] {
+                                                  ([9, 70, 3], [2, 0, 1], 0), ([5, 33, 15], [2, 0, 1], 0), ([4, 50, 16], [2, 0, 1], 0),
+                                                  ([3, 9, 300], [1, 2, 0], 1), ([15, 5, 70], [1, 2, 0], 1), ([16, 4, 50], [1, 2, 0], 1), ([4, 3, 40], [1, 2, 0], 1)] {
                 let source = try RawTensor(shape: shape, elementSize: elementSize)
                 var rng = SeededGenerator(seed: UInt64(shape.reduce(0, +) * 10 + elementSize))
                 Self.fillRandom(source.storage, using: &rng)
