@@ -272,13 +272,6 @@ static inline int rl_staged_at_any_stride(ptrdiff_t element_size, int flags) {
     return element_size >= 8 || (flags & RL_TRANSPOSE_STAGED_ANY_STRIDE) != 0;
 }
 
-// The most channels (elements of the packed side) that the few-channel gathers take. Their cost
-// grows with the channels (one two-register permute per pair of them for every output register),
-// but up to 15 they still beat the register blocks, which see such a tile as mostly tail (2
-// threads, 8 MiB: u1 N x 10 to 10 planes 0.31 -> 0.89 of memcpy, x 15 0.32 -> 0.59; u2 x 12 0.43
-// -> 0.71; f4 x 14 0.68 -> 0.92). At 16, 1- and 2-byte blocks are whole and faster (u2 x 16 1.19
-// against 0.76).
-enum { RL_MAX_CHANNELS = 15 };
 
 // Tiles with a side of 2 to RL_MAX_CHANNELS elements packed on one side (Channels.c; AVX-512BW,
 // and VBMI for 1-byte elements): source rows of across_n elements back to back (src_along ==

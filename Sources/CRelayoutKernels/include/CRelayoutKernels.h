@@ -36,6 +36,13 @@
 enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2, RL_TRANSPOSE_STAGED_ANY_STRIDE = 4, RL_TRANSPOSE_WIDE_SINGLE_BLOCKS = 8,
        RL_TRANSPOSE_ROWS_BEFORE = 16, RL_TRANSPOSE_ROWS_AFTER = 32 };
 enum { RL_NEIGHBOUR_ROWS = 16 };
+/// The most channels (elements of the packed side) that the few-channel gathers take (Channels.c);
+/// the planner keeps the usual tile for reversed tiles with a side this short. Their cost grows with
+/// the channels (one two-register permute per pair of them for every output register), but up to 15
+/// they still beat the register blocks, which see such a tile as mostly tail (2 threads, 8 MiB: u1 N
+/// x 10 to 10 planes 0.31 -> 0.89 of memcpy, x 15 0.32 -> 0.59; u2 x 12 0.43 -> 0.71; f4 x 14 0.68
+/// -> 0.92). At 16, 1- and 2-byte blocks are whole and faster (u2 x 16 1.19 against 0.76).
+enum { RL_MAX_CHANNELS = 15 };
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int flags);
 

@@ -209,15 +209,12 @@ public struct CopyPlan: Sendable {
                 if let k2 = roleA2, let kb = roleB2, rl_short_runs_transpose(runBytes) != 0 {
                     // Runs back to back on both sides, across each other: the kernel transposes them
                     // in registers (RunTranspose.c), N = 64 / (runs padded to 4, 8, 16 or 32 bytes) at a
-                    // time, so the tile is a band of source rows, each destination row's stretch
-                    // long enough for whole lines: 64 runs where destination rows are whole lines,
-                    // else 128, so that fewer of each stretch's lines are partial; 256 runs along
-                    // the source's rows (2 threads, 3 rounds, GB/s against 116 x 116: u1 1088 x
-                    // 1920 x 3 with the first two axes swapped 17.6 -> 26.6, f4 1024 x 1024 x 3 17.6
-                    // -> 28.7, u1 1024 x 1024 x 15 18.4 -> 30.8; u1 1080 x 1920 x 3, rows of 3240
-                    // bytes, 18.1 at 64 and 21.1 at 128).
-                    let wholeLines = (dims[kb].destination * elementSize) % 64 == 0
-                    tileA2 = CopyPlan.balancedTile(dims[k2].size, perTile: wholeLines ? 64 : 128)
+                    // time, so the tile is a band of source rows (runTransposeBand), each destination
+                    // row's stretch long enough for whole lines, by 256 runs along the source's rows
+                    // (2 threads, 3 rounds, GB/s against 116 x 116: u1 1088 x 1920 x 3 with the
+                    // first two axes swapped 17.6 -> 26.6, f4 1024 x 1024 x 3 17.6 -> 28.7, u1 1024
+                    // x 1024 x 15 18.4 -> 30.8).
+                    tileA2 = CopyPlan.balancedTile(dims[k2].size, perTile: CopyPlan.runTransposeBand(destinationRowBytes: dims[kb].destination * elementSize))
                     tileB2 = CopyPlan.balancedTile(dims[kb].size, perTile: 256)
                 }
             }
@@ -233,15 +230,14 @@ public struct CopyPlan: Sendable {
                 roleB = b
                 tileA = Swift.min(budget.along, inner.size)
                 tileB = Swift.min(budget.across, dims[b].size)
-                if inner.destination == 1, dims[b].source == -1, dims[b].size > 15, rl_short_runs_transpose(elementSize) != 0 {
+                if inner.destination == 1, dims[b].source == -1, dims[b].size > Int(RL_MAX_CHANNELS), rl_short_runs_transpose(elementSize) != 0 {
                     // A quarter turn (the source's rows read backwards) goes to the run transposes
-                    // (RunTranspose.c, elements as runs; up to 15 such rows, BGR pixels into RGB
-                    // planes, to the channel gathers with the usual tile), in bands: 64 source rows where destination
-                    // rows are whole lines, else 128, by 512 (2 threads, 2 rounds, GB/s against
-                    // 128 x 512: f4 4096 x 4096:1,0[::-1] 40.9 at 64 x 256, 20.2; f4 1080 x 1920 25.6,
-                    // 17.6 at 64 x 256; c16 1000 x 1000 40.1 at 64 x 256, 35.5).
-                    let wholeLines = (dims[b].destination * elementSize) % 64 == 0
-                    tileA = Swift.min(inner.size, wholeLines ? 64 : 128)
+                    // (RunTranspose.c, elements as runs), in bands as the runs' by 512. Up to
+                    // RL_MAX_CHANNELS such rows (BGR pixels into RGB planes) keep the usual tile: the
+                    // channel gathers take them. Tiles measured, 2 threads, 2 rounds, GB/s, 64 x 256
+                    // / 128 x 512: f4 4096 x 4096:1,0[::-1] (rows of whole lines) 40.9 / 20.2; f4
+                    // 1080 x 1920 17.6 / 25.6; c16 1000 x 1000 40.1 / 35.5.
+                    tileA = Swift.min(inner.size, CopyPlan.runTransposeBand(destinationRowBytes: dims[b].destination * elementSize))
                     tileB = Swift.min(dims[b].size, 512)
                 }
                 if tileA == inner.size, let k = destinationNext, k != b {
@@ -484,6 +480,12 @@ public struct CopyPlan: Sendable {
     /// 768 -> 1536: six rounds alternating, 1.19x and 1.05x GB/s on two threads, 1.44x and 1.10x on
     /// one; no f8 or c16 TTC plan changes).
     static func groupedSourceRowBytes(elementSize: Int) -> Int { elementSize <= 2 ? 384 : 1024 }
+
+    /// Source rows per band of the run transposes (RunTranspose.c): 64 where destination rows are
+    /// whole lines, else 128, so that fewer of each destination stretch's lines are partial (u1
+    /// 1080 x 1920 x 3, rows of 3240 bytes: 18.1 GB/s at 64, 21.1 at 128; 1088 x 1920 x 3: 26.6 at
+    /// 64, 23.1 at 128).
+    static func runTransposeBand(destinationRowBytes: Int) -> Int { destinationRowBytes % 64 == 0 ? 64 : 128 }
 
     /// Tiles of about `perTile` over `size`, evened out (300 at 128: 3 tiles of 100, not 128 + 128 +
     /// 44).
