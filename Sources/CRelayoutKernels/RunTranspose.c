@@ -245,18 +245,13 @@ SKEW_TARGET static void transpose_runs_avx512(const char *s, ptrdiff_t src_outer
 }
 #endif
 
-int rl_transpose_reversed_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
-                               ptrdiff_t element_size, int streaming) {
+int rl_interleave_reversed_planes(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t along_n, ptrdiff_t across_n,
+                                  ptrdiff_t element_size, int streaming) {
     const ptrdiff_t E = element_size;
-    // A few channels read backwards (BGR pixels into RGB planes): the channel gathers, with the
-    // destination's planes taken from the last one up.
-    if (across_n >= 2 && across_n <= RL_MAX_CHANNELS &&
-        rl_transpose_tile_channels((const char *)src - (across_n - 1) * E, src_along, (char *)dst + (across_n - 1) * dst_across * E, -dst_across,
-                                   along_n, across_n, E, streaming))
-        return 1;
-    // Planes into pixels with the planes' rows read backwards (an NCHW batch flipped into NHWC):
-    // each stretch of the rows reversed into an L1 stage, then interleaved by the channel gathers.
-    if (along_n >= 2 && along_n <= RL_MAX_CHANNELS && dst_across == along_n && E <= 8 && rl_short_runs_transpose((size_t)E)) {
+    if (along_n < 2 || along_n > RL_MAX_CHANNELS) return 0;
+    if (E <= 8 && rl_short_runs_transpose((size_t)E)) {
+        // Each stretch of the planes' rows reversed into an L1 stage, then interleaved by the
+        // channel gathers.
         _Alignas(64) char stage[16 << 10];
         const ptrdiff_t chunk = (ptrdiff_t)sizeof stage / along_n / E / 64 * 64;
         const char *s = (const char *)src;
@@ -270,7 +265,7 @@ int rl_transpose_reversed_tile(const void *src, ptrdiff_t src_along, void *dst, 
         }
         return 1;
     }
-    return rl_transpose_short_runs(src, src_along * E, -E, dst, dst_across * E, along_n, across_n, (size_t)E, streaming);
+    return 0;
 }
 
 int rl_short_runs_transpose(size_t run_bytes) {

@@ -354,16 +354,14 @@ final class EngineTests: XCTestCase {
         }
     }
 
-    func testQuarterTurnsTakeTheRunTransposesForEveryElementSize() throws {
-        // A transpose whose source rows are read backwards (x.T[::-1], a quarter turn) goes to the
-        // run transposes with single elements as runs: every element size, bands with tails on both
-        // sides, a batch of planes, pixels of 3 to 16 channels read backwards into planes, planes
-        // read backwards into pixels, every kernel setting (streamed through the stage and not),
-        // VBMI off (element by element).
+    func testQuarterTurnsAreTransposesWithTheirRowsTurnedRound() throws {
+        // A transpose whose source rows are read backwards (x.T[::-1], a quarter turn) runs as the
+        // register transposes with the tile's source columns read forwards and its destination rows
+        // written from the last one up: every element size, tails on both sides, a batch of planes,
+        // pixels of 3 to 16 channels read backwards into planes (the channel gathers, planes from
+        // the last one up), planes read backwards into pixels (reversed into a stage, then
+        // interleaved: `rl_interleave_reversed_planes`), every kernel setting, VBMI off.
         for elementSize in [1, 2, 4, 8, 16] {
-            // Then BGR-like pixels into planes in reverse channel order (the channel gathers with
-            // the planes from the last one up; 16 channels take the run transposes), and planes into
-            // pixels with the planes' rows read backwards (reversed into a stage, then interleaved).
             for (shape, permutation, flipped) in [([70, 45], [1, 0], 0), ([130, 300], [1, 0], 0), ([3, 37, 50], [0, 2, 1], 1),
                                                   ([9, 70, 3], [2, 0, 1], 0), ([5, 33, 15], [2, 0, 1], 0), ([4, 50, 16], [2, 0, 1], 0),
                                                   ([3, 9, 300], [1, 2, 0], 1), ([15, 5, 70], [1, 2, 0], 1), ([16, 4, 50], [1, 2, 0], 1), ([4, 3, 40], [1, 2, 0], 1)] {
@@ -382,6 +380,36 @@ final class EngineTests: XCTestCase {
                         try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: workers)
                             .execute(from: view, into: destination)
                         Self.assertSameBytes(destination, expected, "\(shape) of \(elementSize)-byte elements turned, \(setting), VBMI \(vbmi)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testQuarterTurnsOfLargeTensorsMatchTheReference() throws {
+        // Quarter turns both ways and a transpose turned half round (x.T[::-1], x.T[:, ::-1],
+        // x.T[::-1, ::-1]) with tiles of 96 x 80 elements, so that tiles lie before and after each
+        // other on both sides (the wide walks' neighbour rows, read forwards from a tile turned
+        // round), destination rows that are whole lines (256 source rows) and rows that start
+        // inside lines, tails on both sides; every element size and kernel setting.
+        for elementSize in [1, 2, 4, 8, 16] {
+            for shape in [[256, 300], [257, 301], [300, 130]] {
+                let source = try RawTensor(shape: shape, elementSize: elementSize)
+                var rng = SeededGenerator(seed: UInt64(shape.reduce(0, +) * 10 + elementSize))
+                Self.fillRandom(source.storage, using: &rng)
+                let transposed = try source.permuted([1, 0])
+                for (name, view) in try [("x.T[::-1]", transposed.sliced(axis: 0, step: -1)), ("x.T[:, ::-1]", transposed.sliced(axis: 1, step: -1)),
+                                         ("x.T[::-1, ::-1]", transposed.sliced(axis: 0, step: -1).sliced(axis: 1, step: -1))] {
+                    let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                    let expected = try Self.referenceResult(view, destination)
+                    try Self.forEachKernelSetting(workers: [1, 2]) { workers, tuning, setting in
+                        var tuning = tuning
+                        tuning.tiles[elementSize] = .init(along: 96, across: 80)
+                        let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: workers)
+                        XCTAssertEqual(plan.kernel, .transpose, "\(plan)")
+                        XCTAssertTrue(plan.registerTranspose || plan.flipsAcross, "\(name): \(plan)")
+                        try plan.execute(from: view, into: destination)
+                        Self.assertSameBytes(destination, expected, "\(shape) of \(elementSize)-byte elements, \(name), \(setting)")
                     }
                 }
             }
@@ -478,6 +506,15 @@ final class EngineTests: XCTestCase {
         let storage = Storage(mapping: mapping, mappingLength: 3 * page, data: mapping + page, byteCount: page)
         var rng = SeededGenerator(seed: 4096)
         Self.fillRandom(storage, using: &rng)
+        func check(_ view: RawTensor, threads: Int, streamed: Bool, _ label: String) throws {
+            let destination = try RawTensor(shape: view.shape, elementSize: view.elementSize)
+            var tuning = CopyTuning.defaults
+            tuning.inlineThresholdBytes = 0
+            if streamed { tuning.streamingThresholdBytes = 0 }
+            try CopyPlan(source: view.layout, destination: destination.layout, elementSize: view.elementSize, tuning: tuning, threads: threads)
+                .execute(from: view, into: destination)
+            Self.assertSameBytes(destination, try Self.referenceResult(view, destination), label)
+        }
         for (shape, elementSize) in [([page / 3 / 40, 40, 3], 1), ([page / 12 / 20, 20, 3], 4), ([page / 5 / 64, 64, 5], 1)] {
             let count = shape.reduce(1, *)
             let source = try RawTensor(storage: storage, layout: Layout(shape: shape, strides: Layout.rowMajor(shape).strides, offset: page / elementSize - count),
@@ -485,14 +522,15 @@ final class EngineTests: XCTestCase {
             let permuted = try source.permuted([1, 0, 2])
             let views = [("permuted", permuted), ("rotated", try permuted.sliced(axis: 0, step: -1)), ("flipped", try source.sliced(axis: 1, step: -1)),
                          ("spaced", try source.sliced(axis: 2, start: 0, stop: shape[2] - 1))]
-            for (name, view) in views {
-                let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
-                var tuning = CopyTuning.defaults
-                tuning.inlineThresholdBytes = 0
-                tuning.streamingThresholdBytes = 0
-                try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 2)
-                    .execute(from: view, into: destination)
-                Self.assertSameBytes(destination, try Self.referenceResult(view, destination), "\(shape) \(name), ending at the page's end")
+            for (name, view) in views { try check(view, threads: 2, streamed: true, "\(shape) \(name), ending at the page's end") }
+        }
+        // Element quarter turns (tiles turned round) of a matrix that fills the page.
+        for (side, elementSize) in [(64, 1), (45, 2), (32, 4), (16, 16)] {
+            let source = try RawTensor(storage: storage, layout: Layout(shape: [side, side], strides: [side, 1], offset: page / elementSize - side * side),
+                                       elementSize: elementSize)
+            let turned = try source.permuted([1, 0]).sliced(axis: 0, step: -1)
+            for (name, view) in [("x.T[::-1]", turned), ("x.T[::-1, ::-1]", try turned.sliced(axis: 1, step: -1))] {
+                try check(view, threads: 2, streamed: true, "\(side)x\(side) of \(elementSize)-byte elements, \(name)")
             }
         }
         // The same views starting at the page's start.
@@ -500,12 +538,7 @@ final class EngineTests: XCTestCase {
             let source = try RawTensor(storage: storage, layout: Layout.rowMajor(shape), elementSize: elementSize)
             let permuted = try source.permuted([1, 0, 2])
             for (name, view) in [("rotated", try permuted.sliced(axis: 0, step: -1)), ("flipped", try source.sliced(axis: 1, step: -1))] {
-                let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
-                var tuning = CopyTuning.defaults
-                tuning.inlineThresholdBytes = 0
-                try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 1)
-                    .execute(from: view, into: destination)
-                Self.assertSameBytes(destination, try Self.referenceResult(view, destination), "\(shape) \(name), from the page's start")
+                try check(view, threads: 1, streamed: false, "\(shape) \(name), from the page's start")
             }
         }
     }

@@ -151,14 +151,16 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
 int rl_transpose_short_runs(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner, void *dst, ptrdiff_t dst_inner, ptrdiff_t n_outer,
                             ptrdiff_t n_inner, size_t run_bytes, int streaming);
 
-/// Transposes a tile whose source rows are read backwards: dst[b * dst_across + a] = src[a *
-/// src_along - b] for a < along_n, b < across_n (strides in elements of `element_size` bytes): a
-/// quarter turn (x.T[::-1]), or BGR pixels into RGB planes. 2 to 15 such rows of up to 8-byte
-/// elements go to the channel gathers (the planes taken from the last one up), others to
-/// rl_transpose_short_runs with each element a run. Returns 0, having written nothing, where
-/// neither applies (CPUs without AVX-512BW and VBMI).
-int rl_transpose_reversed_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
-                               ptrdiff_t element_size, int streaming);
+/// Planes into pixels with the planes' rows read backwards (an NCHW batch flipped into NHWC):
+/// dst[b * along_n + a] = src[a * src_along - b] for a < along_n (2 to RL_MAX_CHANNELS planes), b <
+/// across_n (strides in elements of `element_size` bytes). Each stretch of the rows is reversed into
+/// an L1 stage and interleaved by the channel gathers; 16-byte elements go to
+/// rl_transpose_short_runs, each a run. Other transposes whose source rows are read backwards (a
+/// quarter turn, x.T[::-1]; BGR pixels into RGB planes) are rl_transpose_tile's with the tile turned
+/// round: its source columns read forwards, its destination rows written from the last one up.
+/// Returns 0, having written nothing, where it does not apply (CPUs without AVX-512BW and VBMI).
+int rl_interleave_reversed_planes(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t along_n, ptrdiff_t across_n,
+                                  ptrdiff_t element_size, int streaming);
 
 /// Whether rl_copy_run_tile moves runs of `run_bytes` bytes that lie back to back on both sides
 /// (dst_outer and src_inner equal to run_bytes) through register transposes: 1 to 31 bytes, on CPUs

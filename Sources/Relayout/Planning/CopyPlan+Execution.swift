@@ -309,7 +309,7 @@ extension CopyPlan {
                             }
                         }
                     case .transpose:
-                        let flags = registerTranspose && alongLoop >= 0 ? transposeFlags | neighbourRowFlags(index[alongLoop], loops) : transposeFlags
+                        let flags = (registerTranspose || flipsAcross) && alongLoop >= 0 ? transposeFlags | neighbourRowFlags(index[alongLoop], loops) : transposeFlags
                         for a2 in 0..<nA2 {
                             for b2 in 0..<nB2 {
                                 let s = s + a2 * along2.source + b2 * across2.source
@@ -317,10 +317,12 @@ extension CopyPlan {
                                 let size = MemoryLayout<T>.stride
                                 if registerTranspose {
                                     rl_transpose_tile(s, along.source, d, across.destination, nA, nB, size, flags)
-                                } else if along.destination == 1, across.source == -1,
-                                          rl_transpose_reversed_tile(s, along.source, d, across.destination, nA, nB, size, streaming ? 1 : 0) != 0 {
-                                    // The source's rows read backwards (a quarter turn; BGR pixels
-                                    // into RGB planes): the channel gathers or the run transposes.
+                                } else if flipsAcross {
+                                    // Planes into pixels with the planes' rows read backwards go to
+                                    // their own kernel; every other tile is turned round.
+                                    if across.destination != nA || rl_interleave_reversed_planes(s, along.source, d, nA, nB, size, streaming ? 1 : 0) == 0 {
+                                        rl_transpose_tile(s - (nB - 1), along.source, d + (nB - 1) * across.destination, -across.destination, nA, nB, size, flags)
+                                    }
                                 } else {
                                     Kernels.tile(s, along.source, across.source, d, along.destination, across.destination, nA, nB)
                                 }

@@ -93,6 +93,13 @@ public struct CopyPlan: Sendable {
     /// along one tile side and the source stride-1 along the other.
     var registerTranspose: Bool { along.destination == 1 && across.source == 1 }
 
+    /// Whether tiles go through the register transposes with their across side turned round: the
+    /// source's stride-1 dimension read backwards (a quarter turn, `x.T[::-1]`; BGR pixels into RGB
+    /// planes). The tile then reads its source columns forwards and writes its destination rows from
+    /// the last one up. Planes into pixels (a tile's A side a few channels, back to back in the
+    /// destination) go to `rl_interleave_reversed_planes` first.
+    var flipsAcross: Bool { along.destination == 1 && across.source == -1 }
+
     /// Which sides of a register transpose's tile run as one grouped kernel call
     /// (rl_transpose_tile_grouped): A whole and continued by A2 in the destination, B whole and
     /// continued by B2 in the source. A grouped side whose second dimension is whole may go on into a
@@ -230,16 +237,6 @@ public struct CopyPlan: Sendable {
                 roleB = b
                 tileA = Swift.min(budget.along, inner.size)
                 tileB = Swift.min(budget.across, dims[b].size)
-                if inner.destination == 1, dims[b].source == -1, dims[b].size > Int(RL_MAX_CHANNELS), rl_short_runs_transpose(elementSize) != 0 {
-                    // A quarter turn (the source's rows read backwards) goes to the run transposes
-                    // (RunTranspose.c, elements as runs), in bands as the runs' by 512. Up to
-                    // RL_MAX_CHANNELS such rows (BGR pixels into RGB planes) keep the usual tile: the
-                    // channel gathers take them. Tiles measured, 2 threads, 2 rounds, GB/s, 64 x 256
-                    // / 128 x 512: f4 4096 x 4096:1,0[::-1] (rows of whole lines) 40.9 / 20.2; f4
-                    // 1080 x 1920 17.6 / 25.6; c16 1000 x 1000 40.1 / 35.5.
-                    tileA = Swift.min(inner.size, CopyPlan.runTransposeBand(destinationRowBytes: dims[b].destination * elementSize))
-                    tileB = Swift.min(dims[b].size, 512)
-                }
                 if tileA == inner.size, let k = destinationNext, k != b {
                     roleA2 = k
                     tileA2 = Swift.min(dims[k].size, Swift.max(1, budget.along / inner.size))
@@ -451,10 +448,7 @@ public struct CopyPlan: Sendable {
         // Transposed runs (RunTranspose.c) stream each destination row's stretch from an L1 stage.
         let runTranspose = roleA2 != nil && roleB2 != nil && tileA == inner.size && rl_short_runs_transpose(tileA * elementSize) != 0
         let fillsLines = kernel == .permutedBlocks || (kernel == .bulk && (tileA * elementSize >= 1024 || runStretch || runTranspose))
-            || (kernel == .transpose && inner.destination == 1 && across.source == 1 && destinationRun >= 256)
-            // A quarter turn's tiles go to the run transposes (source rows read backwards), which
-            // stream through their L1 stage.
-            || (kernel == .transpose && inner.destination == 1 && across.source == -1 && rl_short_runs_transpose(elementSize) != 0)
+            || (kernel == .transpose && inner.destination == 1 && abs(across.source) == 1 && destinationRun >= 256)
         streaming = bytes >= tuning.streamingThresholdBytes && fillsLines && rl_has_streaming_stores() != 0
         freshPopulators = tuning.freshPopulators
         transposeFlags = (streaming ? Int32(RL_TRANSPOSE_STREAMING) : 0) | (tuning.wideTransposes ? Int32(RL_TRANSPOSE_WIDE) : 0)
