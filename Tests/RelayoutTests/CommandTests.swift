@@ -46,6 +46,10 @@ final class CommandTests: XCTestCase {
         for bad in ["u1:4x4:0,1[", "u1:4x4:0,1[9]", "u1:4x4:0,1[:,:,:]", "u1:4x4[0]:0,1"] {
             XCTAssertThrowsError(try BenchCase(parsing: bad), bad)
         }
+        // An index that selects nothing has nothing to time (its ratio to memcpy would be 0 / 0).
+        XCTAssertThrowsError(try BenchCase(parsing: "u1:4x4x3:0,1,2[:,:,16:208]")) { error in
+            XCTAssertTrue("\(error)".contains("selects no elements"), "\(error)")
+        }
         // "3 1 0 2 384 384 355" (column-major: perm 1 0 2, sizes 384 384 355) is NumPy shape (355, 384, 384), axes (0, 2, 1).
         let t = BenchCase(ttc: "3 1 0 2 384 384 355")
         XCTAssertEqual(t.shape, [355, 384, 384])

@@ -54,10 +54,15 @@ struct BenchCase: Equatable {
             throw RelayoutError.invalidArgument("case '\(text)': '\(parts[2])' is not a permutation of 0..<\(shape.count)")
         }
         self.init(dtype: dtype, shape: shape, permutation: permutation, index: index)
+        let view: Layout
         do {
-            _ = try layout()
+            view = try layout()
         } catch {
             throw RelayoutError.invalidArgument("case '\(text)': \(error)")
+        }
+        // Nothing to time (and no ratio to memcpy of no bytes).
+        guard view.shape.allSatisfy({ $0 > 0 }) else {
+            throw RelayoutError.invalidArgument("case '\(text)': the index selects no elements (shape \(view.shape))")
         }
     }
 
