@@ -234,6 +234,38 @@ int rl_transpose_grouped_fits(ptrdiff_t along_rows, ptrdiff_t across_rows) {
     return along_rows <= MAX_GROUPED_ROWS && across_rows <= MAX_GROUPED_ROWS;
 }
 
+// Groups of along rows into a few channels, streamed: the groups' destination rows lie back to back
+// in each channel's plane; where they are not whole lines (224-pixel rows of a flipped image), a
+// group at a time would stream only the rows that start on a line. As many
+// groups as fill a 16 KiB L1 stage are taken apart into it by the channel kernels, and each plane's
+// stretch is streamed from there in whole lines. Returns 0, having written nothing, where the channel
+// kernels do not take the tile.
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw"))) static int channels_through_stage(const char *src, rl_row_group along, char *dst, rl_row_group across, ptrdiff_t E) {
+    enum { STAGE_BYTES = 16 << 10 };
+    _Alignas(64) char stage[STAGE_BYTES];
+    const ptrdiff_t C = across.count, groups = along.count2 * along.count3;
+    const ptrdiff_t per_stage = STAGE_BYTES / (C * along.count * E);
+    if (per_stage < 2) return 0;
+    for (ptrdiff_t g0 = 0; g0 < groups; g0 += per_stage) {
+        const ptrdiff_t ng = groups - g0 < per_stage ? groups - g0 : per_stage, plane = ng * along.count;
+        for (ptrdiff_t g = g0; g < g0 + ng; g++) {
+            const ptrdiff_t from = (g % along.count2) * along.stride2 + (g / along.count2) * along.stride3;
+            // The same tile shape each time: the first call decides for all.
+            if (!rl_transpose_tile_channels(src + from * E, along.stride, stage + (g - g0) * along.count * E, plane, along.count, C, E, 0))
+                return 0;
+        }
+        for (ptrdiff_t c = 0; c < C; c++) stream_from_stage(dst + (c * across.stride + g0 * along.count) * E, stage + c * plane * E, plane * E);
+    }
+    return 1;
+}
+#else
+static int channels_through_stage(const char *src, rl_row_group along, char *dst, rl_row_group across, ptrdiff_t E) {
+    (void)src; (void)along; (void)dst; (void)across; (void)E;
+    return 0;
+}
+#endif
+
 void rl_transpose_tile_grouped(const void *src, rl_row_group along, void *dst, rl_row_group across, ptrdiff_t element_size, int flags) {
     const ptrdiff_t E = element_size;
     // Its row tables hold the tile's own rows only.
@@ -242,6 +274,10 @@ void rl_transpose_tile_grouped(const void *src, rl_row_group along, void *dst, r
     const ptrdiff_t along_groups = along.count2 * along.count3;
     // A few channels (source rows of 2-15 elements back to back, e.g. a cropped NHWC image): each
     // group of along rows is a channel tile, which the channel kernels take (or none does).
+    const int rows_in_lines = ((((uintptr_t)dst) | (uintptr_t)(along.count * E) | (uintptr_t)(across.stride * E)) & 63) == 0;
+    if (across.count2 * across.count3 == 1 && across.count <= RL_MAX_CHANNELS && streaming && along_groups > 1 && !rows_in_lines &&
+        channels_through_stage((const char *)src, along, (char *)dst, across, E))
+        return;
     if (across.count2 * across.count3 == 1 && across.count <= RL_MAX_CHANNELS &&
         rl_transpose_tile_channels(src, along.stride, dst, across.stride, along.count, across.count, E, streaming)) {
         for (ptrdiff_t g = 1; g < along_groups; g++) {

@@ -178,20 +178,6 @@ SKEW_TARGET static inline __attribute__((always_inline)) void run_block(const ch
         if (whole || j < nj) _mm512_mask_storeu_epi8((void *)(to + j * dst_inner), store_mask, r[j]);
 }
 
-// `n` bytes from the stage to `to`: the whole lines streamed, the partial first and last ones stored
-// ordinarily (they are shared with the neighbouring tiles).
-SKEW_TARGET static inline __attribute__((always_inline)) void stream_from_stage(char *to, const char *stage, ptrdiff_t n) {
-    const ptrdiff_t head = (ptrdiff_t)((64 - ((uintptr_t)to & 63)) & 63);
-    if (head >= n) {
-        _mm512_mask_storeu_epi8((void *)to, first_bytes(n), _mm512_maskz_loadu_epi8(first_bytes(n), (const void *)stage));
-        return;
-    }
-    if (head) _mm512_mask_storeu_epi8((void *)to, first_bytes(head), _mm512_maskz_loadu_epi8(first_bytes(head), (const void *)stage));
-    ptrdiff_t k = head;
-    for (; k + 64 <= n; k += 64) _mm512_stream_si512((void *)(to + k), _mm512_loadu_si512((const void *)(stage + k)));
-    if (k < n) _mm512_mask_storeu_epi8((void *)(to + k), first_bytes(n - k), _mm512_maskz_loadu_epi8(first_bytes(n - k), (const void *)(stage + k)));
-}
-
 // Run (i, j) from s + i * src_outer + j * R (`reversed`: s + i * src_outer - j * R) to d + i * R + j *
 // dst_inner, for i < n_outer, j < n_inner: the source's runs lie back to back along j (or backwards,
 // as in an image rotated a quarter turn), the destination's along i. Streamed, each

@@ -212,6 +212,20 @@ static inline __attribute__((always_inline, target("avx512f"))) __m512i permute_
 // The mask of a register's first n bytes (all of them from 64 on), for masked loads and stores.
 static inline __mmask64 first_bytes(ptrdiff_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
 
+// `n` bytes from the stage to `to`: the whole lines streamed, the partial first and last ones stored
+// ordinarily (they are shared with the neighbouring tiles).
+static inline __attribute__((always_inline, target("avx512f,avx512bw"))) void stream_from_stage(char *to, const char *stage, ptrdiff_t n) {
+    const ptrdiff_t head = (ptrdiff_t)((64 - ((uintptr_t)to & 63)) & 63);
+    if (head >= n) {
+        _mm512_mask_storeu_epi8((void *)to, first_bytes(n), _mm512_maskz_loadu_epi8(first_bytes(n), (const void *)stage));
+        return;
+    }
+    if (head) _mm512_mask_storeu_epi8((void *)to, first_bytes(head), _mm512_maskz_loadu_epi8(first_bytes(head), (const void *)stage));
+    ptrdiff_t k = head;
+    for (; k + 64 <= n; k += 64) _mm512_stream_si512((void *)(to + k), _mm512_loadu_si512((const void *)(stage + k)));
+    if (k < n) _mm512_mask_storeu_epi8((void *)(to + k), first_bytes(n - k), _mm512_maskz_loadu_epi8(first_bytes(n - k), (const void *)(stage + k)));
+}
+
 // Per element size E (1 to 8 bytes), for the gather kernels (Channels.c, Blocks.c): the lanes of the
 // pair (a, b) that index picks (one two-register permute; 1-byte lanes need VBMI), and a blend that
 // takes the lanes of b where mask has a bit.

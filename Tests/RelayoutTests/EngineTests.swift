@@ -533,6 +533,18 @@ final class EngineTests: XCTestCase {
                 try check(view, threads: 2, streamed: true, "\(side)x\(side) of \(elementSize)-byte elements, \(name)")
             }
         }
+        // Pixels of 4 elements of which 3 go into planes, the last pixel's fourth past the page's
+        // end, forwards and flipped (the channel kernels' masked loads).
+        for elementSize in [1, 2, 4] {
+            let (height, width, pixel, channels) = (4, page / elementSize / 4 / 4, 4, 3)
+            let last = (height - 1) * width * pixel + (width - 1) * pixel + channels
+            let pixels = try RawTensor(storage: storage, layout: Layout(shape: [height, width, channels], strides: [width * pixel, pixel, 1], offset: page / elementSize - last),
+                                       elementSize: elementSize)
+            for (name, view) in [("RGBA into RGB planes", try pixels.permuted([2, 0, 1])), ("flipped into planes", try pixels.sliced(axis: 1, step: -1).permuted([2, 0, 1]))] {
+                try check(view, threads: 2, streamed: true, "\(elementSize)-byte \(name)")
+                try check(view, threads: 1, streamed: false, "\(elementSize)-byte \(name)")
+            }
+        }
         // The same views starting at the page's start.
         for (shape, elementSize) in [([page / 3 / 40, 40, 3], 1), ([page / 12 / 20, 20, 3], 4)] {
             let source = try RawTensor(storage: storage, layout: Layout.rowMajor(shape), elementSize: elementSize)
@@ -1433,6 +1445,38 @@ final class EngineTests: XCTestCase {
                             Self.assertSameBytes(planar, try Self.referenceResult(nchw, planar), "deinterleave " + label)
                             try CopyPlan(source: planarView.layout, destination: back.layout, elementSize: elementSize, tuning: tuning, threads: threads).execute(from: planarView, into: back)
                             Self.assertSameBytes(back, try Self.referenceResult(planarView, back), "interleave " + label)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testPixelsWithSpareChannelsOrReadBackwardsGoIntoPlanes() throws {
+        // The channel kernels take pixels of P elements of which C <= P go into planes (RGBA into RGB
+        // planes), and pixels read backwards (a flipped image into planes); the last step of a row
+        // is masked. Every element size they take, pixel strides 2 to 15, a subset of the channels,
+        // forwards, reversed in channels, flipped in width and height, rows with tails (45 and 131
+        // pixels: grouped rows of a tile, streamed through the stage, and whole rows), every kernel
+        // setting.
+        for elementSize in [1, 2, 4, 8] {
+            for (pixel, channels) in [(2, 2), (3, 3), (4, 3), (4, 2), (5, 4), (8, 3), (15, 14), (15, 2)] where pixel * elementSize < 64 {
+                for width in [45, 131] {
+                    let source = try RawTensor(shape: [2, 5, width, pixel], elementSize: elementSize)
+                    var rng = SeededGenerator(seed: UInt64(elementSize * 1000 + pixel * 10 + width))
+                    Self.fillRandom(source.storage, using: &rng)
+                    let kept = try source.sliced(axis: 3, start: 0, stop: channels)
+                    let views = [("kept", kept), ("reversed channels", try kept.sliced(axis: 3, step: -1)),
+                                 ("flipped", try kept.sliced(axis: 2, step: -1)),
+                                 ("turned half round, channels reversed", try kept.sliced(axis: 1, step: -1).sliced(axis: 2, step: -1).sliced(axis: 3, step: -1))]
+                    for (name, pixels) in views {
+                        let view = try pixels.permuted([0, 3, 1, 2])
+                        let expected = try Self.referenceResult(view, try RawTensor(shape: view.shape, elementSize: elementSize))
+                        try Self.forEachKernelSetting(workers: [1, 2]) { threads, tuning, setting in
+                            let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                            let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                            try plan.execute(from: view, into: destination)
+                            Self.assertSameBytes(destination, expected, "E=\(elementSize) P=\(pixel) C=\(channels) W=\(width) \(name), \(setting): \(plan)")
                         }
                     }
                 }
