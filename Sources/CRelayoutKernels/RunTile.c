@@ -128,7 +128,7 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
     // Runs spaced apart along `outer` into runs back to back (a channel dropped from each pixel).
     // Streamed tiles keep the stretch streaming below (16-byte runs spaced apart that are not units).
     if (dst_outer == (ptrdiff_t)run_bytes && src_outer > (ptrdiff_t)run_bytes && src_outer <= 64 && run_bytes < 32 && !streaming) {
-        for (ptrdiff_t j = 0; j < n_inner; j++) rl_copy_spaced_runs(d + j * dst_inner, s + j * src_inner, n_outer, run_bytes, src_outer);
+        rl_copy_spaced_rows(d, dst_inner, s, src_inner, n_inner, n_outer, run_bytes, src_outer);
         return;
     }
     // Runs back to back on both sides, the destination's along `outer`, the source's along `inner`

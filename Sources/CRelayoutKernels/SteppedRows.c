@@ -97,45 +97,60 @@ static ptrdiff_t gather_step_units(ptrdiff_t R, ptrdiff_t S) {
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f,avx512vl,avx512bw"))) static void gather_avx512(char *d, const char *s, ptrdiff_t count, ptrdiff_t R, ptrdiff_t S) {
+// `rows` rows of `count` runs each (row i from s + i * s_row into d + i * d_row), the permute's table
+// built once for all of them.
+__attribute__((target("avx512f,avx512vl,avx512bw"))) static void gather_avx512(char *d, ptrdiff_t d_row, const char *s, ptrdiff_t s_row,
+                                                                                ptrdiff_t rows, ptrdiff_t count, ptrdiff_t R, ptrdiff_t S) {
     const ptrdiff_t K = gather_step_units(R, S), span = (K - 1) * S + R;
     _Alignas(64) unsigned char bytes[64] = {0};
     for (ptrdiff_t k = 0, m = 0; k < K; k++)
         for (ptrdiff_t b = 0; b < R; b++, m++) bytes[m] = (unsigned char)(k * S + b);
     const __m512i table = _mm512_load_si512((const void *)bytes);
     const __mmask64 out_mask = first_bytes(K * R), low_mask = first_bytes(span), high_mask = span > 64 ? first_bytes(span - 64) : 0;
-    ptrdiff_t k = 0;
-    for (;; k += K) {
-        if (k + K > count) k = count - K;
-        const char *from = s + k * S;
-        const __m512i low = _mm512_maskz_loadu_epi8(low_mask, (const void *)from);
-        const __m512i high = _mm512_maskz_loadu_epi8(high_mask, (const void *)(from + 64));
-        _mm512_mask_storeu_epi8((void *)(d + k * R), out_mask, permute_bytes2(low, table, high));
-        if (k + K >= count) break;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        const char *row = s + i * s_row;
+        char *out = d + i * d_row;
+        for (ptrdiff_t k = 0;; k += K) {
+            if (k + K > count) k = count - K;
+            const char *from = row + k * S;
+            const __m512i low = _mm512_maskz_loadu_epi8(low_mask, (const void *)from);
+            const __m512i high = _mm512_maskz_loadu_epi8(high_mask, (const void *)(from + 64));
+            _mm512_mask_storeu_epi8((void *)(out + k * R), out_mask, permute_bytes2(low, table, high));
+            if (k + K >= count) break;
+        }
     }
 }
 #endif
 
-void rl_copy_spaced_runs(void *dst, const void *src, ptrdiff_t count, size_t run_bytes, ptrdiff_t src_step) {
+void rl_copy_spaced_rows(void *dst, ptrdiff_t dst_row, const void *src, ptrdiff_t src_row, ptrdiff_t rows, ptrdiff_t count, size_t run_bytes,
+                         ptrdiff_t src_step) {
     char *d = (char *)dst;
     const char *s = (const char *)src;
     const ptrdiff_t R = (ptrdiff_t)run_bytes, S = src_step;
 #if defined(__x86_64__)
     if (R <= 32 && S > R && S <= 64 && count >= gather_step_units(R, S) && gather_step_units(R, S) >= 2 && rl_avx512_transposes() &&
         rl_has_avx512_vbmi()) {
-        gather_avx512(d, s, count, R, S);
+        gather_avx512(d, dst_row, s, src_row, rows, count, R, S);
         return;
     }
 #endif
     // Fixed sizes for the element strides Kernels.strided hands here and for RGB pixels, so that a
     // CPU without the register path moves each unit with fixed moves, not a memcpy call.
-    switch (R) {
-    case 1: gather_units(d, s, count, 1, S); break;
-    case 2: gather_units(d, s, count, 2, S); break;
-    case 3: gather_units(d, s, count, 3, S); break;
-    case 4: gather_units(d, s, count, 4, S); break;
-    case 8: gather_units(d, s, count, 8, S); break;
-    case 16: gather_units(d, s, count, 16, S); break;
-    default: gather_units(d, s, count, R, S); break;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        char *out = d + i * dst_row;
+        const char *row = s + i * src_row;
+        switch (R) {
+        case 1: gather_units(out, row, count, 1, S); break;
+        case 2: gather_units(out, row, count, 2, S); break;
+        case 3: gather_units(out, row, count, 3, S); break;
+        case 4: gather_units(out, row, count, 4, S); break;
+        case 8: gather_units(out, row, count, 8, S); break;
+        case 16: gather_units(out, row, count, 16, S); break;
+        default: gather_units(out, row, count, R, S); break;
+        }
     }
+}
+
+void rl_copy_spaced_runs(void *dst, const void *src, ptrdiff_t count, size_t run_bytes, ptrdiff_t src_step) {
+    rl_copy_spaced_rows(dst, 0, src, 0, 1, count, run_bytes, src_step);
 }

@@ -1484,6 +1484,36 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testTransposesOfEveryKthColumnGoThroughAStage() throws {
+        // A transpose whose across side is every k-th source column (x[:, ::k].T and the like; a
+        // downsample with a change of layout): blocks of the source rows packed into an L1 stage,
+        // then the register transposes (`rl_transpose_tile_spaced`). Every element size, k from 2 to
+        // past a line (element by element there), forwards and backwards, stage blocks with tails
+        // on both sides (300 x 700 elements: more columns than one stage block holds), a few planes
+        // into pixels (the channel interleave from the stage), every kernel setting.
+        for elementSize in [1, 2, 4, 8, 16] {
+            for step in [2, 3, 64 / elementSize + 1, -2, -5] where abs(step) >= 2 {
+                for (shape, permutation) in [([300, 700], [1, 0]), ([3, 40, 90], [1, 2, 0])] {
+                    let source = try RawTensor(shape: shape, elementSize: elementSize)
+                    var rng = SeededGenerator(seed: UInt64(elementSize * 1000 + abs(step) * 10 + shape[0]))
+                    Self.fillRandom(source.storage, using: &rng)
+                    // The stepped axis is the source's last, which the permutation moves off the end.
+                    let view = try source.sliced(axis: shape.count - 1, step: step).permuted(permutation)
+                    let expected = try Self.referenceResult(view, try RawTensor(shape: view.shape, elementSize: elementSize))
+                    try Self.forEachKernelSetting(workers: [1, 2]) { threads, tuning, setting in
+                        var tuning = tuning
+                        tuning.tiles[elementSize] = .init(along: 200, across: 160)
+                        let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                        let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                        XCTAssertEqual(plan.kernel, .transpose, "\(plan)")
+                        try plan.execute(from: view, into: destination)
+                        Self.assertSameBytes(destination, expected, "E=\(elementSize) step \(step) \(shape):\(permutation), \(setting): \(plan)")
+                    }
+                }
+            }
+        }
+    }
+
     func testGroupedTilesOfPlanesIntoPixelsTakeTheChannelKernels() throws {
         // C planes of Y x X x W into X x Y x W pixels (C x Y x X x W permuted 2,1,3,0): the tile's
         // across side is W grouped with X (back to back in the source, not in the destination), and
@@ -1512,7 +1542,7 @@ final class EngineTests: XCTestCase {
         // A CPU with AVX-512BW but no VBMI (Skylake-X, Cascade Lake) runs the wide walks (the
         // staged one for aligned 1- and 2-byte tiles) and the few-channel gathers of 2- to 8-byte
         // elements (2 to 15 channels), and the 16-byte kernels for 1- and 2-byte tiles into rows inside lines and for
-        // 1-byte few-channel tiles.
+        // 1-byte few-channel tiles; spaced columns are packed one at a time.
         Kernels.allowAVX512VBMI(false)
         defer { Kernels.allowAVX512VBMI(true) }
         try testWideTransposesIntoAlignedRowsMatchTheReference()
@@ -1521,6 +1551,9 @@ final class EngineTests: XCTestCase {
         try testGroupedTransposesIntoRowsInsideLinesMatchTheReference()
         try testChannelTilesMatchTheReference()
         try testGroupedTilesOfPlanesIntoPixelsTakeTheChannelKernels()
+        try testPixelsWithSpareChannelsOrReadBackwardsGoIntoPlanes()
+        try testTransposesOfEveryKthColumnGoThroughAStage()
+        try testQuarterTurnsOfLargeTensorsMatchTheReference()
     }
 
     func testPlansAreReusableAndValidateTheirInputs() throws {

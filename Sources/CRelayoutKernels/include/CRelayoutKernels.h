@@ -174,11 +174,25 @@ int rl_short_runs_transpose(size_t run_bytes);
 /// the CPU has AVX-512BW and VBMI; one at a time elsewhere. dst and src must not overlap.
 void rl_copy_reversed(void *dst, const void *src, ptrdiff_t count, size_t unit_bytes);
 
+/// Transposes a tile whose across side is spaced in the source: dst[b * dst_across + a] = src[a *
+/// src_along + b * src_across] for a < along_n, b < across_n (strides in elements of `element_size`
+/// bytes), |src_across| from 2 up to 64 bytes' worth of elements (every k-th column, forwards or
+/// backwards). Blocks of the source rows are packed into an L1 stage (rl_copy_spaced_runs), which
+/// rl_transpose_tile then transposes with `flags`. Returns 0, having written nothing, for other
+/// strides.
+int rl_transpose_tile_spaced(const void *src, ptrdiff_t src_along, ptrdiff_t src_across, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
+                             ptrdiff_t across_n, ptrdiff_t element_size, int flags);
+
 /// Copies `count` runs of `run_bytes` bytes spaced `src_step` bytes apart in the source (src_step >
 /// run_bytes) back to back into dst: x[..., :3] of RGBA pixels. Runs up to 32 bytes with steps up to
 /// 64 go a register at a time through one two-register byte permute where the CPU has AVX-512BW and
 /// VBMI; one at a time elsewhere.
 void rl_copy_spaced_runs(void *dst, const void *src, ptrdiff_t count, size_t run_bytes, ptrdiff_t src_step);
+
+/// rl_copy_spaced_runs for `rows` rows: row i from src + i * src_row into dst + i * dst_row (bytes),
+/// the register path's table built once for all of them.
+void rl_copy_spaced_rows(void *dst, ptrdiff_t dst_row, const void *src, ptrdiff_t src_row, ptrdiff_t rows, ptrdiff_t count, size_t run_bytes,
+                         ptrdiff_t src_step);
 
 /// Interleaved 3-channel UInt8 pixels to three Float32 planes: plane_c[p] = src[3p + c] * scale[c]
 /// + shift[c]. Vectorised 16 pixels at a time (AVX2 when the CPU has it, checked at run time; the

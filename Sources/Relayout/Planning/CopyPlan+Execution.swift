@@ -323,6 +323,10 @@ extension CopyPlan {
                                     if across.destination != nA || rl_interleave_reversed_planes(s, along.source, d, nA, nB, size, streaming ? 1 : 0) == 0 {
                                         rl_transpose_tile(s - (nB - 1), along.source, d + (nB - 1) * across.destination, -across.destination, nA, nB, size, flags)
                                     }
+                                } else if along.destination == 1,
+                                          rl_transpose_tile_spaced(s, along.source, across.source, d, across.destination, nA, nB, size, transposeFlags) != 0 {
+                                    // Every k-th column (a downsample with a change of layout): packed
+                                    // into a stage, then the register transposes.
                                 } else {
                                     Kernels.tile(s, along.source, across.source, d, along.destination, across.destination, nA, nB)
                                 }

@@ -448,7 +448,7 @@ public struct CopyPlan: Sendable {
         // Transposed runs (RunTranspose.c) stream each destination row's stretch from an L1 stage.
         let runTranspose = roleA2 != nil && roleB2 != nil && tileA == inner.size && rl_short_runs_transpose(tileA * elementSize) != 0
         let fillsLines = kernel == .permutedBlocks || (kernel == .bulk && (tileA * elementSize >= 1024 || runStretch || runTranspose))
-            || (kernel == .transpose && inner.destination == 1 && abs(across.source) == 1 && destinationRun >= 256)
+            || (kernel == .transpose && inner.destination == 1 && across.source != 0 && abs(across.source) * elementSize <= 64 && destinationRun >= 256)
         streaming = bytes >= tuning.streamingThresholdBytes && fillsLines && rl_has_streaming_stores() != 0
         freshPopulators = tuning.freshPopulators
         transposeFlags = (streaming ? Int32(RL_TRANSPOSE_STREAMING) : 0) | (tuning.wideTransposes ? Int32(RL_TRANSPOSE_WIDE) : 0)
