@@ -27,28 +27,33 @@ typedef struct {
     _Alignas(64) unsigned char last_high[64];
 } RunTables;
 
-// [reversed][R]: `reversed` tables read each source row's runs from the far end of its window.
-static RunTables run_tables[2][32];
-static int run_tables_built[2][32];
+// [reversed][flip][R]: `reversed` tables read each source row's runs from the far end of its
+// window; `flip` ones (1 to 4: units of 1, 2, 4 or 8 bytes) reverse the units within each run (BGR
+// pixels into RGB ones).
+enum { FLIPS = 5 };
+static RunTables run_tables[2][FLIPS][32];
+static int run_tables_built[2][FLIPS][32];
 
 static ptrdiff_t padded(ptrdiff_t R) { return R <= 4 ? 4 : R <= 8 ? 8 : R <= 16 ? 16 : 32; }
 
 // Byte b of unit `unit` of the packed row `second` (0: the pair's first row) as a two-register
 // permute index; bytes of the padding repeat the unit's first byte. Reversed, the row's units lie
-// in its register from the last to the first (a source read backwards along its rows).
-static unsigned char packed_byte(ptrdiff_t R, ptrdiff_t unit, ptrdiff_t b, int second, int reversed) {
+// in its register from the last to the first (a source read backwards along its rows). Flipped
+// (units of F bytes), byte b of the run is byte b % F of its unit R / F - 1 - b / F.
+static unsigned char packed_byte(ptrdiff_t R, ptrdiff_t unit, ptrdiff_t b, int second, int reversed, ptrdiff_t F) {
     const ptrdiff_t at = reversed ? 64 / padded(R) - 1 - unit : unit;
-    return (unsigned char)((second ? 64 : 0) + at * R + (b < R ? b : 0));
+    const ptrdiff_t from = b >= R ? 0 : F ? (R / F - 1 - b / F) * F + b % F : b;
+    return (unsigned char)((second ? 64 : 0) + at * R + from);
 }
 
-static void build_run_tables(RunTables *t, ptrdiff_t R, int reversed) {
+static void build_run_tables(RunTables *t, ptrdiff_t R, int reversed, ptrdiff_t F) {
     const ptrdiff_t P = padded(R);
     if (P == 32) {
         // Two rows of two runs: output row j (first_low: 0, first_high: 1) is run j of each.
         memset(t, 0, sizeof *t);
         for (ptrdiff_t pos = 0; pos < 2 * R; pos++) {
-            t->first_low[pos] = packed_byte(R, 0, pos % R, pos >= R, reversed);
-            t->first_high[pos] = packed_byte(R, 1, pos % R, pos >= R, reversed);
+            t->first_low[pos] = packed_byte(R, 0, pos % R, pos >= R, reversed, F);
+            t->first_high[pos] = packed_byte(R, 1, pos % R, pos >= R, reversed, F);
         }
         return;
     }
@@ -68,7 +73,7 @@ static void build_run_tables(RunTables *t, ptrdiff_t R, int reversed) {
                 unit = 2 * (q & 1) + high;
                 second = q >= 2;
             }
-            (high ? t->first_high : t->first_low)[pos] = packed_byte(R, unit, b, second, reversed);
+            (high ? t->first_high : t->first_low)[pos] = packed_byte(R, unit, b, second, reversed, F);
         }
         // The last stage: packed byte pos is byte b of unit u, held in lane u / per_lane at
         // element u % per_lane; that lane comes from lane 0 or 2 (0x88; 1 or 3 for 0xdd) of the
@@ -85,17 +90,18 @@ static void build_run_tables(RunTables *t, ptrdiff_t R, int reversed) {
 
 static pthread_mutex_t run_tables_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const RunTables *tables_for(ptrdiff_t R, int reversed) {
-    int *built = &run_tables_built[reversed][R];
+// `flip`: 0, or 1 to 4 for units of 1, 2, 4 or 8 bytes reversed within each run.
+static const RunTables *tables_for(ptrdiff_t R, int reversed, int flip) {
+    int *built = &run_tables_built[reversed][flip][R];
     if (!__atomic_load_n(built, __ATOMIC_ACQUIRE)) {
         pthread_mutex_lock(&run_tables_lock);
         if (!__atomic_load_n(built, __ATOMIC_RELAXED)) {
-            build_run_tables(&run_tables[reversed][R], R, reversed);
+            build_run_tables(&run_tables[reversed][flip][R], R, reversed, flip ? (ptrdiff_t)1 << (flip - 1) : 0);
             __atomic_store_n(built, 1, __ATOMIC_RELEASE);
         }
         pthread_mutex_unlock(&run_tables_lock);
     }
-    return &run_tables[reversed][R];
+    return &run_tables[reversed][flip][R];
 }
 
 // Transposes N packed rows of N runs into N packed rows, the padding never written out: the first
@@ -186,9 +192,9 @@ SKEW_TARGET static inline __attribute__((always_inline)) void run_block(const ch
 enum { STAGE_BYTES = 16 << 10 };
 SKEW_TARGET static inline __attribute__((always_inline)) void transpose_runs(const char *s, ptrdiff_t src_outer, char *d, ptrdiff_t dst_inner,
                                                                           ptrdiff_t n_outer, ptrdiff_t n_inner, ptrdiff_t R, int streaming,
-                                                                          int reversed, const int P) {
+                                                                          int reversed, int flip, const int P) {
     const int N = 64 / P;
-    const RunTables *tables = tables_for(R, reversed);
+    const RunTables *tables = tables_for(R, reversed, flip);
     const RunPermutes m = {_mm512_load_si512((const void *)tables->first_low), _mm512_load_si512((const void *)tables->first_high),
                            _mm512_load_si512((const void *)tables->last_low), _mm512_load_si512((const void *)tables->last_high)};
     const __mmask64 whole_mask = first_bytes(N * R);
@@ -223,11 +229,11 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose_runs(con
 }
 
 SKEW_TARGET static void transpose_runs_avx512(const char *s, ptrdiff_t src_outer, char *d, ptrdiff_t dst_inner, ptrdiff_t n_outer,
-                                               ptrdiff_t n_inner, ptrdiff_t R, int streaming, int reversed) {
-    if (R <= 4) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, reversed, 4);
-    else if (R <= 8) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, reversed, 8);
-    else if (R <= 16) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, reversed, 16);
-    else transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, reversed, 32);
+                                               ptrdiff_t n_inner, ptrdiff_t R, int streaming, int reversed, int flip) {
+    if (R <= 4) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, reversed, flip, 4);
+    else if (R <= 8) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, reversed, flip, 8);
+    else if (R <= 16) transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, reversed, flip, 16);
+    else transpose_runs(s, src_outer, d, dst_inner, n_outer, n_inner, R, streaming, reversed, flip, 32);
 }
 #endif
 
@@ -265,12 +271,20 @@ int rl_short_runs_transpose(size_t run_bytes) {
 
 int rl_transpose_short_runs(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner, void *dst, ptrdiff_t dst_inner, ptrdiff_t n_outer,
                             ptrdiff_t n_inner, size_t run_bytes, int streaming) {
+    return rl_transpose_flipped_runs(src, src_outer, src_inner, dst, dst_inner, n_outer, n_inner, run_bytes, 0, streaming);
+}
+
+int rl_transpose_flipped_runs(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner, void *dst, ptrdiff_t dst_inner, ptrdiff_t n_outer,
+                              ptrdiff_t n_inner, size_t run_bytes, size_t unit_bytes, int streaming) {
 #if defined(__x86_64__)
     if (!rl_short_runs_transpose(run_bytes) || (src_inner != (ptrdiff_t)run_bytes && src_inner != -(ptrdiff_t)run_bytes)) return 0;
-    transpose_runs_avx512((const char *)src, src_outer, (char *)dst, dst_inner, n_outer, n_inner, (ptrdiff_t)run_bytes, streaming, src_inner < 0);
+    const int flip = unit_bytes == 0 ? 0 : unit_bytes == 1 ? 1 : unit_bytes == 2 ? 2 : unit_bytes == 4 ? 3 : unit_bytes == 8 ? 4 : -1;
+    if (flip < 0 || (unit_bytes && (run_bytes % unit_bytes != 0 || run_bytes / unit_bytes < 2))) return 0;
+    transpose_runs_avx512((const char *)src, src_outer, (char *)dst, dst_inner, n_outer, n_inner, (ptrdiff_t)run_bytes, streaming, src_inner < 0, flip);
     return 1;
 #else
-    (void)src; (void)src_outer; (void)src_inner; (void)dst; (void)dst_inner; (void)n_outer; (void)n_inner; (void)run_bytes; (void)streaming;
+    (void)src; (void)src_outer; (void)src_inner; (void)dst; (void)dst_inner; (void)n_outer; (void)n_inner; (void)run_bytes; (void)unit_bytes;
+    (void)streaming;
     return 0;
 #endif
 }

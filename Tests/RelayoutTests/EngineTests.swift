@@ -416,6 +416,37 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testReversedRunsAcrossEachOtherTakeTheRunTransposes() throws {
+        // Pixels of 2 to 31 bytes with rows and columns swapped and channels reversed
+        // (x.transpose(1, 0, 2)[..., ::-1], an RGB image turned and made BGR): the run transposes
+        // reverse the units in their first permute. Every element size, whole blocks and tails on
+        // both sides, also turned a quarter (read backwards) and flipped, every kernel setting,
+        // VBMI off (the permuted blocks).
+        for elementSize in [1, 2, 4, 8] {
+            for channels in [2, 3, 4, 5, 7, 16, 31] where channels * elementSize <= 31 {
+                let source = try RawTensor(shape: [37, 70, channels], elementSize: elementSize)
+                var rng = SeededGenerator(seed: UInt64(elementSize * 100 + channels))
+                Self.fillRandom(source.storage, using: &rng)
+                let turned = try source.permuted([1, 0, 2]).sliced(axis: 2, step: -1)
+                for (name, view) in [("BGR", turned), ("BGR turned", try turned.sliced(axis: 0, step: -1)), ("BGR flipped", try turned.sliced(axis: 1, step: -1))] {
+                    let expected = try Self.referenceResult(view, try RawTensor(shape: view.shape, elementSize: elementSize))
+                    for vbmi in [true, false] {
+                        Kernels.allowAVX512VBMI(vbmi)
+                        defer { Kernels.allowAVX512VBMI(true) }
+                        try Self.forEachKernelSetting(workers: [1, 2]) { threads, tuning, setting in
+                            let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                            let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
+                            let label = "E=\(elementSize) C=\(channels) \(name), \(setting), VBMI \(vbmi): \(plan)"
+                            if name != "BGR flipped", vbmi, rl_short_runs_transpose(channels * elementSize) != 0 { XCTAssertGreaterThan(plan.flippedRunUnit, 0, label) }
+                            try plan.execute(from: view, into: destination)
+                            Self.assertSameBytes(destination, expected, label)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testRowsReadBackwardsAreReversedARegisterAtATime() throws {
         // A flip along a row (x[:, ::-1]): elements of every size, and runs of 1 to 33 bytes (an
         // image's pixels), reversed a register of units at a time where the CPU has AVX-512 VBMI,

@@ -151,6 +151,13 @@ void rl_copy_run_tile(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner,
 int rl_transpose_short_runs(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner, void *dst, ptrdiff_t dst_inner, ptrdiff_t n_outer,
                             ptrdiff_t n_inner, size_t run_bytes, int streaming);
 
+/// rl_transpose_short_runs with the units of `unit_bytes` bytes (1, 2, 4 or 8; 0: none) reversed
+/// within each run, in the same pass (the first stage's permute picks them in reverse): an RGB
+/// image's pixels turned a quarter and made BGR. Returns 0, having written nothing, where it does
+/// not apply (as rl_transpose_short_runs, or runs that are not two or more whole units).
+int rl_transpose_flipped_runs(const void *src, ptrdiff_t src_outer, ptrdiff_t src_inner, void *dst, ptrdiff_t dst_inner, ptrdiff_t n_outer,
+                              ptrdiff_t n_inner, size_t run_bytes, size_t unit_bytes, int streaming);
+
 /// Planes into pixels with the planes' rows read backwards (an NCHW batch flipped into NHWC):
 /// dst[b * along_n + a] = src[a * src_along - b] for a < along_n (2 to RL_MAX_CHANNELS planes), b <
 /// across_n (strides in elements of `element_size` bytes). Each stretch of the rows is reversed into

@@ -283,6 +283,13 @@ extension CopyPlan {
                         rl_copy_run_tile(s, along2.source * size, across2.source * size, d, along2.destination * size, across2.destination * size,
                                          nA2, nB2, nA * size, streaming ? 1 : 0)
                     case .permutedBlocks:
+                        let size = MemoryLayout<T>.stride
+                        // Reversed runs across each other: the run transposes (0 where the CPU
+                        // no longer offers them, e.g. VBMI turned off after planning).
+                        if flippedRunUnit > 0, rl_transpose_flipped_runs(s, along2.source * size, across2.source * size, d, across2.destination * size,
+                                                                         nA2, nB2, nA * size, flippedRunUnit, streaming ? 1 : 0) != 0 {
+                            break
+                        }
                         blockPermutation.withUnsafeBufferPointer { permutation in
                             blockTable.withUnsafeBytes { table in
                                 let size = MemoryLayout<T>.stride

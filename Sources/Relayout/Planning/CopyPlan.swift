@@ -88,6 +88,10 @@ public struct CopyPlan: Sendable {
     /// where only the element-by-element path takes such blocks).
     let blockPermutation: [Int32]
     let blockTable: [UInt8]
+    /// For ``Kernel/permutedBlocks`` whose blocks are runs of whole units reversed (BGR pixels) and
+    /// whose tiles transpose them (a quarter turn): the unit's bytes, and the tiles go to
+    /// `rl_transpose_flipped_runs`, which reverses the units on the way; else 0.
+    let flippedRunUnit: Int
 
     /// Whether tiles go through the C register-transpose micro-kernel: the destination is stride-1
     /// along one tile side and the source stride-1 along the other.
@@ -140,6 +144,7 @@ public struct CopyPlan: Sendable {
         self.destinationOffset = destinationOffset
         if dims.isEmpty { dims = [Dimension(size: destination.isEmpty ? 0 : 1, source: 1, destination: 1)] }
         let permutedBlock = CopyPlan.permutedBlock(of: dims, elementSize: elementSize)
+        var flippedRunUnit = 0
         // A block that reads a dimension backwards starts before the element destination 0 reads.
         self.sourceOffset = sourceOffset + (permutedBlock?.sourceShift ?? 0)
         if let (depth, permutation, _) = permutedBlock {
@@ -176,11 +181,24 @@ public struct CopyPlan: Sendable {
             // Where the batch's blocks lie apart in the source along it but back to back along
             // another batch dimension, items tile both, as a transpose of blocks: 64 x 64 blocks,
             // each source row read in one stretch while the tile is in cache.
+            // Runs of whole units reversed (BGR pixels), back to back on both sides (the source's
+            // forwards or backwards): the run transposes, which reverse the units in their first
+            // permute, in their bands.
+            let reversedRuns = permutation.count >= 2 && permutation == (0..<Int32(permutation.count)).reversed()
+                && dims[a - 1].destination == permutation.count && rl_short_runs_transpose(blockBytes) != 0
             if dims[a - 1].source != permutation.count,
-               let k = dims.indices.first(where: { $0 < a - 1 && dims[$0].source == permutation.count && dims[$0].size > 1 }) {
+               let k = dims.indices.first(where: { k in
+                   k < a - 1 && dims[k].size > 1 && (dims[k].source == permutation.count || (reversedRuns && dims[k].source == -permutation.count))
+               }) {
                 roleB2 = k
-                tileB2 = Swift.min(dims[k].size, 64)
-                tileA2 = Swift.min(dims[a - 1].size, Swift.max(perStep, 64 / perStep * perStep))
+                if reversedRuns {
+                    flippedRunUnit = elementSize
+                    tileA2 = CopyPlan.balancedTile(dims[a - 1].size, perTile: CopyPlan.runTransposeBand(destinationRowBytes: dims[k].destination * elementSize))
+                    tileB2 = CopyPlan.balancedTile(dims[k].size, perTile: 256)
+                } else {
+                    tileB2 = Swift.min(dims[k].size, 64)
+                    tileA2 = Swift.min(dims[a - 1].size, Swift.max(perStep, 64 / perStep * perStep))
+                }
             }
         } else if inner.source == 0 {
             kernel = .fill
@@ -455,6 +473,7 @@ public struct CopyPlan: Sendable {
             | (tuning.stagedTransposesAtAnyStride ? Int32(RL_TRANSPOSE_STAGED_ANY_STRIDE) : 0)
             | (tuning.wideFourByteBlockPairs ? 0 : Int32(RL_TRANSPOSE_WIDE_SINGLE_BLOCKS))
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
+        self.flippedRunUnit = flippedRunUnit
     }
 
     /// The fewest copies of `size` that make a multiple of `unit` (480-byte rows: 2 for whole lines).
