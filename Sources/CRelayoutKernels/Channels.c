@@ -30,8 +30,8 @@ typedef struct {
 // The permute indices and blend masks of every gather, by direction, element size (log2), channel
 // count and output register: built once, so that a tile pays only their loads (built per call, they
 // cost more than the copy of a 1024-pixel tile: u1 64x224x224x3:0,3,1,2 0.89 -> 0.41 of memcpy).
-// Each (direction, element size, channel count) is built on first use, so a process touches only
-// the few KiB it needs of the table's 0.9 MiB.
+// Each (kind, element size, channel count) is built on first use, so a process touches only the
+// few KiB it needs of the tables' 1.4 MiB.
 // Deinterleaving, output c lane j is element j of channel c: input lane j * C + c (pixels read
 // backwards: (K - 1 - j) * C + c, the registers loaded from the lowest pixel up). Interleaving,
 // output m lane j is packed element f = m * K + j, element f / C of row f % C: input lane

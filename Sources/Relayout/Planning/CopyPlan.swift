@@ -180,10 +180,10 @@ public struct CopyPlan: Sendable {
             tileA2 = Swift.min(dims[a - 1].size, Swift.max(perStep, (16 << 10) / blockBytes / perStep * perStep))
             // Where the batch's blocks lie apart in the source along it but back to back along
             // another batch dimension, items tile both, as a transpose of blocks: 64 x 64 blocks,
-            // each source row read in one stretch while the tile is in cache.
-            // Runs of whole units reversed (BGR pixels), back to back on both sides (the source's
-            // forwards or backwards): the run transposes, which reverse the units in their first
-            // permute, in their bands.
+            // each source row read in one stretch while the tile is in cache. Blocks that are runs
+            // of whole units reversed (BGR pixels), back to back on both sides (the source's
+            // forwards or backwards), go to the run transposes instead, which reverse the units in
+            // their first permute, in their bands (`flippedRunUnit`).
             let reversedRuns = permutation.count >= 2 && permutation == (0..<Int32(permutation.count)).reversed()
                 && dims[a - 1].destination == permutation.count && rl_short_runs_transpose(blockBytes) != 0
             if dims[a - 1].source != permutation.count,
