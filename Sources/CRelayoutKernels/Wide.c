@@ -9,6 +9,12 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+// A whole destination line: streamed, or an ordinary store (tiles under the streaming threshold).
+SKEW_TARGET static inline __attribute__((always_inline)) void put_line(char *line, __m512i v, const int stream) {
+    if (stream) _mm512_stream_si512((void *)line, v);
+    else _mm512_store_si512((void *)line, v);
+}
+
 // The wide walk: a tile into 64-byte-aligned destination rows, walked by source rows, through row
 // tables (grouped tiles) or by stride (plain tiles); along_n a multiple of L = 64 / E (whole lines
 // per row), columns past the whole blocks one element at a time. Source rows are read forward 64
@@ -29,7 +35,8 @@
 // 1.175x GB/s with one block), while 8- and 16-byte tiles (16 and 8 rows) still gained from two.
 SKEW_TARGET static inline __attribute__((always_inline)) void wide_walk(const char *const *srows, const char *src, ptrdiff_t src_row,
                                                                        char *const *drows, char *dst, ptrdiff_t dst_row,
-                                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int pairs) {
+                                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int pairs,
+                                                                       const int stream) {
     const int L = 64 / E;
     const ptrdiff_t across_full = across_n - across_n % L;
     for (ptrdiff_t a = 0; a < along_n;) {
@@ -50,10 +57,10 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_walk(const ch
             for (int i = 0; i < L; i++) {
                 char *line = destination_row_at(drows, dst, dst_row, b + i) + a * E;
                 if (pair) {
-                    _mm512_stream_si512((void *)line, first[i]);
-                    _mm512_stream_si512((void *)(line + 64), r[i]);
+                    put_line(line, first[i], stream);
+                    put_line(line + 64, r[i], stream);
                 } else {
-                    _mm512_stream_si512((void *)line, r[i]);
+                    put_line(line, r[i], stream);
                 }
             }
         }
@@ -65,9 +72,9 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_walk(const ch
     }
 }
 
-SKEW_TARGET static void wide_rows4(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b, int pairs) { wide_walk(s, 0, 0, d, 0, 0, a, b, 4, pairs); }
-SKEW_TARGET static void wide_rows8(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 8, 1); }
-SKEW_TARGET static void wide_rows16(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 16, 1); }
+SKEW_TARGET static void wide_rows4(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b, int pairs) { wide_walk(s, 0, 0, d, 0, 0, a, b, 4, pairs, 1); }
+SKEW_TARGET static void wide_rows8(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 8, 1, 1); }
+SKEW_TARGET static void wide_rows16(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 16, 1, 1); }
 
 int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size,
                            int flags) {
@@ -149,16 +156,25 @@ SKEW_TARGET static void wide_tile2(const char *src, ptrdiff_t src_row, char *dst
     }
 }
 
-SKEW_TARGET static void wide_tile4(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b, int pairs) {
-    wide_walk(0, s, sr, 0, d, dr, a, b, 4, pairs);
+SKEW_TARGET static void wide_tile4(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b, int pairs, int stream) {
+    if (stream) wide_walk(0, s, sr, 0, d, dr, a, b, 4, pairs, 1);
+    else wide_walk(0, s, sr, 0, d, dr, a, b, 4, pairs, 0);
 }
-SKEW_TARGET static void wide_tile8(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_walk(0, s, sr, 0, d, dr, a, b, 8, 1); }
-SKEW_TARGET static void wide_tile16(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { wide_walk(0, s, sr, 0, d, dr, a, b, 16, 1); }
+SKEW_TARGET static void wide_tile8(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b, int stream) {
+    if (stream) wide_walk(0, s, sr, 0, d, dr, a, b, 8, 1, 1);
+    else wide_walk(0, s, sr, 0, d, dr, a, b, 8, 1, 0);
+}
+SKEW_TARGET static void wide_tile16(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b, int stream) {
+    if (stream) wide_walk(0, s, sr, 0, d, dr, a, b, 16, 1, 1);
+    else wide_walk(0, s, sr, 0, d, dr, a, b, 16, 1, 0);
+}
 
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                            ptrdiff_t across_n, ptrdiff_t element_size, int flags) {
     const ptrdiff_t E = element_size;
-    if (!rl_avx512_transposes()) return 0;
+    const int stream = (flags & RL_TRANSPOSE_STREAMING) != 0;
+    // The 1- and 2-byte walks stream only.
+    if (!rl_avx512_transposes() || (!stream && E <= 2)) return 0;
     // 1-byte steps are 64 rows along by 16 or more across (one 16-byte piece of each source row's
     // columns), 2-byte blocks 32 by 16.
     const ptrdiff_t L = 64 / E, B = E <= 2 ? 16 : L;
@@ -173,9 +189,9 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
         const ptrdiff_t staged = whole > 0 && rl_wide_narrow_tile(s, src_along * 2, d, dst_across * 2, along_full, whole, 2) ? whole : 0;
         if (staged < across_full) wide_tile2(s + staged * 2, src_along * 2, d + staged * dst_across * 2, dst_across * 2, along_full, across_full - staged);
     }
-    else if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full, four_byte_pairs(flags));
-    else if (E == 8) wide_tile8(s, src_along * E, d, dst_across * E, along_full, across_full);
-    else wide_tile16(s, src_along * E, d, dst_across * E, along_full, across_full);
+    else if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full, four_byte_pairs(flags), stream);
+    else if (E == 8) wide_tile8(s, src_along * E, d, dst_across * E, along_full, across_full, stream);
+    else wide_tile16(s, src_along * E, d, dst_across * E, along_full, across_full, stream);
     // The rest with ordinary stores: columns past the whole blocks, then rows past them.
     if (across_full < across_n)
         rl_transpose_tile(s + across_full * E, src_along, d + across_full * dst_across * E, dst_across, along_full, across_n - across_full, E, 0);
