@@ -81,7 +81,8 @@ NARROW_TARGET static inline __attribute__((always_inline)) void step_lines(const
                                                                           char *const *drows, char *dst, ptrdiff_t dst_row, const char *stage,
                                                                           __m512i *prev, __m512i iota, ptrdiff_t a, ptrdiff_t c, ptrdiff_t width,
                                                                           ptrdiff_t next_a, ptrdiff_t next_c, ptrdiff_t next_width, int next_height,
-                                                                          const int E, const int skewed, const int pair, const int leading) {
+                                                                          const int E, const int skewed, const int pair, const int leading,
+                                                                          const int stream) {
     const int N = 16 / E;
     const int fetch_rows = (int)((next_height + width / 16 - 1) / (width / 16));
     for (ptrdiff_t q = 0; q < width; q += 16) {
@@ -105,8 +106,13 @@ NARROW_TARGET static inline __attribute__((always_inline)) void step_lines(const
             const __m512i first = pair ? lead[i] : v[i];
             if (!skewed) {
                 char *line = destination_row_at(drows, dst, dst_row, b0 + i) + a * E;
-                _mm512_stream_si512((void *)line, first);
-                if (pair) _mm512_stream_si512((void *)(line + 64), v[i]);
+                if (stream) {
+                    _mm512_stream_si512((void *)line, first);
+                    if (pair) _mm512_stream_si512((void *)(line + 64), v[i]);
+                } else {
+                    _mm512_store_si512((void *)line, first);
+                    if (pair) _mm512_store_si512((void *)(line + 64), v[i]);
+                }
                 continue;
             }
             const int skew = (int)((uintptr_t)drows[b0 + i] & 63);
@@ -128,7 +134,7 @@ NARROW_TARGET static inline __attribute__((always_inline)) void step_lines(const
 NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t col,
                                                                            char *const *drows, char *dst, ptrdiff_t dst_row,
                                                                            ptrdiff_t along_n, ptrdiff_t across_n, __m512i *prev, const int E,
-                                                                           const int skewed) {
+                                                                           const int skewed, const int stream) {
     const int L = 64 / E, N = 16 / E;
     const ptrdiff_t columns = across_n * E;
     _Alignas(64) char stage[2 * 8 * 16 * 64]; // bands x 16-byte pieces x registers (N <= 16) x 64 bytes
@@ -171,11 +177,11 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
             // start every tile with a pair (rl_transpose_rows_streamed takes 2L rows or more).
             const int leading = skewed && a == 0;
             if (pair && !leading)
-                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 1, 0);
+                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 1, 0, stream);
             else if (pair)
-                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 1, 1);
+                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 1, 1, stream);
             else
-                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 0, leading);
+                step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 0, leading, stream);
         }
         a += height;
     }
@@ -188,14 +194,17 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
     }
 }
 
-NARROW_TARGET static void aligned1(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 1, 0); }
-NARROW_TARGET static void aligned2(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 2, 0); }
+NARROW_TARGET static void aligned1(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 1, 0, 1); }
+NARROW_TARGET static void aligned2(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 2, 0, 1); }
+// The same with ordinary stores (tiles under the streaming threshold).
+NARROW_TARGET static void aligned1_stored(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 1, 0, 0); }
+NARROW_TARGET static void aligned2_stored(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 2, 0, 0); }
 
 NARROW_TARGET static void aligned_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
     // Tables given: the walk's per-row tests for them fold away.
     if (!srows || !drows) return;
-    if (E == 1) narrow_walk(srows, 0, 0, 0, drows, 0, 0, along_n, across_n, 0, 1, 0);
-    else narrow_walk(srows, 0, 0, 0, drows, 0, 0, along_n, across_n, 0, 2, 0);
+    if (E == 1) narrow_walk(srows, 0, 0, 0, drows, 0, 0, along_n, across_n, 0, 1, 0, 1);
+    else narrow_walk(srows, 0, 0, 0, drows, 0, 0, along_n, across_n, 0, 2, 0, 1);
 }
 
 enum { NARROW_GROUP_ROWS = 512 };
@@ -207,17 +216,17 @@ NARROW_TARGET static void skewed_rows(const char *const *srows, char *const *dro
     if (!srows || !drows) return;
     for (ptrdiff_t g = 0; g < across_n; g += NARROW_GROUP_ROWS) {
         const ptrdiff_t rows = across_n - g < NARROW_GROUP_ROWS ? across_n - g : NARROW_GROUP_ROWS;
-        if (E == 1) narrow_walk(srows, 0, 0, g, drows + g, 0, 0, along_n, rows, prev, 1, 1);
-        else narrow_walk(srows, 0, 0, g * 2, drows + g, 0, 0, along_n, rows, prev, 2, 1);
+        if (E == 1) narrow_walk(srows, 0, 0, g, drows + g, 0, 0, along_n, rows, prev, 1, 1, 1);
+        else narrow_walk(srows, 0, 0, g * 2, drows + g, 0, 0, along_n, rows, prev, 2, 1, 1);
     }
 }
 
 int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,
-                        ptrdiff_t element_size) {
+                        ptrdiff_t element_size, int streaming) {
     if (element_size > 2 || (across_n * element_size) % 16 != 0 || !rl_avx512_transposes() || ((((uintptr_t)dst) | (uintptr_t)dst_row) & 63) != 0)
         return 0;
-    if (element_size == 1) aligned1(src, src_row, dst, dst_row, along_n, across_n);
-    else aligned2(src, src_row, dst, dst_row, along_n, across_n);
+    if (element_size == 1) (streaming ? aligned1 : aligned1_stored)(src, src_row, dst, dst_row, along_n, across_n);
+    else (streaming ? aligned2 : aligned2_stored)(src, src_row, dst, dst_row, along_n, across_n);
     return 1;
 }
 
@@ -245,8 +254,8 @@ int rl_avx512_walks(void) { return 0; }
 int rl_narrow_rows_inside_lines_walk(void) { return 0; }
 
 int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,
-                        ptrdiff_t element_size) {
-    (void)src; (void)src_row; (void)dst; (void)dst_row; (void)along_n; (void)across_n; (void)element_size;
+                        ptrdiff_t element_size, int streaming) {
+    (void)src; (void)src_row; (void)dst; (void)dst_row; (void)along_n; (void)across_n; (void)element_size; (void)streaming;
     return 0;
 }
 

@@ -193,7 +193,7 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     if (streaming && rows_inside_lines &&
         rl_transpose_tile_skewed(src, src_along, dst, dst_across, along_n, across_n, element_size, flags))
         return;
-    if (wide && (streaming || element_size >= 4) && rl_transpose_tile_wide(src, src_along, dst, dst_across, along_n, across_n, element_size, flags)) return;
+    if (wide && rl_transpose_tile_wide(src, src_along, dst, dst_across, along_n, across_n, element_size, flags)) return;
     // Without the AVX-512 walk, strides that are multiples of 1 KiB on either side take the staged walk
     // (Staged.c; AMD EPYC, 2 threads, f4 8192² 10.8 -> 15.3 GB/s, 4160x4096 6.9 -> 11.4, u1 8192²
     // 6.6 -> 10.2, u2 4096² 8.0 -> 11.9, f8 4096² 11.0 -> 18.2, c16 13.5 -> 20.2). Elsewhere the row

@@ -300,7 +300,7 @@ int rl_transpose_tile_channels(const void *src, ptrdiff_t src_along, void *dst, 
 // 16 / element_size; row strides in bytes) into 64-byte-aligned rows.
 // Returns 1, or 0, having written nothing, where it does not apply.
 int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_n, ptrdiff_t across_n,
-                        ptrdiff_t element_size);
+                        ptrdiff_t element_size, int streaming);
 
 // The same for 1- or 2-byte elements through row tables, for destination rows anywhere (AVX-512BW
 // and VBMI; along_n a multiple of 64 / element_size, across_n of 16 / element_size): returns 1, or

@@ -134,7 +134,8 @@ SKEW_TARGET static inline __attribute__((always_inline)) void lines2(const char 
     for (int i = 0; i < 16; i++) lines[i] = _mm512_inserti64x4(_mm512_castsi256_si512(top[i]), bottom[i], 1);
 }
 
-SKEW_TARGET static void wide_tile2(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_full, ptrdiff_t across_full) {
+SKEW_TARGET static void wide_tile2(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t along_full, ptrdiff_t across_full,
+                                   int stream) {
     // Bands of 64 source rows where there are that many: two lines per destination row per step,
     // back to back, as in wide_walk (2 threads, u2 4096x4099 26.8-30.0 -> 32.8-40.2 GB/s, 7232²
     // 30.3-32.4 -> 29.5-40.6, 4096² and 8192² 26.5-29.6 -> 27.3-32.8).
@@ -148,8 +149,8 @@ SKEW_TARGET static void wide_tile2(const char *src, ptrdiff_t src_row, char *dst
             if (pair) lines2(rows + 32 * src_row, src_row, b, second);
 #pragma clang loop unroll(full)
             for (int i = 0; i < 16; i++) {
-                _mm512_stream_si512((void *)(column + (b + i) * dst_row), first[i]);
-                if (pair) _mm512_stream_si512((void *)(column + (b + i) * dst_row + 64), second[i]);
+                put_line(column + (b + i) * dst_row, first[i], stream);
+                if (pair) put_line(column + (b + i) * dst_row + 64, second[i], stream);
             }
         }
         a += pair ? 64 : 32;
@@ -173,8 +174,7 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
                            ptrdiff_t across_n, ptrdiff_t element_size, int flags) {
     const ptrdiff_t E = element_size;
     const int stream = (flags & RL_TRANSPOSE_STREAMING) != 0;
-    // The 1- and 2-byte walks stream only.
-    if (!rl_avx512_transposes() || (!stream && E <= 2)) return 0;
+    if (!rl_avx512_transposes()) return 0;
     // 1-byte steps are 64 rows along by 16 or more across (one 16-byte piece of each source row's
     // columns), 2-byte blocks 32 by 16.
     const ptrdiff_t L = 64 / E, B = E <= 2 ? 16 : L;
@@ -183,11 +183,11 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
     const char *s = (const char *)src;
     char *d = (char *)dst;
     if (E == 1) {
-        if (!rl_wide_narrow_tile(s, src_along, d, dst_across, along_full, across_full, 1)) return 0;
+        if (!rl_wide_narrow_tile(s, src_along, d, dst_across, along_full, across_full, 1, stream)) return 0;
     } else if (E == 2) {
         const ptrdiff_t whole = across_full - across_full % 32;
-        const ptrdiff_t staged = whole > 0 && rl_wide_narrow_tile(s, src_along * 2, d, dst_across * 2, along_full, whole, 2) ? whole : 0;
-        if (staged < across_full) wide_tile2(s + staged * 2, src_along * 2, d + staged * dst_across * 2, dst_across * 2, along_full, across_full - staged);
+        const ptrdiff_t staged = whole > 0 && rl_wide_narrow_tile(s, src_along * 2, d, dst_across * 2, along_full, whole, 2, stream) ? whole : 0;
+        if (staged < across_full) wide_tile2(s + staged * 2, src_along * 2, d + staged * dst_across * 2, dst_across * 2, along_full, across_full - staged, stream);
     }
     else if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full, four_byte_pairs(flags), stream);
     else if (E == 8) wide_tile8(s, src_along * E, d, dst_across * E, along_full, across_full, stream);
