@@ -9,7 +9,8 @@
 // columns, N = 16 / E registers: register k has the piece of rows k, N + k, 2N + k and 3N + k in
 // its four 128-bit lanes (a 4 x 4 transpose of lanes as the rows are staged); the in-lane N x N
 // interleave then leaves in register i the whole line of destination row i (lane g: source rows
-// gN..gN+N-1), one non-temporal store each. Rows that start inside a line join each line from the
+// gN..gN+N-1), one non-temporal store each (ordinary ones for aligned tiles under the streaming
+// threshold). Rows that start inside a line join each line from the
 // row's previous register and its current one with one byte permute (vpermt2b).
 #include "CRelayoutKernels.h"
 

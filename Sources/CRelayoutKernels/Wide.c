@@ -1,6 +1,6 @@
 // The wide walk (see below) for 4- to 16-byte elements, and for 2-byte tiles what the staged
 // 1- and 2-byte walk of NarrowWide.c leaves: AVX-512 transposes into 64-byte-aligned destination
-// rows, one whole line per non-temporal store.
+// rows, one whole line per non-temporal store (per ordinary store under the streaming threshold).
 #include "CRelayoutKernels.h"
 
 #include "TransposeBlocks.h"
@@ -19,7 +19,7 @@ SKEW_TARGET static inline __attribute__((always_inline)) void put_line(char *lin
 // tables (grouped tiles) or by stride (plain tiles); along_n a multiple of L = 64 / E (whole lines
 // per row), columns past the whole blocks one element at a time. Source rows are read forward 64
 // bytes per block (forward streams the hardware prefetchers follow); each transposed L x L block
-// goes out as whole destination lines, one non-temporal store each. No staging buffer, no software
+// goes out as whole destination lines, one store each (`stream`: non-temporal). No staging buffer, no software
 // prefetching. On a 2-core Intel Xeon VM (AVX-512, 2 MiB L2) against the 16-byte row walk, 2
 // threads: f4 7264² 18 -> 27-29 GB/s, 4096² 21 -> 29, f8 4096² 17-20 -> 30, 43408x1216 14.5 ->
 // 19-35; TTC 0.85-0.88 -> 0.96-0.98 of memcpy (C harness, one thread: 14.4 GB/s against 9.4 for
