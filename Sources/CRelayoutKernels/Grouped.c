@@ -323,7 +323,7 @@ void rl_transpose_tile_grouped(const void *src, rl_row_group along, void *dst, r
     // Aligned rows, with the wide walk: whole 64-byte blocks by source rows, as in
     // rl_transpose_tile_wide (TTC's 112x15x15x15x5x32:5,4,3,2,1,0, 448 x 160 floats per tile,
     // 12.4-13.4 -> 26.9-30.6 GB/s).
-    if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && rl_transpose_rows_wide(srows, (char *const *)drows, along_rows, across_rows, E, flags)) return;
+    if (aligned && (flags & RL_TRANSPOSE_WIDE) && rl_transpose_rows_wide(srows, (char *const *)drows, along_rows, across_rows, E, flags)) return;
     // As in rl_transpose_tile: strides that are multiples of 1 KiB take the line walk, or, streamed
     // without the AVX-512 walks, the staged one (Staged.c; AMD EPYC, 2 threads, five alternating
     // rounds: f4 352x28x28x4x48:4,3,2,1,0 9.6 -> 17.2 GB/s, 48x28x28x4x352:4,3,2,1,0 11.1 -> 14.5,

@@ -72,9 +72,18 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_walk(const ch
     }
 }
 
-SKEW_TARGET static void wide_rows4(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b, int pairs) { wide_walk(s, 0, 0, d, 0, 0, a, b, 4, pairs, 1); }
-SKEW_TARGET static void wide_rows8(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 8, 1, 1); }
-SKEW_TARGET static void wide_rows16(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b) { wide_walk(s, 0, 0, d, 0, 0, a, b, 16, 1, 1); }
+SKEW_TARGET static void wide_rows4(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b, int pairs, int stream) {
+    if (stream) wide_walk(s, 0, 0, d, 0, 0, a, b, 4, pairs, 1);
+    else wide_walk(s, 0, 0, d, 0, 0, a, b, 4, pairs, 0);
+}
+SKEW_TARGET static void wide_rows8(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b, int stream) {
+    if (stream) wide_walk(s, 0, 0, d, 0, 0, a, b, 8, 1, 1);
+    else wide_walk(s, 0, 0, d, 0, 0, a, b, 8, 1, 0);
+}
+SKEW_TARGET static void wide_rows16(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b, int stream) {
+    if (stream) wide_walk(s, 0, 0, d, 0, 0, a, b, 16, 1, 1);
+    else wide_walk(s, 0, 0, d, 0, 0, a, b, 16, 1, 0);
+}
 
 int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size,
                            int flags) {
@@ -82,9 +91,10 @@ int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff
     if (E < 4 || !rl_avx512_transposes() || along_n % (64 / E) != 0 || across_n < 64 / E) return 0;
     for (ptrdiff_t b = 0; b < across_n; b++)
         if (((uintptr_t)drows[b] & 63) != 0) return 0;
-    if (E == 4) wide_rows4(srows, drows, along_n, across_n, four_byte_pairs(flags));
-    else if (E == 8) wide_rows8(srows, drows, along_n, across_n);
-    else wide_rows16(srows, drows, along_n, across_n);
+    const int stream = (flags & RL_TRANSPOSE_STREAMING) != 0;
+    if (E == 4) wide_rows4(srows, drows, along_n, across_n, four_byte_pairs(flags), stream);
+    else if (E == 8) wide_rows8(srows, drows, along_n, across_n, stream);
+    else wide_rows16(srows, drows, along_n, across_n, stream);
     return 1;
 }
 
