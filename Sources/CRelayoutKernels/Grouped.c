@@ -242,10 +242,9 @@ int rl_transpose_grouped_fits(ptrdiff_t along_rows, ptrdiff_t across_rows) {
 // kernels do not take the tile.
 #if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bw"))) static int channels_through_stage(const char *src, rl_row_group along, char *dst, rl_row_group across, ptrdiff_t E) {
-    enum { STAGE_BYTES = 16 << 10 };
-    _Alignas(64) char stage[STAGE_BYTES];
+    _Alignas(64) char stage[L1_STAGE_BYTES];
     const ptrdiff_t C = across.count, groups = along.count2 * along.count3;
-    const ptrdiff_t per_stage = STAGE_BYTES / (C * along.count * E);
+    const ptrdiff_t per_stage = L1_STAGE_BYTES / (C * along.count * E);
     if (per_stage < 2) return 0;
     for (ptrdiff_t g0 = 0; g0 < groups; g0 += per_stage) {
         const ptrdiff_t ng = groups - g0 < per_stage ? groups - g0 : per_stage, plane = ng * along.count;

@@ -107,13 +107,8 @@ NARROW_TARGET static inline __attribute__((always_inline)) void step_lines(const
             const __m512i first = pair ? lead[i] : v[i];
             if (!skewed) {
                 char *line = destination_row_at(drows, dst, dst_row, b0 + i) + a * E;
-                if (stream) {
-                    _mm512_stream_si512((void *)line, first);
-                    if (pair) _mm512_stream_si512((void *)(line + 64), v[i]);
-                } else {
-                    _mm512_store_si512((void *)line, first);
-                    if (pair) _mm512_store_si512((void *)(line + 64), v[i]);
-                }
+                put_line(line, first, stream);
+                if (pair) put_line(line + 64, v[i], stream);
                 continue;
             }
             const int skew = (int)((uintptr_t)drows[b0 + i] & 63);

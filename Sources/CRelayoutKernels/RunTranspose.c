@@ -188,8 +188,7 @@ SKEW_TARGET static inline __attribute__((always_inline)) void run_block(const ch
 // dst_inner, for i < n_outer, j < n_inner: the source's runs lie back to back along j (or backwards,
 // as in an image rotated a quarter turn), the destination's along i. Streamed, each
 // band of N destination rows is first put together in an L1 stage, a stretch of up to
-// STAGE_BYTES / N bytes per row, and then streamed out a row at a time in whole lines.
-enum { STAGE_BYTES = 16 << 10 };
+// L1_STAGE_BYTES / N bytes per row, and then streamed out a row at a time in whole lines.
 SKEW_TARGET static inline __attribute__((always_inline)) void transpose_runs(const char *s, ptrdiff_t src_outer, char *d, ptrdiff_t dst_inner,
                                                                           ptrdiff_t n_outer, ptrdiff_t n_inner, ptrdiff_t R, int streaming,
                                                                           int reversed, int flip, const int P) {
@@ -198,8 +197,8 @@ SKEW_TARGET static inline __attribute__((always_inline)) void transpose_runs(con
     const RunPermutes m = {_mm512_load_si512((const void *)tables->first_low), _mm512_load_si512((const void *)tables->first_high),
                            _mm512_load_si512((const void *)tables->last_low), _mm512_load_si512((const void *)tables->last_high)};
     const __mmask64 whole_mask = first_bytes(N * R);
-    _Alignas(64) char stage[STAGE_BYTES];
-    const ptrdiff_t stage_row = STAGE_BYTES / N;
+    _Alignas(64) char stage[L1_STAGE_BYTES];
+    const ptrdiff_t stage_row = L1_STAGE_BYTES / N;
     // Units per stretch: whole blocks that fit a stage row.
     const ptrdiff_t stretch = streaming ? stage_row / R / N * N : n_outer;
     for (ptrdiff_t j0 = 0; j0 < n_inner; j0 += N) {
@@ -240,11 +239,12 @@ SKEW_TARGET static void transpose_runs_avx512(const char *s, ptrdiff_t src_outer
 int rl_interleave_reversed_planes(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t along_n, ptrdiff_t across_n,
                                   ptrdiff_t element_size, int streaming) {
     const ptrdiff_t E = element_size;
-    if (along_n < 2 || along_n > RL_MAX_CHANNELS) return 0;
+    // Pixels of a line or more are not the channel gathers' (the tile is then turned round instead).
+    if (along_n < 2 || along_n > RL_MAX_CHANNELS || along_n * E >= 64) return 0;
     if (E <= 8 && rl_short_runs_transpose((size_t)E)) {
         // Each stretch of the planes' rows reversed into an L1 stage, then interleaved by the
         // channel gathers.
-        _Alignas(64) char stage[16 << 10];
+        _Alignas(64) char stage[L1_STAGE_BYTES];
         const ptrdiff_t chunk = (ptrdiff_t)sizeof stage / along_n / E / 64 * 64;
         const char *s = (const char *)src;
         char *d = (char *)dst;

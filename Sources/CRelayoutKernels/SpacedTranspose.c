@@ -4,7 +4,7 @@
 // elements at a time (rl_copy_spaced_rows), and the stage goes through the register transposes.
 #include "CRelayoutKernels.h"
 
-enum { STAGE_BYTES = 16 << 10 };
+#include "TransposeBlocks.h"
 
 int rl_transpose_tile_spaced(const void *src, ptrdiff_t src_along, ptrdiff_t src_across, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size, int flags) {
@@ -24,9 +24,9 @@ int rl_transpose_tile_spaced(const void *src, ptrdiff_t src_along, ptrdiff_t src
     if (src_across * E > 64) return 0;
     // The stage holds rows of up to 256 bytes' worth of the along side (whole lines of the
     // destination rows) by as many columns as fit.
-    _Alignas(64) char stage[STAGE_BYTES];
+    _Alignas(64) char stage[L1_STAGE_BYTES];
     const ptrdiff_t along_block = along_n < 256 / E ? along_n : 256 / E;
-    ptrdiff_t across_block = STAGE_BYTES / (along_block * E);
+    ptrdiff_t across_block = L1_STAGE_BYTES / (along_block * E);
     if (across_block > across_n) across_block = across_n;
     // The stage has no rows around it to complete shared lines with.
     flags &= ~(RL_TRANSPOSE_ROWS_BEFORE | RL_TRANSPOSE_ROWS_AFTER);

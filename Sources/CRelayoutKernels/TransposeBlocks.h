@@ -119,7 +119,6 @@ static inline __attribute__((always_inline)) void move_under16(char *d, const ch
     }
 }
 
-
 // Row i of a walk: from its table where there is one (grouped tiles, rows inside lines), else by
 // stride (plain tiles). Inlined with a constant table argument, the test folds away.
 static inline __attribute__((always_inline)) const char *source_row_at(const char *const *rows, const char *base, ptrdiff_t stride, ptrdiff_t i) {
@@ -209,6 +208,11 @@ static inline __attribute__((always_inline, target("avx512f"))) __m512i permute_
     return a;
 }
 
+// The L1 stage of the kernels that put a tile's output (or input) together before streaming it out
+// (RunTranspose.c, SpacedTranspose.c, the channel stage of Grouped.c): a third of a 48 KiB L1d,
+// half of a 32 KiB one.
+enum { L1_STAGE_BYTES = 16 << 10 };
+
 // The mask of a register's first n bytes (all of them from 64 on), for masked loads and stores.
 static inline __mmask64 first_bytes(ptrdiff_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
 
@@ -288,10 +292,10 @@ static inline int rl_staged_at_any_stride(ptrdiff_t element_size, int flags) {
     return element_size >= 8 || (flags & RL_TRANSPOSE_STAGED_ANY_STRIDE) != 0;
 }
 
-
 // Tiles with a side of 2 to RL_MAX_CHANNELS elements packed on one side (Channels.c; AVX-512BW,
-// and VBMI for 1-byte elements): source rows of across_n elements back to back (src_along ==
-// across_n), or destination rows of along_n elements back to back (dst_across == along_n). 1- to
+// and VBMI for 1-byte elements): source rows of across_n elements in pixels of |src_along| >=
+// across_n elements, read forwards or (src_along < 0) backwards, of which the first across_n go into
+// the planes; or destination rows of along_n elements back to back (dst_across == along_n). 1- to
 // 8-byte elements; whole aligned lines stream where `streaming` asks. Returns 1, or 0, having
 // written nothing, where it does not apply.
 int rl_transpose_tile_channels(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,

@@ -9,12 +9,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-// A whole destination line: streamed, or an ordinary store (tiles under the streaming threshold).
-SKEW_TARGET static inline __attribute__((always_inline)) void put_line(char *line, __m512i v, const int stream) {
-    if (stream) _mm512_stream_si512((void *)line, v);
-    else _mm512_store_si512((void *)line, v);
-}
-
 // The wide walk: a tile into 64-byte-aligned destination rows, walked by source rows, through row
 // tables (grouped tiles) or by stride (plain tiles); along_n a multiple of L = 64 / E (whole lines
 // per row), columns past the whole blocks one element at a time. Source rows are read forward 64

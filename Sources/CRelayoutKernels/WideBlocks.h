@@ -12,6 +12,13 @@
 #define SKEW_TARGET __attribute__((target("avx512f,avx512vl,avx512bw")))
 #define SKEW_TARGET_NARROW __attribute__((target("avx512f,avx512vl,avx512bw,avx512vbmi")))
 
+// A whole 64-byte-aligned destination line: streamed, or an ordinary store (tiles under the
+// streaming threshold).
+SKEW_TARGET static inline __attribute__((always_inline)) void put_line(char *line, __m512i v, const int stream) {
+    if (stream) _mm512_stream_si512((void *)line, v);
+    else _mm512_store_si512((void *)line, v);
+}
+
 // r[i] = 16 elements of source row i; afterwards r[k] = element k of every row (row k of the
 // destination block). Four stages: 32-bit and 64-bit interleaves within 128-bit lanes, then two
 // stages of 128-bit lane shuffles.

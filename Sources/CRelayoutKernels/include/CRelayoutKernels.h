@@ -159,13 +159,14 @@ int rl_transpose_flipped_runs(const void *src, ptrdiff_t src_outer, ptrdiff_t sr
                               ptrdiff_t n_inner, size_t run_bytes, size_t unit_bytes, int streaming);
 
 /// Planes into pixels with the planes' rows read backwards (an NCHW batch flipped into NHWC):
-/// dst[b * along_n + a] = src[a * src_along - b] for a < along_n (2 to RL_MAX_CHANNELS planes), b <
-/// across_n (strides in elements of `element_size` bytes). Each stretch of the rows is reversed into
-/// an L1 stage and interleaved by the channel gathers; 16-byte elements go to
-/// rl_transpose_short_runs, each a run. Other transposes whose source rows are read backwards (a
-/// quarter turn, x.T[::-1]; BGR pixels into RGB planes) are rl_transpose_tile's with the tile turned
-/// round: its source columns read forwards, its destination rows written from the last one up.
-/// Returns 0, having written nothing, where it does not apply (CPUs without AVX-512BW and VBMI).
+/// dst[b * along_n + a] = src[a * src_along - b] for a < along_n (2 to RL_MAX_CHANNELS planes of 1-
+/// to 8-byte elements, pixels narrower than a line), b < across_n (strides in elements of
+/// `element_size` bytes). Each stretch of the rows is reversed into an L1 stage and interleaved by
+/// the channel gathers. Other transposes whose source rows are read backwards (a quarter turn,
+/// x.T[::-1]; BGR pixels into RGB planes) are rl_transpose_tile's with the tile turned round: its
+/// source columns read forwards, its destination rows written from the last one up. Returns 0,
+/// having written nothing, where it does not apply (other shapes, 16-byte elements, CPUs without
+/// AVX-512BW and VBMI): the caller then turns the tile round too.
 int rl_interleave_reversed_planes(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t along_n, ptrdiff_t across_n,
                                   ptrdiff_t element_size, int streaming);
 
