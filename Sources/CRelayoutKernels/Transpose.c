@@ -237,29 +237,6 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     }
 }
 
-void rl_copy_streaming(void *dst, const void *src, size_t bytes) {
-#if defined(__SSE2__)
-    char *d = (char *)dst;
-    const char *s = (const char *)src;
-    size_t head = (16 - ((uintptr_t)d & 15)) & 15;
-    if (head > bytes) head = bytes;
-    memcpy(d, s, head);
-    d += head; s += head; bytes -= head;
-    size_t body = bytes & ~(size_t)63;
-    // The source 8 lines ahead, from the start: runs of a few KiB end before the hardware
-    // prefetchers have ramped up (alternating runs, 2 threads: TTC bulk cases with 1472- to
-    // 8576-byte runs 1.03-1.16x faster, 320-byte runs unchanged).
-    for (size_t i = 0; i < 512 && i < body; i += 64) __builtin_prefetch(s + i, 0, 3);
-    for (size_t i = 0; i < body; i += 64) {
-        if (i + 512 < body) __builtin_prefetch(s + i + 512, 0, 3);
-        stream_line64(d + i, s + i);
-    }
-    memcpy(d + body, s + body, bytes - body);
-#else
-    memcpy(dst, src, bytes);
-#endif
-}
-
 void rl_store_fence(void) {
 #if defined(__SSE2__)
     _mm_sfence();

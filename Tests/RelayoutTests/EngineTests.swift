@@ -789,6 +789,51 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testLongStreamedCopiesTakeFourPagesAtOnce() throws {
+        // rl_copy_streaming takes copies of 16 KiB and more four pages at a time, a line of each in
+        // turn, then the rest line by line: lengths around and past whole blocks, destinations and
+        // sources at every kind of offset from a line, with 64-byte stores and with 16-byte ones.
+        var rng = SeededGenerator(seed: 4096)
+        let capacity = 5 * 16384 + 256
+        let source = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+        let destination = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+        defer { source.deallocate(); destination.deallocate() }
+        for k in 0..<capacity { source.storeBytes(of: UInt8(truncatingIfNeeded: rng.next()), toByteOffset: k, as: UInt8.self) }
+        for avx512 in [true, false] {
+            Kernels.allowAVX512Transposes(avx512)
+            defer { Kernels.allowAVX512Transposes(true) }
+            for length in [16383, 16384, 16447, 16448 + 63, 32768, 3 * 16384 + 4096 + 5, 4 * 16384 + 4000] {
+                for (destinationOffset, sourceOffset) in [(0, 0), (1, 0), (63, 17), (32, 5), (0, 48)] {
+                    memset(destination, 0xEE, capacity)
+                    rl_copy_streaming(destination + destinationOffset, source + sourceOffset, length)
+                    rl_store_fence()
+                    let label = "\(length) bytes, destination +\(destinationOffset), source +\(sourceOffset), AVX-512 \(avx512)"
+                    XCTAssertEqual(memcmp(destination + destinationOffset, source + sourceOffset, length), 0, label)
+                    let before = (0..<destinationOffset).allSatisfy { destination.load(fromByteOffset: $0, as: UInt8.self) == 0xEE }
+                    let after = (destinationOffset + length..<capacity).allSatisfy { destination.load(fromByteOffset: $0, as: UInt8.self) == 0xEE }
+                    XCTAssertTrue(before && after, "\(label): bytes outside the copy were written")
+                }
+            }
+        }
+        // Through the engine: contiguous views of 200 KiB, whole runs of the copy streamed.
+        var tuning = CopyTuning.defaults
+        tuning.streamingThresholdBytes = 0
+        for elementSize in [1, 4, 16] {
+            let count = 200_000 / elementSize + 3
+            let storage = try RawTensor(shape: [count + 2], elementSize: elementSize)
+            Self.fillRandom(storage.storage, using: &rng)
+            let view = try storage.sliced(axis: 0, start: 1, stop: count + 1)
+            let flat = try RawTensor(shape: [count + 3], elementSize: elementSize)
+            let into = try flat.sliced(axis: 0, start: 3, stop: count + 3)
+            let plan = try CopyPlan(source: view.layout, destination: into.layout, elementSize: elementSize, tuning: tuning, threads: 2)
+            XCTAssertEqual(plan.kernel, .bulk)
+            XCTAssertTrue(plan.streaming)
+            let expected = try Self.referenceResult(view, into)
+            try plan.execute(from: view, into: into)
+            Self.assertSameBytes(into, expected, "\(count) elements of \(elementSize) bytes")
+        }
+    }
+
     func testShortRunsStreamWholeLinesWhateverTheirLengthAndAlignment() throws {
         // Runs that are not whole lines, or a destination that does not start on one, stream their
         // stretch as whole aligned lines (lines across runs gathered first, ordinary stores only at the
