@@ -58,7 +58,7 @@ struct InfoCommand: ParsableCommand {
             let t = report.tuning
             print("tuning: tiles " + t.tiles.keys.sorted().map { "\($0)B \(t.tiles[$0]!.along)x\(t.tiles[$0]!.across)" }.joined(separator: ", ")
                   + "; runTileAreaBytes \(t.runTileAreaBytes); chunkBytes \(t.chunkBytes); freshChunkBytes \(t.freshChunkBytes); freshPopulators \(t.freshPopulators); wideTransposes \(t.wideTransposes); wideFourByteBlockPairs \(t.wideFourByteBlockPairs); stagedTransposesAtAnyStride \(t.stagedTransposesAtAnyStride); followsSourceRows \(t.followsSourceRows); directCopyBytes \(t.directCopyBytes)"
-                  + "; inline below \(t.inlineThresholdBytes) B; streaming from \(t.streamingThresholdBytes == Int.max ? "never" : "\(t.streamingThresholdBytes) B")")
+                  + "; inline below \(t.inlineThresholdBytes) B; streaming from \(t.streamingThresholdBytes == Int.max ? "never" : "\(t.streamingThresholdBytes) B"); fetching ahead from \(t.fetchAheadThresholdBytes == Int.max ? "never" : "\(t.fetchAheadThresholdBytes) B")")
         }
     }
 }

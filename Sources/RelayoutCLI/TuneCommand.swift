@@ -92,7 +92,7 @@ enum TuneReport {
         let t = profile.tuning
         lines.append("")
         lines.append("chosen: tiles " + t.tiles.keys.sorted().map { "\($0)B \(t.tiles[$0]!.along)x\(t.tiles[$0]!.across)" }.joined(separator: ", ")
-                     + "; runTileAreaBytes \(t.runTileAreaBytes); chunkBytes \(t.chunkBytes); freshPopulators \(t.freshPopulators); wideTransposes \(t.wideTransposes); wideFourByteBlockPairs \(t.wideFourByteBlockPairs); stagedTransposesAtAnyStride \(t.stagedTransposesAtAnyStride); followsSourceRows \(t.followsSourceRows); streaming from \(t.streamingThresholdBytes == Int.max ? "never" : "\(t.streamingThresholdBytes) B")"
+                     + "; runTileAreaBytes \(t.runTileAreaBytes); chunkBytes \(t.chunkBytes); freshPopulators \(t.freshPopulators); wideTransposes \(t.wideTransposes); wideFourByteBlockPairs \(t.wideFourByteBlockPairs); stagedTransposesAtAnyStride \(t.stagedTransposesAtAnyStride); followsSourceRows \(t.followsSourceRows); streaming from \(t.streamingThresholdBytes == Int.max ? "never" : "\(t.streamingThresholdBytes) B"); fetching ahead from \(t.fetchAheadThresholdBytes == Int.max ? "never" : "\(t.fetchAheadThresholdBytes) B")"
                      + "; inline below \(t.inlineThresholdBytes) B")
         if let d = profile.defaultsRatio, let r = profile.tunedRatio {
             lines.append(String(format: "TTC check: defaults %.3f, tuned %.3f of memcpy (geometric mean)%@", d, r, r < d ? " — tuned lost, defaults kept (freshPopulators as measured)" : ""))

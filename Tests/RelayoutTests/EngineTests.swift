@@ -1083,10 +1083,13 @@ final class EngineTests: XCTestCase {
         // tiles along: a last tile of 20 rows (its neighbour reads into it), of 9 (too few: its
         // neighbour masks), tiles that are no whole number of blocks (the walk stops short of the
         // tile's end, so it masks its last lines); 1 to 3 threads, so neighbours run at once too.
-        for elementSize in [4, 8, 16] {
+        // Every case also fetches its source ahead (RL_TRANSPOSE_FETCH_AHEAD), which must change
+        // nothing but the timing.
+        for (elementSize, fetchAhead) in [4, 8, 16].flatMap({ size in [(size, false), (size, true)] }) {
             let block = 64 / elementSize
             for (alongTile, columns) in [(4 * block, 4 * 4 * block + 20), (4 * block, 5 * 4 * block + 9), (4 * block + block / 2, 6 * (4 * block + block / 2) + 3)] {
                 var tuning = CopyTuning.defaults
+                tuning.fetchAheadThresholdBytes = fetchAhead ? 0 : Int.max
                 tuning.streamingThresholdBytes = 0
                 tuning.inlineThresholdBytes = 0
                 tuning.chunkBytes = 4096
@@ -1100,10 +1103,42 @@ final class EngineTests: XCTestCase {
                 for (reversed, threads) in [(false, 1), (false, 2), (false, 3), (true, 2)] {
                     let view = try (reversed ? source.sliced(axis: 0, step: -1) : source).transposed(0, 1)
                     try Self.assertStreamedTransposeMatchesReference(view, tuning: tuning, threads: threads,
-                                                                     "\(elementSize) B, rows of \(columns), tiles of \(alongTile) along, reversed \(reversed), \(threads) threads")
+                                                                     "\(elementSize) B, rows of \(columns), tiles of \(alongTile) along, reversed \(reversed), \(threads) threads, fetching ahead \(fetchAhead)")
                 }
             }
         }
+    }
+
+    func testOnlyCopiesPastTheFetchAheadThresholdFetchTheirSourceAhead() throws {
+        // Streamed transposes with a destination of at least fetchAheadThresholdBytes (by default
+        // half the last-level cache) fetch their source ahead; smaller ones, copies with ordinary
+        // stores, and every copy with the threshold at Int.max do not.
+        XCTAssertEqual(CopyTuning.defaults.fetchAheadThresholdBytes, CopyTuning.fetchAheadThresholdByDefault)
+        XCTAssertEqual(CopyTuning.fetchAheadThresholdByDefault, (CopyTuning.lastLevelCacheBytes ?? (32 << 20)) / 2)
+        let layout = try Layout.rowMajor([1023, 1025]).permuted([1, 0])
+        let bytes = layout.count * 4
+        func fetchesAhead(threshold: Int, streamingFrom: Int = 0) throws -> Bool {
+            var tuning = CopyTuning.defaults
+            tuning.fetchAheadThresholdBytes = threshold
+            tuning.streamingThresholdBytes = streamingFrom
+            let plan = try CopyPlan(source: layout, destination: Layout.rowMajor(layout.shape), elementSize: 4, tuning: tuning, threads: 2)
+            XCTAssertEqual(plan.kernel, .transpose)
+            let flagged = plan.transposeFlags & Int32(RL_TRANSPOSE_FETCH_AHEAD) != 0
+            XCTAssertEqual(flagged, plan.description.contains("fetched ahead"), plan.description)
+            return flagged
+        }
+        XCTAssertTrue(try fetchesAhead(threshold: bytes))
+        XCTAssertTrue(try fetchesAhead(threshold: 0))
+        XCTAssertFalse(try fetchesAhead(threshold: bytes + 1))
+        XCTAssertFalse(try fetchesAhead(threshold: Int.max))
+        XCTAssertFalse(try fetchesAhead(threshold: 0, streamingFrom: Int.max))
+        // A profile written before the knob existed takes this machine's default.
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(CopyTuning.defaults)) as! [String: Any]
+        XCTAssertNotNil(json.removeValue(forKey: "fetchAheadThresholdBytes"))
+        let decoded = try JSONDecoder().decode(CopyTuning.self, from: JSONSerialization.data(withJSONObject: json))
+        XCTAssertEqual(decoded.fetchAheadThresholdBytes, CopyTuning.fetchAheadThresholdByDefault)
+        json["fetchAheadThresholdBytes"] = -1
+        XCTAssertThrowsError(try JSONDecoder().decode(CopyTuning.self, from: JSONSerialization.data(withJSONObject: json)))
     }
 
     func testNarrowWideWalkIntoRowsInsideLinesMatchesTheReference() throws {

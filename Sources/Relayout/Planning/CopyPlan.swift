@@ -472,6 +472,7 @@ public struct CopyPlan: Sendable {
         transposeFlags = (streaming ? Int32(RL_TRANSPOSE_STREAMING) : 0) | (tuning.wideTransposes ? Int32(RL_TRANSPOSE_WIDE) : 0)
             | (tuning.stagedTransposesAtAnyStride ? Int32(RL_TRANSPOSE_STAGED_ANY_STRIDE) : 0)
             | (tuning.wideFourByteBlockPairs ? 0 : Int32(RL_TRANSPOSE_WIDE_SINGLE_BLOCKS))
+            | (streaming && bytes >= tuning.fetchAheadThresholdBytes ? Int32(RL_TRANSPOSE_FETCH_AHEAD) : 0)
         workers = bytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
         self.flippedRunUnit = flippedRunUnit
     }
@@ -626,6 +627,7 @@ public struct CopyPlan: Sendable {
         if grouped.along || grouped.across { parts.append("grouped \(grouped.along ? "along" : "")\(grouped.along && grouped.across ? "+" : "")\(grouped.across ? "across" : "")") }
         if innermostFollowsSource { parts.append("items along the source's rows") }
         parts.append(streaming ? "streaming stores" : "ordinary stores")
+        if kernel == .transpose && transposeFlags & Int32(RL_TRANSPOSE_FETCH_AHEAD) != 0 { parts.append("source fetched ahead where rows start inside lines") }
         return parts.joined(separator: "; ")
     }
 }

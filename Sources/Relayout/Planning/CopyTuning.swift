@@ -80,9 +80,19 @@ public struct CopyTuning: Codable, Hashable, Sendable {
     /// kernel supports them; `Int.max` disables streaming. The default depends on the CPU (see
     /// ``streamingThresholdByDefault``).
     public var streamingThresholdBytes: Int
+    /// Copies whose destination is at least this large read their source from memory rather than
+    /// from cache (source and destination together outgrow the last-level cache): the AVX-512 walk
+    /// into destination rows that start inside lines then fetches its source lines ahead in
+    /// software, since its loads, which start inside lines where the source's rows do, leave the
+    /// hardware prefetchers a line behind. On a 2-core Emerald Rapids VM (260 MiB L3), 2 threads,
+    /// alternating: f4 7263x7265 (211 MB) 1.11-1.25x GB/s, c16 5001x3001 1.16x; but copies held in
+    /// the L3 lost (f4 4097x4099 and 2047x4099, 67 and 34 MB: 0.85x). `Int.max` never fetches. The
+    /// default is half the last-level cache (``fetchAheadThresholdByDefault``).
+    public var fetchAheadThresholdBytes: Int
 
     public init(tiles: [Int: Tile], runBytes: Int, runTileAreaBytes: Int = 40 << 10, chunkBytes: Int, freshChunkBytes: Int = 8 << 20, freshPopulators: Int = 2, wideTransposes: Bool = true,
-                wideFourByteBlockPairs: Bool = CopyTuning.pairsFourByteBlocksByDefault, stagedTransposesAtAnyStride: Bool = false, followsSourceRows: Bool = true, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int) {
+                wideFourByteBlockPairs: Bool = CopyTuning.pairsFourByteBlocksByDefault, stagedTransposesAtAnyStride: Bool = false, followsSourceRows: Bool = true, directCopyBytes: Int = 4096, inlineThresholdBytes: Int, streamingThresholdBytes: Int,
+                fetchAheadThresholdBytes: Int = CopyTuning.fetchAheadThresholdByDefault) {
         self.tiles = tiles
         self.runBytes = runBytes
         self.runTileAreaBytes = runTileAreaBytes
@@ -96,7 +106,19 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         self.directCopyBytes = directCopyBytes
         self.inlineThresholdBytes = inlineThresholdBytes
         self.streamingThresholdBytes = streamingThresholdBytes
+        self.fetchAheadThresholdBytes = fetchAheadThresholdBytes
     }
+
+    /// The size of this machine's level-3 cache as sysfs reports it (`relayout info` shows it); nil
+    /// where it reports none.
+    public static let lastLevelCacheBytes: Int? = {
+        let bytes = Topology.readCaches(root: "").l3
+        return bytes > 0 ? bytes : nil
+    }()
+
+    /// ``fetchAheadThresholdBytes``' default: half the last-level cache, so that a copy whose source
+    /// and destination together outgrow it fetches ahead; 16 MiB where its size is unknown.
+    public static let fetchAheadThresholdByDefault = (lastLevelCacheBytes ?? (32 << 20)) / 2
 
     /// The ways of this CPU's level-1 data cache, where the C library reports them (glibc reads
     /// CPUID on x86); nil where it does not.
@@ -145,11 +167,12 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         followsSourceRows: true,
         directCopyBytes: 4096,
         inlineThresholdBytes: 2 << 20,
-        streamingThresholdBytes: streamingThresholdByDefault
+        streamingThresholdBytes: streamingThresholdByDefault,
+        fetchAheadThresholdBytes: fetchAheadThresholdByDefault
     )
 
     enum CodingKeys: String, CodingKey {
-        case tiles, runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes, freshPopulators, wideTransposes, wideFourByteBlockPairs, stagedTransposesAtAnyStride, followsSourceRows, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes
+        case tiles, runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes, freshPopulators, wideTransposes, wideFourByteBlockPairs, stagedTransposesAtAnyStride, followsSourceRows, directCopyBytes, inlineThresholdBytes, streamingThresholdBytes, fetchAheadThresholdBytes
     }
 
     // Tiles are keyed by element size; JSON objects need string keys ("4": {...}).
@@ -181,9 +204,12 @@ public struct CopyTuning: Codable, Hashable, Sendable {
             followsSourceRows: try c.decodeIfPresent(Bool.self, forKey: .followsSourceRows) ?? CopyTuning.defaults.followsSourceRows,
             directCopyBytes: try c.decode(Int.self, forKey: .directCopyBytes),
             inlineThresholdBytes: try c.decode(Int.self, forKey: .inlineThresholdBytes),
-            streamingThresholdBytes: try c.decode(Int.self, forKey: .streamingThresholdBytes))
+            streamingThresholdBytes: try c.decode(Int.self, forKey: .streamingThresholdBytes),
+            // Absent from profiles written before the knob existed: this machine's default.
+            fetchAheadThresholdBytes: try c.decodeIfPresent(Int.self, forKey: .fetchAheadThresholdBytes) ?? CopyTuning.fetchAheadThresholdByDefault)
         let sizes = [runBytes, runTileAreaBytes, chunkBytes, freshChunkBytes, freshPopulators]
-        guard sizes.allSatisfy({ $0 > 0 }), directCopyBytes >= 0, inlineThresholdBytes >= 0, streamingThresholdBytes >= 0 else {
+        guard sizes.allSatisfy({ $0 > 0 }), directCopyBytes >= 0, inlineThresholdBytes >= 0, streamingThresholdBytes >= 0,
+              fetchAheadThresholdBytes >= 0 else {
             throw DecodingError.dataCorruptedError(forKey: .runBytes, in: c, debugDescription: "sizes must be positive")
         }
     }
@@ -203,6 +229,7 @@ public struct CopyTuning: Codable, Hashable, Sendable {
         try c.encode(directCopyBytes, forKey: .directCopyBytes)
         try c.encode(inlineThresholdBytes, forKey: .inlineThresholdBytes)
         try c.encode(streamingThresholdBytes, forKey: .streamingThresholdBytes)
+        try c.encode(fetchAheadThresholdBytes, forKey: .fetchAheadThresholdBytes)
     }
 
     /// The transpose tile for an element size.

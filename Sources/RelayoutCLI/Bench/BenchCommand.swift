@@ -28,6 +28,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Override the area, in bytes, of a tile of short runs.", visibility: .hidden)) var runTileAreaBytes: Int?
     @Option(help: ArgumentHelp("Override chunk bytes for fresh destinations.", visibility: .hidden)) var freshChunkBytes: Int?
     @Option(help: ArgumentHelp("Override the streaming-store threshold in bytes.", visibility: .hidden)) var streamingThreshold: Int?
+    @Option(help: ArgumentHelp("Override the destination size in bytes from which walks that need it fetch their source ahead.", visibility: .hidden)) var fetchAheadThreshold: Int?
     @Option(help: ArgumentHelp("Override the inline threshold in bytes (copies below it run on the caller's thread).", visibility: .hidden)) var inlineThreshold: Int?
     @Option(help: ArgumentHelp("Override the wide transpose walk: true or false.", visibility: .hidden)) var wideTransposes: Bool?
     @Option(help: ArgumentHelp("Override whether the AVX-512 walks take 4-byte tiles two 16 x 16 blocks per step: true or false.", visibility: .hidden)) var wideBlockPairs: Bool?
@@ -61,6 +62,7 @@ struct BenchCommand: ParsableCommand {
             if let runTileAreaBytes { CopyTuning.active.runTileAreaBytes = runTileAreaBytes }
             if let freshChunkBytes { CopyTuning.active.freshChunkBytes = freshChunkBytes }
             if let streamingThreshold { CopyTuning.active.streamingThresholdBytes = streamingThreshold }
+            if let fetchAheadThreshold { CopyTuning.active.fetchAheadThresholdBytes = fetchAheadThreshold }
             if let inlineThreshold { CopyTuning.active.inlineThresholdBytes = inlineThreshold }
             if let wideTransposes { CopyTuning.active.wideTransposes = wideTransposes }
             if let wideBlockPairs { CopyTuning.active.wideFourByteBlockPairs = wideBlockPairs }
