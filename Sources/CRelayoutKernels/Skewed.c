@@ -193,13 +193,14 @@ SKEW_TARGET static inline __attribute__((always_inline)) __m512i join(__m512i fi
 // source rows lie there (srows[-L..-1], srows[along_n..along_n + L - 1]): then those lines go out
 // whole, streamed, their other elements taken from those rows (see RL_TRANSPOSE_ROWS_BEFORE).
 //
-// With `fetch` (RL_TRANSPOSE_FETCH_AHEAD), each step fetches its rows' lines FETCH_STEPS steps
-// ahead into L1, the last steps of a band the next band's first (5 rounds against fetching only
-// within the band: f4 7263x7265 42.4 -> 46.4 GB/s, 9001x6007 41.2 -> 46.6, f8 7263x7265 1.02x). A load 4 or 8 bytes into a line leaves the hardware prefetchers a line behind (what
-// they fetch next is the line the load already reaches into), while aligned rows need no help: the
-// same fetching in the aligned walk measured 0.75-0.89x (f4 8192², 7264², f8 7264²). 2 threads, 8
-// rounds alternating: f4 7263x7265 36.7 -> 41.3 GB/s; 5 rounds, c16 5001x3001 41.6 -> 48.3. Where
-// the source is in the L3 it costs instead (f4 4097x4099 and 2047x4099, 0.85x), hence the flag.
+// With `fetch` (RL_TRANSPOSE_FETCH_AHEAD: the source comes from memory), each step fetches its
+// rows' lines FETCH_STEPS steps ahead into L1, and a band's last steps the next band's first. A
+// load 4 or 8 bytes into a line leaves the hardware prefetchers a line behind: what they fetch next
+// is the line the load already reaches into. 2 threads, alternating: f4 7263x7265 36.7 -> 41.3
+// GB/s (8 rounds), c16 5001x3001 41.6 -> 48.3 (5); the next band's lines too, 5 rounds: f4
+// 7263x7265 42.4 -> 46.4, 9001x6007 41.2 -> 46.6; aligned source rows into skewed ones (f4
+// 7265x7264) 1.05x; 2 to 6 steps ahead alike. Where the source is in the L3 it costs (f4 4097x4099
+// and 2047x4099 0.85x), hence the flag; the aligned wide walk loses with it everywhere (Wide.c).
 enum { FETCH_STEPS = 3 };
 
 SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const char *const *srows, char *const *drows, ptrdiff_t along_n,
@@ -286,18 +287,20 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed(const 
 
 enum { MAX_WIDE_SKEWED_ROWS = 512 };
 
+// wide_skewed compiled per element size, and per `fetch` (a constant in each copy).
+SKEW_TARGET static inline __attribute__((always_inline)) void wide_skewed_sized(const char *const *s, char *const *d, ptrdiff_t along_n,
+                                                                               ptrdiff_t across_n, __m512i *prev, ptrdiff_t E, int pairs,
+                                                                               int before, int after, const int fetch) {
+    if (E == 4) wide_skewed(s, d, along_n, across_n, prev, 4, pairs, before, after, fetch);
+    else if (E == 8) wide_skewed(s, d, along_n, across_n, prev, 8, 1, before, after, fetch);
+    else wide_skewed(s, d, along_n, across_n, prev, 16, 1, before, after, fetch);
+}
+
 SKEW_TARGET static void wide_skewed_rows(const char *const *s, char *const *d, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E,
                                          int pairs, int before, int after, int fetch) {
     __m512i prev[MAX_WIDE_SKEWED_ROWS];
-    if (fetch) {
-        if (E == 4) wide_skewed(s, d, along_n, across_n, prev, 4, pairs, before, after, 1);
-        else if (E == 8) wide_skewed(s, d, along_n, across_n, prev, 8, 1, before, after, 1);
-        else wide_skewed(s, d, along_n, across_n, prev, 16, 1, before, after, 1);
-    } else {
-        if (E == 4) wide_skewed(s, d, along_n, across_n, prev, 4, pairs, before, after, 0);
-        else if (E == 8) wide_skewed(s, d, along_n, across_n, prev, 8, 1, before, after, 0);
-        else wide_skewed(s, d, along_n, across_n, prev, 16, 1, before, after, 0);
-    }
+    if (fetch) wide_skewed_sized(s, d, along_n, across_n, prev, E, pairs, before, after, 1);
+    else wide_skewed_sized(s, d, along_n, across_n, prev, E, pairs, before, after, 0);
 }
 
 ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,

@@ -27,6 +27,9 @@
 // (RL_TRANSPOSE_WIDE_SINGLE_BLOCKS, 4-byte tiles only) each step is one block: on an AMD EPYC Zen 4
 // VM (8-way 32 KiB L1d), where a step's 32 source rows measured slower than 16 (f4 TTC + 2-D set,
 // 1.175x GB/s with one block), while 8- and 16-byte tiles (16 and 8 rows) still gained from two.
+// No software fetching: the hardware prefetchers keep ahead of these aligned loads. Fetching the
+// source 4 steps ahead into L1 (as the skewed walk does from memory, Skewed.c) measured 0.75-0.89x
+// (5 rounds: f4 8192², 7264², 4096², f8 7264²); only the next band's first steps, 0.91-1.00x.
 SKEW_TARGET static inline __attribute__((always_inline)) void wide_walk(const char *const *srows, const char *src, ptrdiff_t src_row,
                                                                        char *const *drows, char *dst, ptrdiff_t dst_row,
                                                                        ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int pairs,
