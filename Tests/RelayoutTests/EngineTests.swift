@@ -1720,6 +1720,33 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testSparseSourcesCountTheLinesTheyReadAgainstTheInlineThreshold() throws {
+        // The inline threshold weighs the average of the bytes written and the source's bytes read
+        // in lines: a downsample of 1.6 MB reads 3.1 MB and goes to the workers, while a dense
+        // copy of as many bytes stays on the caller.
+        var tuning = CopyTuning.defaults
+        tuning.inlineThresholdBytes = 2 << 20
+        func workers(_ source: Layout, elementSize: Int = 1) throws -> Int {
+            try CopyPlan(source: source, destination: Layout.rowMajor(source.shape), elementSize: elementSize, tuning: tuning, threads: 2).workers
+        }
+        let planes = try Layout.rowMajor([3, 1080, 1920])
+        XCTAssertEqual(try workers(planes.sliced(axis: 1, step: 2).sliced(axis: 2, step: 2)), 2)
+        // Every other row, each read whole: little more than dense.
+        XCTAssertEqual(try workers(Layout.rowMajor([3, 1080, 960]).sliced(axis: 1, step: 2)), 1)
+        XCTAssertEqual(try workers(Layout.rowMajor([3, 540, 960]).permuted([0, 2, 1])), 1)
+        // Pixels of 3 bytes taken every other one: 3 of every 6 bytes read.
+        let pixels = try Layout.rowMajor([1080, 1920, 3])
+        XCTAssertEqual(try workers(pixels.sliced(axis: 0, step: 2).sliced(axis: 1, step: 2)), 2)
+        // The weights themselves: dense, every other element, one element 400 bytes apart (its line
+        // read, counted as the element and 64 bytes), 3 of every 6, and a broadcast (nothing more).
+        typealias D = CopyPlan.Dimension
+        XCTAssertEqual(CopyPlan.movedBytes(copying: 6000, dims: [D(size: 10, source: 150, destination: 150), D(size: 150, source: 1, destination: 1)], elementSize: 4), 6000)
+        XCTAssertEqual(CopyPlan.movedBytes(copying: 6000, dims: [D(size: 10, source: 300, destination: 150), D(size: 150, source: 2, destination: 1)], elementSize: 4), 9000)
+        XCTAssertEqual(CopyPlan.movedBytes(copying: 6000, dims: [D(size: 1500, source: 100, destination: 1)], elementSize: 4), (6000 + 6000 / 4 * 68) / 2)
+        XCTAssertEqual(CopyPlan.movedBytes(copying: 900, dims: [D(size: 100, source: 6, destination: 3), D(size: 3, source: 1, destination: 1)], elementSize: 1), 1350)
+        XCTAssertEqual(CopyPlan.movedBytes(copying: 900, dims: [D(size: 100, source: 0, destination: 9), D(size: 9, source: 1, destination: 1)], elementSize: 1), 900)
+    }
+
     func testPlannerFusesAndOrdersDimensions() throws {
         let a = try Layout.rowMajor([4, 5, 6])
         let bulk = try CopyPlan(source: a, destination: a, elementSize: 4)
