@@ -62,15 +62,7 @@ static void build_gather_table(int kind, int e, int C) {
 
 // The gathers of C channels of 1 << e bytes, built the first time they are asked for.
 static const GatherTable *gather_table(int kind, int e, int C) {
-    int *built = &gather_tables_built[kind][e][C - 2];
-    if (!__atomic_load_n(built, __ATOMIC_ACQUIRE)) {
-        pthread_mutex_lock(&gather_tables_lock);
-        if (!__atomic_load_n(built, __ATOMIC_RELAXED)) {
-            build_gather_table(kind, e, C);
-            __atomic_store_n(built, 1, __ATOMIC_RELEASE);
-        }
-        pthread_mutex_unlock(&gather_tables_lock);
-    }
+    BUILD_ONCE(&gather_tables_built[kind][e][C - 2], &gather_tables_lock, build_gather_table(kind, e, C));
     return gather_tables[kind][e][C - 2];
 }
 

@@ -92,15 +92,8 @@ static pthread_mutex_t run_tables_lock = PTHREAD_MUTEX_INITIALIZER;
 
 // `flip`: 0, or 1 to 4 for units of 1, 2, 4 or 8 bytes reversed within each run.
 static const RunTables *tables_for(ptrdiff_t R, int reversed, int flip) {
-    int *built = &run_tables_built[reversed][flip][R];
-    if (!__atomic_load_n(built, __ATOMIC_ACQUIRE)) {
-        pthread_mutex_lock(&run_tables_lock);
-        if (!__atomic_load_n(built, __ATOMIC_RELAXED)) {
-            build_run_tables(&run_tables[reversed][flip][R], R, reversed, flip ? (ptrdiff_t)1 << (flip - 1) : 0);
-            __atomic_store_n(built, 1, __ATOMIC_RELEASE);
-        }
-        pthread_mutex_unlock(&run_tables_lock);
-    }
+    BUILD_ONCE(&run_tables_built[reversed][flip][R], &run_tables_lock,
+               build_run_tables(&run_tables[reversed][flip][R], R, reversed, flip ? (ptrdiff_t)1 << (flip - 1) : 0));
     return &run_tables[reversed][flip][R];
 }
 

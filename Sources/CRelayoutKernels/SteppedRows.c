@@ -38,18 +38,14 @@ static int reverse_tables_built[33];
 
 static pthread_mutex_t reverse_tables_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void build_reverse_table(ptrdiff_t R) {
+    const ptrdiff_t K = 64 / R;
+    memset(reverse_tables[R], 0, 64);
+    for (ptrdiff_t m = 0; m < K * R; m++) reverse_tables[R][m] = (unsigned char)((K - 1 - m / R) * R + m % R);
+}
+
 static const unsigned char *reverse_table(ptrdiff_t R) {
-    int *built = &reverse_tables_built[R];
-    if (!__atomic_load_n(built, __ATOMIC_ACQUIRE)) {
-        pthread_mutex_lock(&reverse_tables_lock);
-        if (!__atomic_load_n(built, __ATOMIC_RELAXED)) {
-            const ptrdiff_t K = 64 / R;
-            memset(reverse_tables[R], 0, 64);
-            for (ptrdiff_t m = 0; m < K * R; m++) reverse_tables[R][m] = (unsigned char)((K - 1 - m / R) * R + m % R);
-            __atomic_store_n(built, 1, __ATOMIC_RELEASE);
-        }
-        pthread_mutex_unlock(&reverse_tables_lock);
-    }
+    BUILD_ONCE(&reverse_tables_built[R], &reverse_tables_lock, build_reverse_table(R));
     return reverse_tables[R];
 }
 

@@ -5,6 +5,7 @@
 #include "CRelayoutKernels.h"
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -16,6 +17,21 @@ typedef uint32_t v4 __attribute__((vector_size(16)));
 typedef uint64_t v2 __attribute__((vector_size(16)));
 
 static inline v16 load16(const char *p) { v16 v; memcpy(&v, p, 16); return v; }
+
+// Runs the statements `...` once for the flag `built`, under `lock`: index and permute tables built
+// on first use (Channels.c, RunTranspose.c, SteppedRows.c). Once the flag is set (a release store
+// after the build), callers see the tables through one acquire load and never take the lock.
+#define BUILD_ONCE(built, lock, ...)                                    \
+    do {                                                                \
+        if (!__atomic_load_n((built), __ATOMIC_ACQUIRE)) {              \
+            pthread_mutex_lock(lock);                                   \
+            if (!__atomic_load_n((built), __ATOMIC_RELAXED)) {          \
+                __VA_ARGS__;                                            \
+                __atomic_store_n((built), 1, __ATOMIC_RELEASE);         \
+            }                                                           \
+            pthread_mutex_unlock(lock);                                 \
+        }                                                               \
+    } while (0)
 
 #if defined(__SSE2__)
 // 64 bytes from `src` (any alignment) to the 16-byte-aligned `dst` with non-temporal stores: one
