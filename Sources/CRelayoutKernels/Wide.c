@@ -69,17 +69,20 @@ SKEW_TARGET static inline __attribute__((always_inline)) void wide_walk(const ch
     }
 }
 
-SKEW_TARGET static void wide_rows4(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b, int pairs, int stream) {
-    if (stream) wide_walk(s, 0, 0, d, 0, 0, a, b, 4, pairs, 1);
-    else wide_walk(s, 0, 0, d, 0, 0, a, b, 4, pairs, 0);
+// wide_walk compiled per element size (8- and 16-byte tiles always in pairs) and per store mode,
+// through row tables (`srows`, `drows`) or by stride (null tables: the table tests fold away).
+SKEW_TARGET static inline __attribute__((always_inline)) void wide_walk_sized(const char *const *srows, const char *src, ptrdiff_t src_row,
+                                                                             char *const *drows, char *dst, ptrdiff_t dst_row,
+                                                                             ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E, int pairs,
+                                                                             const int stream) {
+    if (E == 4) wide_walk(srows, src, src_row, drows, dst, dst_row, along_n, across_n, 4, pairs, stream);
+    else if (E == 8) wide_walk(srows, src, src_row, drows, dst, dst_row, along_n, across_n, 8, 1, stream);
+    else wide_walk(srows, src, src_row, drows, dst, dst_row, along_n, across_n, 16, 1, stream);
 }
-SKEW_TARGET static void wide_rows8(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b, int stream) {
-    if (stream) wide_walk(s, 0, 0, d, 0, 0, a, b, 8, 1, 1);
-    else wide_walk(s, 0, 0, d, 0, 0, a, b, 8, 1, 0);
-}
-SKEW_TARGET static void wide_rows16(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b, int stream) {
-    if (stream) wide_walk(s, 0, 0, d, 0, 0, a, b, 16, 1, 1);
-    else wide_walk(s, 0, 0, d, 0, 0, a, b, 16, 1, 0);
+
+SKEW_TARGET static void wide_rows(const char *const *s, char *const *d, ptrdiff_t a, ptrdiff_t b, ptrdiff_t E, int pairs, int stream) {
+    if (stream) wide_walk_sized(s, 0, 0, d, 0, 0, a, b, E, pairs, 1);
+    else wide_walk_sized(s, 0, 0, d, 0, 0, a, b, E, pairs, 0);
 }
 
 int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size,
@@ -89,9 +92,7 @@ int rl_transpose_rows_wide(const char *const *srows, char *const *drows, ptrdiff
     for (ptrdiff_t b = 0; b < across_n; b++)
         if (((uintptr_t)drows[b] & 63) != 0) return 0;
     const int stream = (flags & RL_TRANSPOSE_STREAMING) != 0;
-    if (E == 4) wide_rows4(srows, drows, along_n, across_n, four_byte_pairs(flags), stream);
-    else if (E == 8) wide_rows8(srows, drows, along_n, across_n, stream);
-    else wide_rows16(srows, drows, along_n, across_n, stream);
+    wide_rows(srows, drows, along_n, across_n, E, four_byte_pairs(flags), stream);
     return 1;
 }
 
@@ -164,17 +165,9 @@ SKEW_TARGET static void wide_tile2(const char *src, ptrdiff_t src_row, char *dst
     }
 }
 
-SKEW_TARGET static void wide_tile4(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b, int pairs, int stream) {
-    if (stream) wide_walk(0, s, sr, 0, d, dr, a, b, 4, pairs, 1);
-    else wide_walk(0, s, sr, 0, d, dr, a, b, 4, pairs, 0);
-}
-SKEW_TARGET static void wide_tile8(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b, int stream) {
-    if (stream) wide_walk(0, s, sr, 0, d, dr, a, b, 8, 1, 1);
-    else wide_walk(0, s, sr, 0, d, dr, a, b, 8, 1, 0);
-}
-SKEW_TARGET static void wide_tile16(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b, int stream) {
-    if (stream) wide_walk(0, s, sr, 0, d, dr, a, b, 16, 1, 1);
-    else wide_walk(0, s, sr, 0, d, dr, a, b, 16, 1, 0);
+SKEW_TARGET static void wide_tile(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b, ptrdiff_t E, int pairs, int stream) {
+    if (stream) wide_walk_sized(0, s, sr, 0, d, dr, a, b, E, pairs, 1);
+    else wide_walk_sized(0, s, sr, 0, d, dr, a, b, E, pairs, 0);
 }
 
 int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
@@ -196,9 +189,7 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
         const ptrdiff_t staged = whole > 0 && rl_wide_narrow_tile(s, src_along * 2, d, dst_across * 2, along_full, whole, 2, stream) ? whole : 0;
         if (staged < across_full) wide_tile2(s + staged * 2, src_along * 2, d + staged * dst_across * 2, dst_across * 2, along_full, across_full - staged, stream);
     }
-    else if (E == 4) wide_tile4(s, src_along * E, d, dst_across * E, along_full, across_full, four_byte_pairs(flags), stream);
-    else if (E == 8) wide_tile8(s, src_along * E, d, dst_across * E, along_full, across_full, stream);
-    else wide_tile16(s, src_along * E, d, dst_across * E, along_full, across_full, stream);
+    else wide_tile(s, src_along * E, d, dst_across * E, along_full, across_full, E, four_byte_pairs(flags), stream);
     // The rest with ordinary stores: columns past the whole blocks, then rows past them.
     if (across_full < across_n)
         rl_transpose_tile(s + across_full * E, src_along, d + across_full * dst_across * E, dst_across, along_full, across_n - across_full, E, 0);
