@@ -437,9 +437,20 @@ final class EngineTests: XCTestCase {
                             let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
                             let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: threads)
                             let label = "E=\(elementSize) C=\(channels) \(name), \(setting), VBMI \(vbmi): \(plan)"
-                            if name != "BGR flipped", vbmi, rl_short_runs_transpose(channels * elementSize) != 0 { XCTAssertGreaterThan(plan.flippedRunUnit, 0, label) }
+                            let runTransposes = vbmi && rl_short_runs_transpose(channels * elementSize) != 0
+                            if name != "BGR flipped", runTransposes { XCTAssertEqual(plan.kernel, .flippedRuns, label) }
+                            if !runTransposes { XCTAssertNotEqual(plan.kernel, .flippedRuns, label) }
                             try plan.execute(from: view, into: destination)
                             Self.assertSameBytes(destination, expected, label)
+                            if plan.kernel == .flippedRuns {
+                                // Planned with the run transposes, run without them: the permuted
+                                // blocks take the tiles.
+                                Kernels.allowAVX512VBMI(false)
+                                defer { Kernels.allowAVX512VBMI(true) }
+                                let fallback = try RawTensor(shape: view.shape, elementSize: elementSize)
+                                try plan.execute(from: view, into: fallback)
+                                Self.assertSameBytes(fallback, expected, "\(label), VBMI turned off after planning")
+                            }
                         }
                     }
                 }

@@ -256,6 +256,20 @@ extension CopyPlan {
         return flags
     }
 
+    /// One tile of ``Kernel/permutedBlocks``: nB2 rows of nA2 blocks of nA elements each.
+    @inline(__always)
+    private func permuteBlocks<T>(_ s: UnsafePointer<T>, _ d: UnsafeMutablePointer<T>, _ nA: Int, _ nA2: Int, _ nB2: Int) {
+        let size = MemoryLayout<T>.stride
+        blockPermutation.withUnsafeBufferPointer { permutation in
+            blockTable.withUnsafeBytes { table in
+                for b2 in 0..<nB2 {
+                    rl_permute_blocks(s + b2 * across2.source, along2.source * size, d + b2 * across2.destination, along2.destination * size,
+                                      nA2, nA, permutation.baseAddress, table.isEmpty ? nil : table.baseAddress, size, streaming ? 1 : 0)
+                }
+            }
+        }
+    }
+
     /// Walks the work items of one chunk with an odometer over the loop nest.
     @inline(__always)
     private func runChunk<T>(_ chunk: Int, _ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>) {
@@ -282,23 +296,16 @@ extension CopyPlan {
                         let size = MemoryLayout<T>.stride
                         rl_copy_run_tile(s, along2.source * size, across2.source * size, d, along2.destination * size, across2.destination * size,
                                          nA2, nB2, nA * size, streaming ? 1 : 0)
-                    case .permutedBlocks:
+                    case .flippedRuns:
                         let size = MemoryLayout<T>.stride
-                        // Reversed runs across each other: the run transposes (0 where the CPU
-                        // no longer offers them, e.g. VBMI turned off after planning).
-                        if flippedRunUnit > 0, rl_transpose_flipped_runs(s, along2.source * size, across2.source * size, d, across2.destination * size,
-                                                                         nA2, nB2, nA * size, flippedRunUnit, streaming ? 1 : 0) != 0 {
-                            break
+                        // 0 where the CPU no longer offers the run transposes (VBMI turned off
+                        // after planning): then the permuted blocks take the tile.
+                        if rl_transpose_flipped_runs(s, along2.source * size, across2.source * size, d, across2.destination * size,
+                                                     nA2, nB2, nA * size, size, streaming ? 1 : 0) == 0 {
+                            permuteBlocks(s, d, nA, nA2, nB2)
                         }
-                        blockPermutation.withUnsafeBufferPointer { permutation in
-                            blockTable.withUnsafeBytes { table in
-                                let size = MemoryLayout<T>.stride
-                                for b2 in 0..<nB2 {
-                                    rl_permute_blocks(s + b2 * across2.source, along2.source * size, d + b2 * across2.destination, along2.destination * size,
-                                                      nA2, nA, permutation.baseAddress, table.isEmpty ? nil : table.baseAddress, size, streaming ? 1 : 0)
-                                }
-                            }
-                        }
+                    case .permutedBlocks:
+                        permuteBlocks(s, d, nA, nA2, nB2)
                     case .gather, .fill:
                         Kernels.strided(s, along.source, d, along.destination, nA)
                     case .transpose where grouped.along || grouped.across:

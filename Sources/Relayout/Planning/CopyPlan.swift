@@ -17,6 +17,12 @@ public struct CopyPlan: Sendable {
         /// Both sides are dense blocks of a few elements back to back, each block permuted the same
         /// way (a batch of small matrices transposed): one stream of register permutes.
         case permutedBlocks
+        /// Blocks that are runs of a few units reversed (BGR pixels into RGB), back to back on both
+        /// sides but across each other (the image also turned a quarter): the register run
+        /// transposes, which reverse the units in their first permute (`rl_transpose_flipped_runs`).
+        /// Where the CPU no longer offers those (VBMI turned off after planning), the tiles go
+        /// through the permuted blocks instead.
+        case flippedRuns
     }
 
     /// One loop of the nest over work items, outermost first. A tiled loop counts tiles; `extent` is
@@ -83,15 +89,11 @@ public struct CopyPlan: Sendable {
     let alongLoop: Int, along2Loop: Int, along3Loop: Int, acrossLoop: Int, across2Loop: Int, across3Loop: Int
     let sourceOffset: Int
     let destinationOffset: Int
-    /// For ``Kernel/permutedBlocks``: element i of each destination block is element
-    /// `blockPermutation[i]` of its source block, and `blockTable` is the kernel's table for it (empty
-    /// where only the element-by-element path takes such blocks).
+    /// For ``Kernel/permutedBlocks`` and ``Kernel/flippedRuns``: element i of each destination
+    /// block is element `blockPermutation[i]` of its source block, and `blockTable` is the kernel's
+    /// table for it (empty where only the element-by-element path takes such blocks).
     let blockPermutation: [Int32]
     let blockTable: [UInt8]
-    /// For ``Kernel/permutedBlocks`` whose blocks are runs of whole units reversed (BGR pixels) and
-    /// whose tiles transpose them (a quarter turn): the unit's bytes, and the tiles go to
-    /// `rl_transpose_flipped_runs`, which reverses the units on the way; else 0.
-    let flippedRunUnit: Int
 
     /// Whether tiles go through the C register-transpose micro-kernel: the destination is stride-1
     /// along one tile side and the source stride-1 along the other.
@@ -144,7 +146,6 @@ public struct CopyPlan: Sendable {
         self.destinationOffset = destinationOffset
         if dims.isEmpty { dims = [Dimension(size: destination.isEmpty ? 0 : 1, source: 1, destination: 1)] }
         let permutedBlock = CopyPlan.permutedBlock(of: dims, elementSize: elementSize)
-        var flippedRunUnit = 0
         // A block that reads a dimension backwards starts before the element destination 0 reads.
         self.sourceOffset = sourceOffset + (permutedBlock?.sourceShift ?? 0)
         if let (depth, permutation, _) = permutedBlock {
@@ -170,7 +171,6 @@ public struct CopyPlan: Sendable {
         let destinationNext: Int? = a >= 1 && dims[a - 1].destination == inner.size * inner.destination ? a - 1 : nil
 
         if let (_, permutation, _) = permutedBlock {
-            kernel = .permutedBlocks
             tileA = inner.size
             // Items of blocks along the batch's innermost dimension, about 16 KiB, in whole steps of
             // the register kernel (lcm(block bytes, 64)).
@@ -183,16 +183,16 @@ public struct CopyPlan: Sendable {
             // each source row read in one stretch while the tile is in cache. Blocks that are runs
             // of whole units reversed (BGR pixels), back to back on both sides (the source's
             // forwards or backwards), go to the run transposes instead, which reverse the units in
-            // their first permute, in their bands (`flippedRunUnit`).
+            // their first permute, in their bands (``Kernel/flippedRuns``).
             let reversedRuns = permutation.count >= 2 && permutation == (0..<Int32(permutation.count)).reversed()
                 && dims[a - 1].destination == permutation.count && rl_short_runs_transpose(blockBytes) != 0
-            if dims[a - 1].source != permutation.count,
-               let k = dims.indices.first(where: { k in
-                   k < a - 1 && dims[k].size > 1 && (dims[k].source == permutation.count || (reversedRuns && dims[k].source == -permutation.count))
-               }) {
+            let across = dims[a - 1].source == permutation.count ? nil : dims.indices.first { k in
+                k < a - 1 && dims[k].size > 1 && (dims[k].source == permutation.count || (reversedRuns && dims[k].source == -permutation.count))
+            }
+            kernel = reversedRuns && across != nil ? .flippedRuns : .permutedBlocks
+            if let k = across {
                 roleB2 = k
                 if reversedRuns {
-                    flippedRunUnit = elementSize
                     tileA2 = CopyPlan.balancedTile(dims[a - 1].size, perTile: CopyPlan.runTransposeBand(destinationRowBytes: dims[k].destination * elementSize))
                     tileB2 = CopyPlan.balancedTile(dims[k].size, perTile: 256)
                 } else {
@@ -285,7 +285,7 @@ public struct CopyPlan: Sendable {
             while items() < 4 * threadLimit {
                 if tileA2 > 1 || tileB2 > 1 {
                     if tileA2 >= tileB2 { tileA2 = (tileA2 + 1) / 2 } else { tileB2 = (tileB2 + 1) / 2 }
-                } else if Swift.max(tileA, tileB) > minimum, kernel != .permutedBlocks { // a block is never split
+                } else if Swift.max(tileA, tileB) > minimum, kernel != .permutedBlocks, kernel != .flippedRuns { // a block is never split
                     if tileA >= tileB { tileA = (tileA + 1) / 2 } else { tileB = (tileB + 1) / 2 }
                 } else {
                     break
@@ -466,7 +466,7 @@ public struct CopyPlan: Sendable {
         let runStretch = roleA2 != nil && (tileA * elementSize) % 16 == 0 && tileA * tileA2 * elementSize >= 512
         // Transposed runs (RunTranspose.c) stream each destination row's stretch from an L1 stage.
         let runTranspose = roleA2 != nil && roleB2 != nil && tileA == inner.size && rl_short_runs_transpose(tileA * elementSize) != 0
-        let fillsLines = kernel == .permutedBlocks || (kernel == .bulk && (tileA * elementSize >= 1024 || runStretch || runTranspose))
+        let fillsLines = kernel == .permutedBlocks || kernel == .flippedRuns || (kernel == .bulk && (tileA * elementSize >= 1024 || runStretch || runTranspose))
             || (kernel == .transpose && inner.destination == 1 && across.source != 0 && abs(across.source) * elementSize <= 64 && destinationRun >= 256)
         streaming = bytes >= tuning.streamingThresholdBytes && fillsLines && rl_has_streaming_stores() != 0
         freshPopulators = tuning.freshPopulators
@@ -475,7 +475,6 @@ public struct CopyPlan: Sendable {
             | (tuning.wideFourByteBlockPairs ? 0 : Int32(RL_TRANSPOSE_WIDE_SINGLE_BLOCKS))
             | (streaming && bytes >= tuning.fetchAheadThresholdBytes ? Int32(RL_TRANSPOSE_FETCH_AHEAD) : 0)
         workers = movedBytes < tuning.inlineThresholdBytes ? 1 : Swift.max(1, Swift.min(threadLimit, chunks))
-        self.flippedRunUnit = flippedRunUnit
     }
 
     /// What the inline threshold weighs a copy of `bytes` destination bytes by: the average of its
