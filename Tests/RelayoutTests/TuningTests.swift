@@ -234,6 +234,39 @@ final class TuningTests: XCTestCase {
         }
     }
 
+    func testTheFetchKnobIsSweptPastTheLastLevelCacheWhereTheWideWalksRun() throws {
+        // Scripted: fetching ahead 10 % slower on the copies it applies to. Its cases are twice the
+        // default threshold (this machine's last-level cache); where the AVX-512 walks run, the
+        // tuner measures the knob and turns it off; where they do not, the knob runs nowhere and
+        // is left alone.
+        for walks in [true, false] {
+            Kernels.allowAVX512Transposes(walks)
+            defer { Kernels.allowAVX512Transposes(true) }
+            var tuner = Tuner(quick: true, threads: 2, fingerprint: fingerprint)
+            tuner.caseBytes = 1 << 16
+            let threshold = CopyTuning.fetchAheadThresholdByDefault
+            XCTAssertEqual(tuner.fetchCaseBytes, Swift.min(512 << 20, 2 * threshold))
+            XCTAssertTrue(tuner.fetchCases.allSatisfy { $0.payloadBytes >= threshold && $0.permutation == [1, 0] && $0.shape.allSatisfy { $0 % 2 == 1 } },
+                          "\(tuner.fetchCases.map(\.shape))")
+            var fake = FakeMeasurer { tuningCase, tuning, _ in
+                tuningCase.payloadBytes >= tuning.fetchAheadThresholdBytes ? 1.1 : 1.0
+            }
+            var reports = [TuningProgress]()
+            let profile = try tuner.run(measurer: &fake, ttc: []) { reports.append($0) }
+            let swept = rl_avx512_walks() != 0
+            XCTAssertEqual(profile.measurements.contains { $0.knob == "fetchAheadThresholdBytes" && $0.candidate == "off" && $0.chosen }, swept, "walks allowed: \(walks)")
+            XCTAssertEqual(profile.tuning.fetchAheadThresholdBytes, swept ? Int.max : CopyTuning.defaults.fetchAheadThresholdBytes)
+            XCTAssertEqual(fake.calls, reports.count)
+            XCTAssertEqual(reports.last?.done, reports.last?.total)
+        }
+        // A machine whose fetching pays keeps it.
+        var tuner = Tuner(quick: true, threads: 2, fingerprint: fingerprint)
+        tuner.caseBytes = 1 << 16
+        var fake = FakeMeasurer { tuningCase, tuning, _ in tuningCase.payloadBytes >= tuning.fetchAheadThresholdBytes ? 0.9 : 1.0 }
+        let profile = try tuner.run(measurer: &fake, ttc: []) { _ in }
+        XCTAssertEqual(profile.tuning.fetchAheadThresholdBytes, CopyTuning.defaults.fetchAheadThresholdBytes)
+    }
+
     func testATunedProfileThatLosesOnTTCIsReplacedByTheDefaults() throws {
         var tuner = Tuner(quick: true, threads: 2, fingerprint: fingerprint)
         tuner.caseBytes = 1 << 16

@@ -20,7 +20,8 @@ public struct TuningProgress: Sendable {
 /// Measures the engine's knobs on this machine and picks the winners.
 ///
 /// Each knob is swept in turn with the others held at their best values so far: the transpose tile
-/// per element size, the run tile of short bulk runs, the chunk size, the wide transpose walk, the
+/// per element size, the run tile of short bulk runs, the chunk size, the wide transpose walk (its
+/// 4-byte steps and its source fetching ahead past the last-level cache with it), the
 /// order of transposes' and short-run tiles' work items (along the source's rows or by the destination), the
 /// number of slots that fault in a fresh destination's pages at once (timed with the allocation,
 /// against memcpy into fresh memory), then the streaming-store and inline thresholds. A
@@ -100,6 +101,22 @@ public struct Tuner {
          TuningCase.scaled(elementSize: 1, shape: [1, 28, 28, 8, 32], permutation: [1, 3, 2, 0, 4], bytes: caseBytes)]
     }
 
+    /// Source bytes of ``fetchCases``: twice the default threshold of fetching ahead (the whole
+    /// last-level cache, where the fetching is meant to pay), at most 512 MiB.
+    public var fetchCaseBytes: Int {
+        Swift.min(512 << 20, Swift.max(caseBytes, 2 * CopyTuning.fetchAheadThresholdByDefault))
+    }
+
+    /// Streamed 4-byte transposes into rows that start inside lines, with source rows that start
+    /// inside lines too and odd sides that are not near powers of two (7263x7265 and 9001x6007 at
+    /// 211 MB): the skewed walk's source fetching ahead (``CopyTuning/fetchAheadThresholdBytes``).
+    var fetchCases: [TuningCase] {
+        let elements = Double(fetchCaseBytes / 4)
+        func odd(_ x: Double) -> Int { Int(x) | 1 }
+        return [TuningCase(elementSize: 4, shape: [odd(elements.squareRoot()), odd(elements.squareRoot()) + 2], permutation: [1, 0]),
+                TuningCase(elementSize: 4, shape: [odd((elements * 1.5).squareRoot()), odd((elements / 1.5).squareRoot())], permutation: [1, 0])]
+    }
+
     /// Copies into fresh memory: a transpose whose chunks each need their own pages, and one whose
     /// tiles span nearly the whole destination (every chunk waits for every page).
     var freshCases: [TuningCase] {
@@ -152,7 +169,8 @@ public struct Tuner {
         total += runCandidates.count * runCases.count + chunkCandidates.count * chunkCases.count
         // The staged walk at every stride matters only where the AVX-512 walks do not run.
         let stagedMatters = rl_avx512_walks() == 0
-        total += (stagedMatters ? 4 : 2) * wideCases.count + (stagedMatters ? 0 : 2) * blockPairCases.count + 2 * followCases.count + populatorCandidates.count * freshCases.count
+        total += (stagedMatters ? 4 : 2) * wideCases.count + (stagedMatters ? 0 : 2) * (blockPairCases.count + fetchCases.count) + 2 * followCases.count
+        total += populatorCandidates.count * freshCases.count
         total += 4 * streamingSizes.count + 2 * inlineSizes.count + 2 * ttc.count
         var done = 0
         func step(_ label: String) {
@@ -219,6 +237,18 @@ public struct Tuner {
                                names: ["pairs", "single"], incumbent: tuning.wideFourByteBlockPairs ? 0 : 1, cases: blockPairCases)
         } else if !stagedMatters {
             total -= 2 * blockPairCases.count
+        }
+        // Their source fetched ahead past the last-level cache (only their skewed walk fetches):
+        // on against off. Where the hardware prefetchers keep ahead on their own, off wins.
+        if !stagedMatters && tuning.wideTransposes {
+            var off = tuning
+            off.fetchAheadThresholdBytes = Int.max
+            var on = tuning
+            if on.fetchAheadThresholdBytes == Int.max { on.fetchAheadThresholdBytes = CopyTuning.fetchAheadThresholdByDefault }
+            tuning = try sweep(knob: "fetchAheadThresholdBytes", candidates: [on, off], names: ["on", "off"],
+                               incumbent: tuning.fetchAheadThresholdBytes == Int.max ? 1 : 0, cases: fetchCases)
+        } else if !stagedMatters {
+            total -= 2 * fetchCases.count
         }
         // The staged walk at every stride (machines without the AVX-512 walks; on the others both
         // candidates would run the same code, and noise alone would pick).
