@@ -246,8 +246,13 @@ final class TuningTests: XCTestCase {
             tuner.caseBytes = 1 << 16
             let threshold = CopyTuning.fetchAheadThresholdByDefault
             XCTAssertEqual(tuner.fetchCaseBytes, Swift.min(512 << 20, 2 * threshold))
-            XCTAssertTrue(tuner.fetchCases.allSatisfy { $0.payloadBytes >= threshold && $0.permutation == [1, 0] && $0.shape.allSatisfy { $0 % 2 == 1 } },
-                          "\(tuner.fetchCases.map(\.shape))")
+            XCTAssertTrue(tuner.fetchCases.allSatisfy { c in
+                c.payloadBytes >= threshold && c.permutation == [1, 0] && c.shape.allSatisfy { $0 % 2 == 1 && ($0 * 4 + 256) % 4096 >= 512 }
+            }, "\(tuner.fetchCases.map(\.shape))")
+            // Sides near a multiple of 1024 elements move off it, by 64 elements at a time.
+            XCTAssertEqual(Tuner.fetchCaseSide(1024), 1089)
+            XCTAssertEqual(Tuner.fetchCaseSide(8191.5), 8319)
+            XCTAssertEqual(Tuner.fetchCaseSide(7262.9), 7263)
             var fake = FakeMeasurer { tuningCase, tuning, _ in
                 tuningCase.payloadBytes >= tuning.fetchAheadThresholdBytes ? 1.1 : 1.0
             }

@@ -107,14 +107,25 @@ public struct Tuner {
         Swift.min(512 << 20, Swift.max(caseBytes, 2 * CopyTuning.fetchAheadThresholdByDefault))
     }
 
-    /// Streamed 4-byte transposes into rows that start inside lines, with source rows that start
-    /// inside lines too and odd sides that are not near powers of two (7263x7265 and 9001x6007 at
-    /// 211 MB): the skewed walk's source fetching ahead (``CopyTuning/fetchAheadThresholdBytes``).
+    /// Streamed 4-byte transposes into rows that start inside lines, from source rows that start
+    /// inside lines too: the skewed walk's source fetching ahead
+    /// (``CopyTuning/fetchAheadThresholdBytes``). Odd sides, square and 3:2 (like 7263x7265 and
+    /// 9001x6007), none within 256 bytes of a multiple of 4 KiB, whose rows would share L1 sets
+    /// (docs/performance.md, twenty-seventh session); 8319x8321 and 10111x6741 here.
     var fetchCases: [TuningCase] {
         let elements = Double(fetchCaseBytes / 4)
-        func odd(_ x: Double) -> Int { Int(x) | 1 }
-        return [TuningCase(elementSize: 4, shape: [odd(elements.squareRoot()), odd(elements.squareRoot()) + 2], permutation: [1, 0]),
-                TuningCase(elementSize: 4, shape: [odd((elements * 1.5).squareRoot()), odd((elements / 1.5).squareRoot())], permutation: [1, 0])]
+        let square = Tuner.fetchCaseSide(elements.squareRoot())
+        return [TuningCase(elementSize: 4, shape: [square, Tuner.fetchCaseSide(Double(square + 2))], permutation: [1, 0]),
+                TuningCase(elementSize: 4, shape: [Tuner.fetchCaseSide((elements * 1.5).squareRoot()), Tuner.fetchCaseSide((elements / 1.5).squareRoot())],
+                           permutation: [1, 0])]
+    }
+
+    /// An odd side of about `x` 4-byte elements whose rows do not lie within 256 bytes of a multiple
+    /// of 4 KiB apart.
+    static func fetchCaseSide(_ x: Double) -> Int {
+        var side = Int(x) | 1
+        while (side * 4 + 256) % 4096 < 512 { side += 64 }
+        return side
     }
 
     /// Copies into fresh memory: a transpose whose chunks each need their own pages, and one whose
