@@ -1,0 +1,21 @@
+#!/bin/sh
+# Builds /tmp/ab-tiles (Benchmarks/ab-tiles.c): build A is the C kernels as they are, build B the
+# same sources compiled with this script's arguments (say -DSOME_MACRO=1) and every exported rl_
+# symbol renamed vb_rl_, so that both run in one process. AVX-512 machines only (the harness
+# streams through the kernels' AVX-512 walks; elsewhere it measures their fallbacks).
+#
+#   Benchmarks/ab-tiles.sh -DFETCH_STEPS_AHEAD=4 && /tmp/ab-tiles 4 7263 7265 15
+set -e
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${AB_TILES_BUILD:-/tmp/ab-tiles-build}
+rm -rf "$out" && mkdir -p "$out/a" "$out/b"
+include="-I$root/Sources/CRelayoutKernels/include"
+for f in "$root"/Sources/CRelayoutKernels/*.c; do
+    clang -O3 "$include" -c "$f" -o "$out/a/$(basename "$f" .c).o"
+done
+nm -g --defined-only "$out"/a/*.o | awk 'NF == 3 && $3 ~ /^rl_/ { print "#define " $3 " vb_" $3 }' | sort -u > "$out/rename.h"
+for f in "$root"/Sources/CRelayoutKernels/*.c; do
+    clang -O3 "$include" -include "$out/rename.h" "$@" -c "$f" -o "$out/b/$(basename "$f" .c).o"
+done
+clang -O2 "$include" "$root/Benchmarks/ab-tiles.c" "$out"/a/*.o "$out"/b/*.o -o /tmp/ab-tiles -lpthread
+echo "built /tmp/ab-tiles (B: $*)"
