@@ -73,6 +73,19 @@ NARROW_TARGET static inline __attribute__((always_inline)) void stage_lines(cons
 // (a multiple of 16 bytes).
 static inline ptrdiff_t column_step(ptrdiff_t columns, ptrdiff_t c) { return columns - c >= 128 ? 128 : columns - c; }
 
+// One band of L source rows from row a by `width` bytes of their columns from byte `col` into the
+// stage's band (see narrow_walk): whole lines, and masked loads for the last 16 to 48 bytes of a
+// width that is not whole lines, which read nothing past the tile.
+NARROW_TARGET static inline __attribute__((always_inline)) void stage_band(const char *const *srows, const char *src, ptrdiff_t src_row,
+                                                                          ptrdiff_t a, ptrdiff_t col, ptrdiff_t width, char *band, const int E) {
+    const int N = 16 / E;
+    for (ptrdiff_t ch = 0; ch < width; ch += 64) {
+        const ptrdiff_t left = width - ch;
+        if (left >= 64) stage_lines(srows, src, src_row, a, col + ch, ~(__mmask64)0, band + (ch / 16) * N * 64, E, 1);
+        else stage_lines(srows, src, src_row, a, col + ch, ((__mmask64)1 << left) - 1, band + (ch / 16) * N * 64, E, 0);
+    }
+}
+
 // The destination lines of one step, from the stage: for each 16-byte piece of the columns, N
 // destination rows get their line (two with `pair`), and the next step's source lines are fetched a
 // slice of rows per piece, between the transposes, so that the work overlaps the waits for fill
@@ -126,11 +139,18 @@ NARROW_TARGET static inline __attribute__((always_inline)) void step_lines(const
 // multiple of N = 16 / E), in steps of L source rows by 128 bytes of their columns from `col` (the
 // last step what is left, a multiple of 16 bytes). Aligned: destination row b at dst + b * dst_row,
 // 64-byte aligned. Skewed: at drows[b], anywhere; prev holds each row's previous register, and the
-// first and last line of each row take masked ordinary stores (they are shared with what lies beside the tile).
+// first and last line of each row, which are shared with what lies beside the tile, take masked
+// ordinary stores, unless `before` / `after` say that L more source rows lie there (srows[-L..-1],
+// srows[along_n..along_n + L - 1]): then those lines go out whole, streamed, their other elements
+// taken from those rows, as the neighbouring tiles write them (see RL_TRANSPOSE_ROWS_BEFORE). A
+// masked store reads the line from memory first: u2 and u1 4097x4099 with both lines streamed
+// whole whatever they held (a timing-only bound) 1.10-1.19x; with the neighbours' rows read, u2
+// 4097x4099 1.065-1.08x, u1 1.03-1.10x, u2 and u1 7263x7265 1.10x (2 threads, one process,
+// Benchmarks/ab-tiles.c, 15 repetitions each).
 NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t col,
                                                                            char *const *drows, char *dst, ptrdiff_t dst_row,
                                                                            ptrdiff_t along_n, ptrdiff_t across_n, __m512i *prev, const int E,
-                                                                           const int skewed, const int stream) {
+                                                                           const int skewed, const int stream, const int before, const int after) {
     const int L = 64 / E, N = 16 / E;
     const ptrdiff_t columns = across_n * E;
     _Alignas(64) char stage[2 * 8 * 16 * 64]; // bands x 16-byte pieces x registers (N <= 16) x 64 bytes
@@ -139,6 +159,19 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
         _Alignas(64) unsigned char bytes[64];
         for (int k = 0; k < 64; k++) bytes[k] = (unsigned char)k;
         iota = _mm512_load_si512((const void *)bytes);
+    }
+    if (skewed && before) {
+        // Each row's previous register from the L rows before the tile.
+        for (ptrdiff_t c = 0; c < columns; c += 128) {
+            const ptrdiff_t width = column_step(columns, c);
+            stage_band(srows, src, src_row, -L, col + c, width, stage, E);
+            for (ptrdiff_t q = 0; q < width; q += 16) {
+                __m512i v[16];
+                lines_from_slots(stage + (q / 16) * N * 64, v, E);
+#pragma clang loop unroll(full)
+                for (int i = 0; i < N; i++) prev[(c + q) / E + i] = v[i];
+            }
+        }
     }
     // Bands of 2L source rows where there are that many: each destination row gets two lines per
     // step, back to back, as in the wider elements' walk (Wide.c, wide_walk).
@@ -153,13 +186,7 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
             // between the walk's memory accesses (one thread, alternating rounds: u1 TTC 1.03x,
             // u2 7264² 1.2x). The last columns of a tile whose width is not whole lines (16 to 112
             // bytes) take masked loads, which read nothing past the tile.
-            for (int h = 0; h < height / L; h++) {
-                for (ptrdiff_t ch = 0; ch < width; ch += 64) {
-                    const ptrdiff_t left = width - ch;
-                    if (left >= 64) stage_lines(srows, src, src_row, a + h * L, col + c + ch, ~(__mmask64)0, stage + (h * 8 + ch / 16) * N * 64, E, 1);
-                    else stage_lines(srows, src, src_row, a + h * L, col + c + ch, ((__mmask64)1 << left) - 1, stage + (h * 8 + ch / 16) * N * 64, E, 0);
-                }
-            }
+            for (int h = 0; h < height / L; h++) stage_band(srows, src, src_row, a + h * L, col + c, width, stage + h * 8 * N * 64, E);
             ptrdiff_t next_a = a, next_c = c + width, next_width = 0;
             int next_height = 0;
             if (next_c >= columns) { next_a += height; next_c = 0; }
@@ -171,7 +198,7 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
             // the loop, so that the common one tests nothing per row. Single bands (the last of a
             // tile with an odd number of them) are rare and keep the test: the skewed walk's callers
             // start every tile with a pair (rl_transpose_rows_streamed takes 2L rows or more).
-            const int leading = skewed && a == 0;
+            const int leading = skewed && a == 0 && !before;
             if (pair && !leading)
                 step_lines(srows, src, src_row, col, drows, dst, dst_row, stage, prev, iota, a, c, width, next_a, next_c, next_width, next_height, E, skewed, 1, 0, stream);
             else if (pair)
@@ -182,6 +209,27 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
         a += height;
     }
     if (!skewed) return;
+    if (after) {
+        // Each row's last line, completed from the next L source rows (none where the row ends on
+        // a line boundary).
+        for (ptrdiff_t c = 0; c < columns; c += 128) {
+            const ptrdiff_t width = column_step(columns, c);
+            stage_band(srows, src, src_row, along_n, col + c, width, stage, E);
+            for (ptrdiff_t q = 0; q < width; q += 16) {
+                __m512i v[16];
+                lines_from_slots(stage + (q / 16) * N * 64, v, E);
+#pragma clang loop unroll(full)
+                for (int i = 0; i < N; i++) {
+                    const ptrdiff_t b = (c + q) / E + i;
+                    const int skew = (int)((uintptr_t)drows[b] & 63);
+                    if (skew == 0) continue;
+                    const __m512i index = _mm512_add_epi8(iota, _mm512_set1_epi8((char)(64 - skew)));
+                    _mm512_stream_si512((void *)(drows[b] + along_n * E - skew), permute_bytes2(prev[b], index, v[i]));
+                }
+            }
+        }
+        return;
+    }
     // The last register's elements past each row's last whole line.
     for (ptrdiff_t b = 0; b < across_n; b++) {
         const int skew = (int)((uintptr_t)drows[b] & 63);
@@ -190,30 +238,31 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
     }
 }
 
-NARROW_TARGET static void aligned1(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 1, 0, 1); }
-NARROW_TARGET static void aligned2(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 2, 0, 1); }
+NARROW_TARGET static void aligned1(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 1, 0, 1, 0, 0); }
+NARROW_TARGET static void aligned2(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 2, 0, 1, 0, 0); }
 // The same with ordinary stores (tiles under the streaming threshold).
-NARROW_TARGET static void aligned1_stored(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 1, 0, 0); }
-NARROW_TARGET static void aligned2_stored(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 2, 0, 0); }
+NARROW_TARGET static void aligned1_stored(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 1, 0, 0, 0, 0); }
+NARROW_TARGET static void aligned2_stored(const char *s, ptrdiff_t sr, char *d, ptrdiff_t dr, ptrdiff_t a, ptrdiff_t b) { narrow_walk(0, s, sr, 0, 0, d, dr, a, b, 0, 2, 0, 0, 0, 0); }
 
 NARROW_TARGET static void aligned_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
     // Tables given: the walk's per-row tests for them fold away.
     if (!srows || !drows) return;
-    if (E == 1) narrow_walk(srows, 0, 0, 0, drows, 0, 0, along_n, across_n, 0, 1, 0, 1);
-    else narrow_walk(srows, 0, 0, 0, drows, 0, 0, along_n, across_n, 0, 2, 0, 1);
+    if (E == 1) narrow_walk(srows, 0, 0, 0, drows, 0, 0, along_n, across_n, 0, 1, 0, 1, 0, 0);
+    else narrow_walk(srows, 0, 0, 0, drows, 0, 0, along_n, across_n, 0, 2, 0, 1, 0, 0);
 }
 
 enum { NARROW_GROUP_ROWS = 512 };
 
-NARROW_TARGET static void skewed_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
+NARROW_TARGET static void skewed_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E,
+                                     int before, int after) {
     // Destination rows in groups, each walked over every source row, so that the previous
     // registers of a group stay within 32 KiB.
     __m512i prev[NARROW_GROUP_ROWS];
     if (!srows || !drows) return;
     for (ptrdiff_t g = 0; g < across_n; g += NARROW_GROUP_ROWS) {
         const ptrdiff_t rows = across_n - g < NARROW_GROUP_ROWS ? across_n - g : NARROW_GROUP_ROWS;
-        if (E == 1) narrow_walk(srows, 0, 0, g, drows + g, 0, 0, along_n, rows, prev, 1, 1, 1);
-        else narrow_walk(srows, 0, 0, g * 2, drows + g, 0, 0, along_n, rows, prev, 2, 1, 1);
+        if (E == 1) narrow_walk(srows, 0, 0, g, drows + g, 0, 0, along_n, rows, prev, 1, 1, 1, before, after);
+        else narrow_walk(srows, 0, 0, g * 2, drows + g, 0, 0, along_n, rows, prev, 2, 1, 1, before, after);
     }
 }
 
@@ -239,9 +288,10 @@ int rl_avx512_walks(void) { return rl_avx512_transposes(); }
 
 int rl_narrow_rows_inside_lines_walk(void) { return rl_avx512_transposes() && rl_has_avx512_vbmi(); }
 
-int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
+int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size,
+                        int before, int after) {
     if (element_size > 2 || !rl_narrow_rows_inside_lines_walk()) return 0;
-    skewed_rows(srows, drows, along_n, across_n, element_size);
+    skewed_rows(srows, drows, along_n, across_n, element_size, before, after);
     return 1;
 }
 #else
@@ -260,8 +310,9 @@ int rl_wide_narrow_rows_aligned(const char *const *srows, char *const *drows, pt
     return 0;
 }
 
-int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
-    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size;
+int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size,
+                        int before, int after) {
+    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size; (void)before; (void)after;
     return 0;
 }
 #endif

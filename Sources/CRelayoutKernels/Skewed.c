@@ -316,13 +316,14 @@ ptrdiff_t rl_transpose_rows_streamed(const char *const *srows, char *const *drow
     // The 1- and 2-byte walk takes destination rows in groups of 16 / E (one 16-byte piece of each
     // source row's columns), so only the last few go to the ordinary stores after it.
     const ptrdiff_t across_narrow = E <= 2 ? across_n - across_n % (16 / E) : 0;
-    if (wide && E <= 2 && rl_wide_narrow_rows(srows, drows, along_full, across_narrow, E)) {
+    // Rows after the tile complete its last lines only where the walk reaches its last row (both
+    // walks below).
+    const int before = (flags & RL_TRANSPOSE_ROWS_BEFORE) != 0, after = (flags & RL_TRANSPOSE_ROWS_AFTER) != 0 && along_full == along_n;
+    if (wide && E <= 2 && rl_wide_narrow_rows(srows, drows, along_full, across_narrow, E, before, after)) {
         if (along_full < along_n) rl_transpose_rows_blocks(srows, drows, along_full, along_n, 0, across_narrow, E);
         return across_narrow;
     }
     if (wide && E > 2 && across_full <= MAX_WIDE_SKEWED_ROWS) {
-        // Rows after the tile complete its last lines only where the walk reaches its last row.
-        const int before = (flags & RL_TRANSPOSE_ROWS_BEFORE) != 0, after = (flags & RL_TRANSPOSE_ROWS_AFTER) != 0 && along_full == along_n;
         wide_skewed_rows(srows, drows, along_full, across_full, E, four_byte_pairs(flags), before, after, (flags & RL_TRANSPOSE_FETCH_AHEAD) != 0);
         if (along_full < along_n) rl_transpose_rows_blocks(srows, drows, along_full, along_n, 0, across_full, E);
         return across_full;

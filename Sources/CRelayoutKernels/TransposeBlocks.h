@@ -327,8 +327,11 @@ int rl_wide_narrow_tile(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t
 
 // The same for 1- or 2-byte elements through row tables, for destination rows anywhere (AVX-512BW
 // and VBMI; along_n a multiple of 64 / element_size, across_n of 16 / element_size): returns 1, or
-// 0, having written nothing, where it does not apply.
-int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
+// 0, having written nothing, where it does not apply. `before` / `after`: L = 64 / element_size
+// more source rows lie before row 0 / after row along_n - 1 (srows[-L..-1], srows[along_n..]), and
+// each row's first / last line, shared with the neighbouring tile, goes out whole, streamed.
+int rl_wide_narrow_rows(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size,
+                        int before, int after);
 
 // The staged walk through row tables into 64-byte-aligned rows (grouped tiles of 1- or 2-byte
 // elements; AVX-512BW; along_n a multiple of 64 / element_size, across_n of 16 / element_size):

@@ -1088,17 +1088,20 @@ final class EngineTests: XCTestCase {
     }
 
     func testSkewedTilesStreamTheLinesTheyShareWithTheirNeighbours() throws {
-        // With AVX-512, a plain tile into rows that start inside lines reads the 16 source rows
-        // either side of it, where the plane has them, and streams the lines it shares with the
-        // tiles before and after it whole (RL_TRANSPOSE_ROWS_BEFORE / _AFTER). Rows of 4, 5 and 6
-        // tiles along: a last tile of 20 rows (its neighbour reads into it), of 9 (too few: its
-        // neighbour masks), tiles that are no whole number of blocks (the walk stops short of the
-        // tile's end, so it masks its last lines); 1 to 3 threads, so neighbours run at once too.
-        // Every case also fetches its source ahead (RL_TRANSPOSE_FETCH_AHEAD), which must change
-        // nothing but the timing.
-        for (elementSize, fetchAhead) in [4, 8, 16].flatMap({ size in [(size, false), (size, true)] }) {
-            let block = 64 / elementSize
-            for (alongTile, columns) in [(4 * block, 4 * 4 * block + 20), (4 * block, 5 * 4 * block + 9), (4 * block + block / 2, 6 * (4 * block + block / 2) + 3)] {
+        // With AVX-512, a plain tile into rows that start inside lines reads the source rows
+        // either side of it (64 / E of them, at most RL_NEIGHBOUR_ROWS), where the plane has
+        // RL_NEIGHBOUR_ROWS of them, and streams the lines it shares with the tiles before and
+        // after it whole (RL_TRANSPOSE_ROWS_BEFORE / _AFTER); 1- and 2-byte tiles through the
+        // staged walk (VBMI), the others through the wide one. Rows of 4, 5 and 6 tiles along: a
+        // last tile of RL_NEIGHBOUR_ROWS + 16 rows (its neighbour reads into it), of 9 (too few:
+        // its neighbour masks), tiles that are no whole number of blocks (the walk stops short of
+        // the tile's end, so it masks its last lines); 1 to 3 threads, so neighbours run at once
+        // too. Every case also fetches its source ahead (RL_TRANSPOSE_FETCH_AHEAD), which must
+        // change nothing but the timing.
+        let neighbours = Int(RL_NEIGHBOUR_ROWS)
+        for (elementSize, fetchAhead) in [1, 2, 4, 8, 16].flatMap({ size in [(size, false), (size, true)] }) {
+            let block = 64 / elementSize, tile = Swift.max(4 * block, 2 * neighbours)
+            for (alongTile, columns) in [(tile, 4 * tile + neighbours + 16), (tile, 5 * tile + 9), (tile + block / 2, 6 * (tile + block / 2) + 3)] {
                 var tuning = CopyTuning.defaults
                 tuning.fetchAheadThresholdBytes = fetchAhead ? 0 : Int.max
                 tuning.streamingThresholdBytes = 0

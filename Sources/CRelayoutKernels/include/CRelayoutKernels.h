@@ -32,7 +32,8 @@
 /// there (the neighbouring tiles of the same plane). Streamed tiles into rows that start inside
 /// lines may then read those rows and write the lines they share with the neighbours whole, with
 /// the values the neighbours write there too, instead of a masked ordinary store on each side (a
-/// read of the line from memory first). Only rl_transpose_tile reads them.
+/// read of the line from memory first). Only rl_transpose_tile reads them: one block's rows, 64 / E
+/// (1-byte tiles all 64 of RL_NEIGHBOUR_ROWS).
 /// RL_TRANSPOSE_FETCH_AHEAD: the source comes from memory, not from cache (the copy outgrows the
 /// last-level cache; CopyTuning.fetchAheadThresholdBytes): the AVX-512 walk into rows that start
 /// inside lines fetches each source row's line three steps ahead. Its loads start inside lines too
@@ -40,7 +41,7 @@
 /// line the load itself reaches into.
 enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2, RL_TRANSPOSE_STAGED_ANY_STRIDE = 4, RL_TRANSPOSE_WIDE_SINGLE_BLOCKS = 8,
        RL_TRANSPOSE_ROWS_BEFORE = 16, RL_TRANSPOSE_ROWS_AFTER = 32, RL_TRANSPOSE_FETCH_AHEAD = 64 };
-enum { RL_NEIGHBOUR_ROWS = 16 };
+enum { RL_NEIGHBOUR_ROWS = 64 };
 /// The most channels (elements of the packed side) that the few-channel gathers take (Channels.c);
 /// the planner keeps the usual tile for reversed tiles with a side this short. Their cost grows with
 /// the channels (one two-register permute per pair of them for every output register), but up to 15
