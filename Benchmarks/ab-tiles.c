@@ -4,7 +4,8 @@
 //
 // Build B is the kernels compiled again with the change switched on by a macro and every exported
 // rl_ symbol renamed to vb_rl_ (Benchmarks/ab-tiles.sh does both builds and links them). The
-// harness transposes an R x C matrix of E-byte elements into C x R in 512 x 512 tiles, work items
+// harness transposes an R x C matrix of E-byte elements into C x R in 512 x 512 tiles (the engine's
+// for 2- and 4-byte elements; AB_TILES_TILE=1024x1024 for 1-byte ones), work items
 // along the source's rows, on THREADS pthreads (2 by default), with rl_transpose_tile's flags as the
 // engine sets them for a streamed copy past the fetch-ahead threshold (streaming, wide walks, fetch
 // ahead, and each tile's neighbour rows; FLAGS replaces all but the neighbour rows). Each repetition times memcpy of the same bytes, then A and B in an
@@ -29,7 +30,9 @@
 void vb_rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                           ptrdiff_t across_n, ptrdiff_t element_size, int flags);
 
-enum { TILE = 512, MAX_REPS = 256, MAX_THREADS = 64 };
+enum { MAX_REPS = 256, MAX_THREADS = 64 };
+// Tile sides in elements (512, or AB_TILES_TILE=ALONGxACROSS).
+static long tile_along = 512, tile_across = 512;
 static long rows, columns, element, flags;
 static char *src, *dst;
 static atomic_long next_item;
@@ -43,10 +46,10 @@ static double now(void) {
 
 static void *worker(void *unused) {
     (void)unused;
-    const long tiles_a = (rows + TILE - 1) / TILE, tiles_b = (columns + TILE - 1) / TILE;
+    const long tiles_a = (rows + tile_along - 1) / tile_along, tiles_b = (columns + tile_across - 1) / tile_across;
     for (long item; (item = atomic_fetch_add(&next_item, 1)) < tiles_a * tiles_b;) {
-        const long ta = item / tiles_b * TILE, tb = item % tiles_b * TILE;
-        const long na = rows - ta < TILE ? rows - ta : TILE, nb = columns - tb < TILE ? columns - tb : TILE;
+        const long ta = item / tiles_b * tile_along, tb = item % tiles_b * tile_across;
+        const long na = rows - ta < tile_along ? rows - ta : tile_along, nb = columns - tb < tile_across ? columns - tb : tile_across;
         // The neighbour rows as the engine flags them (CopyPlan.neighbourRowFlags).
         const long neighbours = (ta >= RL_NEIGHBOUR_ROWS ? RL_TRANSPOSE_ROWS_BEFORE : 0) | (rows - ta - na >= RL_NEIGHBOUR_ROWS ? RL_TRANSPOSE_ROWS_AFTER : 0);
         transpose(src + (ta * columns + tb) * element, columns, dst + (tb * rows + ta) * element, rows, na, nb, element, (int)(flags | neighbours));
@@ -117,6 +120,8 @@ int main(int argc, char **argv) {
     if (argc > 5) threads = atol(argv[5]);
     flags = argc > 6 ? atol(argv[6]) : RL_TRANSPOSE_STREAMING | RL_TRANSPOSE_WIDE | RL_TRANSPOSE_FETCH_AHEAD;
     if (reps > MAX_REPS) reps = MAX_REPS;
+    if (getenv("AB_TILES_TILE") && sscanf(getenv("AB_TILES_TILE"), "%ldx%ld", &tile_along, &tile_across) != 2) return 2;
+    if (tile_along < 1 || tile_across < 1) return 2;
     if (threads < 1 || threads > MAX_THREADS || reps < 1) return 2;
     const size_t bytes = (size_t)rows * columns * element;
     src = huge(bytes);
