@@ -103,7 +103,7 @@ public struct Tuner {
 
     /// Source bytes of ``fetchCases``: twice the default threshold of fetching ahead (the whole
     /// last-level cache, where the fetching is meant to pay), at most 512 MiB.
-    public var fetchCaseBytes: Int {
+    var fetchCaseBytes: Int {
         Swift.min(512 << 20, Swift.max(caseBytes, 2 * CopyTuning.fetchAheadThresholdByDefault))
     }
 
