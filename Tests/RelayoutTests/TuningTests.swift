@@ -234,6 +234,22 @@ final class TuningTests: XCTestCase {
         }
     }
 
+    func testTheInlineThresholdIsWhereTheWorkersWinFromOn() throws {
+        // Scripted: two threads win from 1.2 MiB (the 1.25 MiB case is a 572² f4 transpose of
+        // 1.25 MB, where source and destination outgrow one core's L2) and lose below; then
+        // nowhere, which leaves 2 MiB; then everywhere (the smallest size). Also in quick mode.
+        XCTAssertEqual(CopyTuning.defaults.inlineThresholdBytes, 1280 << 10)
+        for (quick, winsFrom, expected) in [(false, 1200 << 10, 1280 << 10), (true, 1200 << 10, 1280 << 10), (false, Int.max, 2 << 20), (false, 0, 8 << 10)] {
+            var tuner = Tuner(quick: quick, threads: 2, fingerprint: fingerprint)
+            tuner.caseBytes = 1 << 16
+            var fake = FakeMeasurer { tuningCase, _, threads in
+                threads == 1 ? (tuningCase.payloadBytes >= winsFrom ? 2 : 0.5) : 1
+            }
+            let profile = try tuner.run(measurer: &fake, ttc: []) { _ in }
+            XCTAssertEqual(profile.tuning.inlineThresholdBytes, quick && winsFrom == 0 ? 16 << 10 : expected, "quick \(quick), workers win from \(winsFrom)")
+        }
+    }
+
     func testTheFetchKnobIsSweptPastTheLastLevelCacheWhereTheWideWalksRun() throws {
         // Scripted: fetching ahead 10 % slower on the copies it applies to. Its cases are twice the
         // default threshold (this machine's last-level cache); where the AVX-512 walks run, the
