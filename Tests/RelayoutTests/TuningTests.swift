@@ -175,7 +175,7 @@ final class TuningTests: XCTestCase {
             if !tuning.followsSourceRows, tuningCase.shape.count == 6 { seconds *= 0.8 }
             // Streaming wins from 4 MiB; two threads win from 64 KiB.
             if tuning.streamingThresholdBytes == 0 { seconds *= tuningCase.payloadBytes >= 4 << 20 ? 0.7 : 1.2 }
-            if threads == 1 { seconds *= tuningCase.payloadBytes >= 64 << 10 ? 2 : 0.5 }
+            if tuning.inlineThresholdBytes == Int.max { seconds *= tuningCase.payloadBytes >= 64 << 10 ? 2 : 0.5 }
             return seconds
         }
         let ttc = Tuner.ttcCases(quick: true, specifications: ttcSpecifications).map { c -> TuningCase in
@@ -242,8 +242,11 @@ final class TuningTests: XCTestCase {
         for (quick, winsFrom, expected) in [(false, 1200 << 10, 1280 << 10), (true, 1200 << 10, 1280 << 10), (false, Int.max, 2 << 20), (false, 0, 8 << 10)] {
             var tuner = Tuner(quick: quick, threads: 2, fingerprint: fingerprint)
             tuner.caseBytes = 1 << 16
-            var fake = FakeMeasurer { tuningCase, _, threads in
-                threads == 1 ? (tuningCase.payloadBytes >= winsFrom ? 2 : 0.5) : 1
+            // The caller alone is the candidate that never goes parallel; both run with all threads
+            // (memcpy between runs too).
+            var fake = FakeMeasurer { tuningCase, tuning, threads in
+                XCTAssertEqual(threads, 2)
+                return tuning.inlineThresholdBytes == Int.max ? (tuningCase.payloadBytes >= winsFrom ? 2 : 0.5) : 1
             }
             let profile = try tuner.run(measurer: &fake, ttc: []) { _ in }
             XCTAssertEqual(profile.tuning.inlineThresholdBytes, quick && winsFrom == 0 ? 16 << 10 : expected, "quick \(quick), workers win from \(winsFrom)")

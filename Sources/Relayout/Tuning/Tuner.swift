@@ -193,7 +193,7 @@ public struct Tuner {
 
         // memcpy of a case's bytes is measured next to every candidate; its median over all of them
         // is the denominator, which is far steadier than any single candidate's memcpy.
-        func measureAll(_ candidates: [CopyTuning], _ names: [String], _ cases: [TuningCase], _ label: String, threads: [Int]? = nil,
+        func measureAll(_ candidates: [CopyTuning], _ names: [String], _ cases: [TuningCase], _ label: String,
                         fresh: Bool = false) throws -> [(gbps: Double, ratio: Double)] {
             var samples = [[TuningSample]](repeating: [], count: candidates.count)
             if fresh {
@@ -206,7 +206,7 @@ public struct Tuner {
             } else {
                 for (k, candidate) in candidates.enumerated() {
                     for c in cases {
-                        samples[k].append(try measurer.measure(c, tuning: candidate, threads: threads?[k] ?? self.threads))
+                        samples[k].append(try measurer.measure(c, tuning: candidate, threads: self.threads))
                         step("\(label) \(names[k])")
                     }
                 }
@@ -296,15 +296,20 @@ public struct Tuner {
         }
         tuning.streamingThresholdBytes = Tuner.threshold(sizes: streamingSizes, wins: streamingWins) ?? Int.max
 
-        // Inline threshold: all workers against the caller alone, on a transpose of each size.
+        // Inline threshold: all workers against the caller alone, on a transpose of each size. Both
+        // are planned for all threads, and memcpy between their runs uses all threads alike: timed
+        // against a one-thread memcpy, the caller alone kept the case in its own L2 from run to run
+        // and won up to 1.25 MiB, where alternating with the bench's memcpy it lost by 1.2-1.5x.
         var parallelWins = [Bool]()
         var parallelTuning = tuning
         parallelTuning.inlineThresholdBytes = 0
         parallelTuning.directCopyBytes = 0
+        var callerTuning = parallelTuning
+        callerTuning.inlineThresholdBytes = Int.max
         for bytes in inlineSizes {
             let side = Int((Double(bytes / 4)).squareRoot())
             let cases = [TuningCase(elementSize: 4, shape: [side, side], permutation: [1, 0])]
-            let results = try measureAll([parallelTuning, parallelTuning], ["\(threads) threads", "1 thread"], cases, "at \(bytes >> 10) KiB", threads: [threads, 1])
+            let results = try measureAll([parallelTuning, callerTuning], ["\(threads) threads", "1 thread"], cases, "at \(bytes >> 10) KiB")
             let (parallel, single) = (results[0], results[1])
             parallelWins.append(parallel.gbps > single.gbps * 1.10)
             measurements.append(TuningMeasurement(knob: "inlineThresholdBytes", candidate: "parallel@\(bytes)", gbps: parallel.gbps, ratio: parallel.ratio, chosen: false))
