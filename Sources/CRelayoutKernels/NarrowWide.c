@@ -86,6 +86,13 @@ NARROW_TARGET static inline __attribute__((always_inline)) void stage_band(const
     }
 }
 
+// The byte permute that joins a row's previous register with its next one into the aligned line
+// of a row that starts `skew` bytes into its line: the previous register's last `skew` bytes, then
+// the next one's first 64 - skew (permute_bytes2(previous, index, next)).
+NARROW_TARGET static inline __attribute__((always_inline)) __m512i join_index(__m512i iota, int skew) {
+    return _mm512_add_epi8(iota, _mm512_set1_epi8((char)(64 - skew)));
+}
+
 // The destination lines of one step, from the stage: for each 16-byte piece of the columns, N
 // destination rows get their line (two with `pair`), and the next step's source lines are fetched a
 // slice of rows per piece, between the transposes, so that the work overlaps the waits for fill
@@ -125,12 +132,40 @@ NARROW_TARGET static inline __attribute__((always_inline)) void step_lines(const
                 continue;
             }
             const int skew = (int)((uintptr_t)drows[b0 + i] & 63);
-            const __m512i index = _mm512_add_epi8(iota, _mm512_set1_epi8((char)(64 - skew)));
+            const __m512i index = join_index(iota, skew);
             char *line = drows[b0 + i] + a * E - skew;
             if (leading) _mm512_mask_storeu_epi8(line, ~(__mmask64)0 << skew, permute_bytes2(first, index, first));
             else _mm512_stream_si512((void *)line, permute_bytes2(prev[b0 + i], index, first));
             if (pair) _mm512_stream_si512((void *)(line + 64), permute_bytes2(first, index, v[i]));
             prev[b0 + i] = v[i];
+        }
+    }
+}
+
+// The L source rows from row `a` that lie beside a skewed tile (srows[a..a + L - 1]), transposed
+// by the walk's stage band by band: before the tile (`last` 0) they set each destination row's
+// previous register; after it (`last` 1) they complete each row's last line, streamed whole (none
+// where the row ends on a line boundary).
+NARROW_TARGET static inline __attribute__((always_inline)) void neighbour_band(const char *const *srows, ptrdiff_t col, ptrdiff_t a,
+                                                                              ptrdiff_t columns, char *const *drows, char *stage,
+                                                                              __m512i *prev, __m512i iota, const int E, const int last) {
+    const int N = 16 / E;
+    for (ptrdiff_t c = 0; c < columns; c += 128) {
+        const ptrdiff_t width = column_step(columns, c);
+        stage_band(srows, 0, 0, a, col + c, width, stage, E);
+        for (ptrdiff_t q = 0; q < width; q += 16) {
+            __m512i v[16];
+            lines_from_slots(stage + (q / 16) * N * 64, v, E);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < N; i++) {
+                const ptrdiff_t b = (c + q) / E + i;
+                if (!last) {
+                    prev[b] = v[i];
+                    continue;
+                }
+                const int skew = (int)((uintptr_t)drows[b] & 63);
+                if (skew != 0) _mm512_stream_si512((void *)(drows[b] + a * E - skew), permute_bytes2(prev[b], join_index(iota, skew), v[i]));
+            }
         }
     }
 }
@@ -160,19 +195,8 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
         for (int k = 0; k < 64; k++) bytes[k] = (unsigned char)k;
         iota = _mm512_load_si512((const void *)bytes);
     }
-    if (skewed && before) {
-        // Each row's previous register from the L rows before the tile.
-        for (ptrdiff_t c = 0; c < columns; c += 128) {
-            const ptrdiff_t width = column_step(columns, c);
-            stage_band(srows, src, src_row, -L, col + c, width, stage, E);
-            for (ptrdiff_t q = 0; q < width; q += 16) {
-                __m512i v[16];
-                lines_from_slots(stage + (q / 16) * N * 64, v, E);
-#pragma clang loop unroll(full)
-                for (int i = 0; i < N; i++) prev[(c + q) / E + i] = v[i];
-            }
-        }
-    }
+    // Each row's previous register from the L rows before the tile.
+    if (skewed && before) neighbour_band(srows, col, -L, columns, drows, stage, prev, iota, E, 0);
     // Bands of 2L source rows where there are that many: each destination row gets two lines per
     // step, back to back, as in the wider elements' walk (Wide.c, wide_walk).
     for (ptrdiff_t a = 0; a < along_n;) {
@@ -210,30 +234,14 @@ NARROW_TARGET static inline __attribute__((always_inline)) void narrow_walk(cons
     }
     if (!skewed) return;
     if (after) {
-        // Each row's last line, completed from the next L source rows (none where the row ends on
-        // a line boundary).
-        for (ptrdiff_t c = 0; c < columns; c += 128) {
-            const ptrdiff_t width = column_step(columns, c);
-            stage_band(srows, src, src_row, along_n, col + c, width, stage, E);
-            for (ptrdiff_t q = 0; q < width; q += 16) {
-                __m512i v[16];
-                lines_from_slots(stage + (q / 16) * N * 64, v, E);
-#pragma clang loop unroll(full)
-                for (int i = 0; i < N; i++) {
-                    const ptrdiff_t b = (c + q) / E + i;
-                    const int skew = (int)((uintptr_t)drows[b] & 63);
-                    if (skew == 0) continue;
-                    const __m512i index = _mm512_add_epi8(iota, _mm512_set1_epi8((char)(64 - skew)));
-                    _mm512_stream_si512((void *)(drows[b] + along_n * E - skew), permute_bytes2(prev[b], index, v[i]));
-                }
-            }
-        }
+        // Each row's last line, completed from the next L source rows.
+        neighbour_band(srows, col, along_n, columns, drows, stage, prev, iota, E, 1);
         return;
     }
     // The last register's elements past each row's last whole line.
     for (ptrdiff_t b = 0; b < across_n; b++) {
         const int skew = (int)((uintptr_t)drows[b] & 63);
-        const __m512i index = _mm512_add_epi8(iota, _mm512_set1_epi8((char)(64 - skew)));
+        const __m512i index = join_index(iota, skew);
         _mm512_mask_storeu_epi8(drows[b] + along_n * E - skew, ((__mmask64)1 << skew) - 1, permute_bytes2(prev[b], index, prev[b]));
     }
 }
