@@ -21,6 +21,12 @@
 // 128 measured best for 4-byte elements (f4 8192², 2 threads: 64 bytes 10.8 GB/s, 128 15.3, 256
 // 13.5) and no worse than 256 for the others.
 enum { STAGED_ROW_BYTES = 128 };
+// 1-byte tiles into aligned rows take four lines of each destination row per step (256 source
+// rows). AMD EPYC Zen 3, 2 threads, `relayout bench`, three alternating rounds: u1 4096² 11.1 ->
+// 15.2 GB/s, 8192² 13.4 -> 15.3, 4096x4099 11.5 -> 14.7. u2 came out even (1.12x, 0.95x, 0.97x on
+// the same shapes; in one process, Benchmarks/ab-tiles.c, 0.96-1.22x), f8 8192² 0.98x, so the
+// others keep two.
+enum { ONE_BYTE_STAGED_ROW_BYTES = 256 };
 
 // The source lines of one step (source rows a..a+H-1 from byte `column`, one line each) into
 // `stage`, 64 bytes a row. Rows from their table where there is one (grouped tiles), else by stride.
@@ -33,23 +39,23 @@ static inline __attribute__((always_inline)) void stage_lines(const char *const 
     }
 }
 
-// The staged rows of one step (64 / E rows, `piece` bytes of each: STAGED_ROW_BYTES, or one line on
+// The staged rows of one step (64 / E rows, R bytes apart, `piece` bytes of each: R, or one line on
 // a tile's last rows) streamed to destination rows b.. from byte `column`.
 static inline __attribute__((always_inline)) void stream_rows(const char *out, char *const *drows, char *dst, ptrdiff_t dst_row, ptrdiff_t b,
-                                                              ptrdiff_t column, ptrdiff_t L, const int piece) {
+                                                              ptrdiff_t column, ptrdiff_t L, const int piece, const int R) {
     for (ptrdiff_t r = 0; r < L; r++) {
         char *row = destination_row_at(drows, dst, dst_row, b + r) + column;
 #pragma clang loop unroll(full)
-        for (int o = 0; o < piece; o += 64) stream_line64(row + o, out + r * STAGED_ROW_BYTES + o);
+        for (int o = 0; o < piece; o += 64) stream_line64(row + o, out + r * R + o);
     }
 }
 
-// N x N register blocks from the stage (rows 64 bytes apart) into the out buffer: H = piece / E
-// stage rows, `piece` bytes of each out row.
-static inline __attribute__((always_inline)) void step_blocks(const char *stage, char *out, const int E, const int piece) {
+// N x N register blocks from the stage (rows 64 bytes apart) into the out buffer (rows R bytes
+// apart): H = piece / E stage rows, `piece` bytes of each out row.
+static inline __attribute__((always_inline)) void step_blocks(const char *stage, char *out, const int E, const int piece, const int R) {
     const ptrdiff_t N = 16 / E, L = 64 / E, H = piece / E;
     for (ptrdiff_t j = 0; j < L; j += N)
-        for (ptrdiff_t i = 0; i < H; i += N) block(stage + i * 64 + j * E, 64, out + j * STAGED_ROW_BYTES + i * E, STAGED_ROW_BYTES, E, 0);
+        for (ptrdiff_t i = 0; i < H; i += N) block(stage + i * 64 + j * E, 64, out + j * R + i * E, R, E, 0);
 }
 
 #if defined(__x86_64__)
@@ -60,7 +66,8 @@ static inline __attribute__((always_inline)) void step_blocks(const char *stage,
 // (u1 8192², 2 threads: 9.6 -> 10.2 GB/s; u2 4096² 10.0 -> 11.9): register k holds stage rows
 // g + k and g + N + k of one 16-byte column group in its two lanes; the in-lane N x N interleave
 // then leaves in register i 32 bytes of out row j * N + i (lane 0: rows g..g+N-1, lane 1: the next N).
-STAGED_AVX2 static inline __attribute__((always_inline)) void step_blocks_avx2(const char *stage, char *out, const int E, const int piece) {
+STAGED_AVX2 static inline __attribute__((always_inline)) void step_blocks_avx2(const char *stage, char *out, const int E, const int piece,
+                                                                                 const int R) {
     const int N = 16 / E, H = piece / E;
 #pragma clang loop unroll(full)
     for (int j = 0; j < 4; j++) {
@@ -81,18 +88,23 @@ STAGED_AVX2 static inline __attribute__((always_inline)) void step_blocks_avx2(c
                 for (int i = 0; i < N; i++) v[i] = w[i];
             }
 #pragma clang loop unroll(full)
-            for (int i = 0; i < N; i++) _mm256_store_si256((__m256i *)(out + (j * N + i) * STAGED_ROW_BYTES + g * E), v[i]);
+            for (int i = 0; i < N; i++) _mm256_store_si256((__m256i *)(out + (j * N + i) * R + g * E), v[i]);
         }
     }
 }
-STAGED_AVX2 static void step_u1_avx2(const char *stage, char *out, int piece) {
-    if (piece == STAGED_ROW_BYTES) step_blocks_avx2(stage, out, 1, STAGED_ROW_BYTES);
-    else step_blocks_avx2(stage, out, 1, 64);
+// Each size of step and out row compiled on its own: (piece, R) is (R, R) or (64, R).
+STAGED_AVX2 static inline __attribute__((always_inline)) void step_sized_avx2(const char *stage, char *out, int piece, int R, const int E) {
+    if (E == 1 && R == ONE_BYTE_STAGED_ROW_BYTES) {
+        if (piece == R) step_blocks_avx2(stage, out, E, ONE_BYTE_STAGED_ROW_BYTES, ONE_BYTE_STAGED_ROW_BYTES);
+        else step_blocks_avx2(stage, out, E, 64, ONE_BYTE_STAGED_ROW_BYTES);
+    } else if (piece == R) {
+        step_blocks_avx2(stage, out, E, STAGED_ROW_BYTES, STAGED_ROW_BYTES);
+    } else {
+        step_blocks_avx2(stage, out, E, 64, STAGED_ROW_BYTES);
+    }
 }
-STAGED_AVX2 static void step_u2_avx2(const char *stage, char *out, int piece) {
-    if (piece == STAGED_ROW_BYTES) step_blocks_avx2(stage, out, 2, STAGED_ROW_BYTES);
-    else step_blocks_avx2(stage, out, 2, 64);
-}
+STAGED_AVX2 static void step_u1_avx2(const char *stage, char *out, int piece, int R) { step_sized_avx2(stage, out, piece, R, 1); }
+STAGED_AVX2 static void step_u2_avx2(const char *stage, char *out, int piece, int R) { step_sized_avx2(stage, out, piece, R, 2); }
 #endif
 
 // Requests the lines of the step after next (further along these rows, or on the next rows, over
@@ -104,8 +116,8 @@ STAGED_AVX2 static void step_u2_avx2(const char *stage, char *out, int piece) {
 // rows of 29060 bytes 3.9 -> 8.8 GB/s; 8192² 6.9 -> 8.2, two threads 13.2 -> 14.5).
 static inline __attribute__((always_inline)) void fetch_step_after_next(const char *const *srows, const char *src, ptrdiff_t src_row,
                                                                         ptrdiff_t a, ptrdiff_t b, ptrdiff_t b_start, ptrdiff_t b_end,
-                                                                        ptrdiff_t along_steps, const int E) {
-    const ptrdiff_t L = 64 / E, H = STAGED_ROW_BYTES / E;
+                                                                        ptrdiff_t along_steps, const int E, const ptrdiff_t H) {
+    const ptrdiff_t L = 64 / E;
     ptrdiff_t next_b = b + 2 * L, next_a = a;
     while (next_b >= b_end && next_a < along_steps) { next_b -= b_end - b_start; next_a += H; }
     if (next_a >= along_steps) return;
@@ -182,7 +194,7 @@ static inline __attribute__((always_inline)) void staggered_walk(const char *src
             if (carry) stream_step_skewed(out, dst, dst_row, b, a_bytes, L, carry + (b - b0) * 64);
             else
 #endif
-                stream_rows(out, 0, dst, dst_row, b, a_bytes, L, piece);
+                stream_rows(out, 0, dst, dst_row, b, a_bytes, L, piece, STAGED_ROW_BYTES);
         }
         if (++tc == columns) { tc = 0; tb++; }
     }
@@ -201,16 +213,17 @@ static inline __attribute__((always_inline)) void staged_remainders(const char *
     }
 }
 
-// The walk over a tile: steps along the source's rows (H rows, then the next line of each), then
-// the next H rows. Rows left over that make one line of each destination row go in steps of one
-// line (else 48-row tiles, TTC's 28x28x48x28x48:1,3,0,4,2, wrote a third of their bytes through
+// The walk over a tile: steps along the source's rows (H = R / E rows, then the next line of each),
+// then the next H rows. Rows left over that make whole lines of each destination row go in steps of
+// one line (else 48-row tiles, TTC's 28x28x48x28x48:1,3,0,4,2, wrote a third of their bytes through
 // ordinary stores); the rows and columns that make no whole line take ordinary-store blocks. Plain
 // tiles by strides (srows and drows null), grouped ones through row tables.
+typedef void step_function(const char *stage, char *out, int piece, int R);
 static inline __attribute__((always_inline)) void staged_walk(const char *const *srows, const char *src, ptrdiff_t src_along,
                                                               char *const *drows, char *dst, ptrdiff_t dst_across,
-                                                              ptrdiff_t along_n, ptrdiff_t across_n, const int E,
-                                                              void (*wide_step)(const char *stage, char *out, int piece)) {
-    const ptrdiff_t L = 64 / E, H = STAGED_ROW_BYTES / E;
+                                                              ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int R,
+                                                              step_function *wide_step) {
+    const ptrdiff_t L = 64 / E, H = R / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
     const ptrdiff_t along_lines = along_n - along_n % L;
@@ -220,24 +233,23 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
         staged_remainders(srows, src, src_row, drows, dst, dst_row, along_n, along_lines, across_n, across_lines, E);
         return;
     }
-    _Alignas(64) char stage[STAGED_ROW_BYTES * 64];
-    _Alignas(64) char out[STAGED_ROW_BYTES * 64];
+    _Alignas(64) char stage[R * 64];
+    _Alignas(64) char out[R * 64];
     for (ptrdiff_t a = 0; a < along_steps; a += H) {
         for (ptrdiff_t b = 0; b < across_lines; b += L) {
             stage_lines(srows, src, src_row, a, b * E, stage, H);
-            fetch_step_after_next(srows, src, src_row, a, b, 0, across_lines, along_steps, E);
-            if (wide_step) wide_step(stage, out, STAGED_ROW_BYTES);
-            else step_blocks(stage, out, E, STAGED_ROW_BYTES);
-            stream_rows(out, drows, dst, dst_row, b, a * E, L, STAGED_ROW_BYTES);
+            fetch_step_after_next(srows, src, src_row, a, b, 0, across_lines, along_steps, E, H);
+            if (wide_step) wide_step(stage, out, R, R);
+            else step_blocks(stage, out, E, R, R);
+            stream_rows(out, drows, dst, dst_row, b, a * E, L, R, R);
         }
     }
-    // STAGED_ROW_BYTES is two lines, so at most one line's rows are left.
-    if (along_lines > along_steps)
+    for (ptrdiff_t a = along_steps; a < along_lines; a += L)
         for (ptrdiff_t b = 0; b < across_lines; b += L) {
-            stage_lines(srows, src, src_row, along_steps, b * E, stage, L);
-            if (wide_step) wide_step(stage, out, 64);
-            else step_blocks(stage, out, E, 64);
-            stream_rows(out, drows, dst, dst_row, b, along_steps * E, L, 64);
+            stage_lines(srows, src, src_row, a, b * E, stage, L);
+            if (wide_step) wide_step(stage, out, 64, R);
+            else step_blocks(stage, out, E, 64, R);
+            stream_rows(out, drows, dst, dst_row, b, a * E, L, 64, R);
         }
     staged_remainders(srows, src, src_row, drows, dst, dst_row, along_n, along_lines, across_n, across_lines, E);
 }
@@ -257,22 +269,33 @@ void rl_set_avx2_allowed(int allowed) {
 #endif
 }
 
+// The walk, with steps of four lines a destination row for 1-byte tiles that have rows enough along
+// for one (ONE_BYTE_STAGED_ROW_BYTES), else two.
+static inline __attribute__((always_inline)) void narrow_staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
+                                                                char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                                                                const int E, step_function *step) {
+    if (E == 1 && along_n >= ONE_BYTE_STAGED_ROW_BYTES)
+        staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, ONE_BYTE_STAGED_ROW_BYTES, step);
+    else
+        staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, step);
+}
+
 // One build of the walk per element size (and AVX2 step for 1 and 2 bytes).
 static void staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows, char *dst, ptrdiff_t dst_across,
                    ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
 #if defined(__x86_64__)
     if (E <= 2 && avx2_steps()) {
-        if (E == 1) staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, step_u1_avx2);
-        else staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, step_u2_avx2);
+        if (E == 1) narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, step_u1_avx2);
+        else narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, step_u2_avx2);
         return;
     }
 #endif
     switch (E) {
-    case 1: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, 0); break;
-    case 2: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, 0); break;
-    case 4: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, 0); break;
-    case 8: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 8, 0); break;
-    default: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 16, 0); break;
+    case 1: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, 0); break;
+    case 2: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, 0); break;
+    case 4: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0); break;
+    case 8: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0); break;
+    default: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0); break;
     }
 }
 
@@ -384,7 +407,7 @@ static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, pt
 
 static inline __attribute__((always_inline)) void staged_walk_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
                                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E,
-                                                                      void (*wide_step)(const char *stage, char *out, int piece)) {
+                                                                      step_function *wide_step) {
     const ptrdiff_t L = 64 / E, H = STAGED_ROW_BYTES / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
@@ -405,9 +428,9 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
             for (ptrdiff_t a = 0; a < along_steps; a += H)
                 for (ptrdiff_t b = g; b < g_end; b += L) {
                     stage_lines(0, src, src_row, a, b * E, stage, H);
-                    fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E);
-                    if (wide_step) wide_step(stage, out, STAGED_ROW_BYTES);
-                    else step_blocks(stage, out, E, STAGED_ROW_BYTES);
+                    fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E, H);
+                    if (wide_step) wide_step(stage, out, STAGED_ROW_BYTES, STAGED_ROW_BYTES);
+                    else step_blocks(stage, out, E, STAGED_ROW_BYTES, STAGED_ROW_BYTES);
                     stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4);
                 }
         if (along_steps > 0)
