@@ -21,11 +21,12 @@
 // 128 measured best for 4-byte elements (f4 8192², 2 threads: 64 bytes 10.8 GB/s, 128 15.3, 256
 // 13.5) and no worse than 256 for the others.
 enum { STAGED_ROW_BYTES = 128 };
-// 1-byte tiles into aligned rows take four lines of each destination row per step (256 source
-// rows). AMD EPYC Zen 3, 2 threads, `relayout bench`, three alternating rounds: u1 4096² 11.1 ->
-// 15.2 GB/s, 8192² 13.4 -> 15.3, 4096x4099 11.5 -> 14.7. u2 came out even (1.12x, 0.95x, 0.97x on
-// the same shapes; in one process, Benchmarks/ab-tiles.c, 0.96-1.22x), f8 8192² 0.98x, so the
-// others keep two.
+// 1-byte tiles take four lines of each destination row per step (256 source rows). AMD EPYC Zen 3,
+// 2 threads, `relayout bench`, alternating rounds: into aligned rows (3 rounds) u1 4096² 11.1 ->
+// 15.2 GB/s, 8192² 13.4 -> 15.3, 4096x4099 11.5 -> 14.7; into rows inside lines (the skewed form,
+// 4 rounds) 4097x4099 10.2 -> 12.2, 4097x4096 10.7 -> 12.1, 7263x7265 11.5 -> 12.1. u2 came out
+// even (1.12x, 0.95x, 0.97x on the aligned shapes; in one process, Benchmarks/ab-tiles.c,
+// 0.96-1.22x), f8 8192² 0.98x, so the others keep two.
 enum { ONE_BYTE_STAGED_ROW_BYTES = 256 };
 
 // The source lines of one step (source rows a..a+H-1 from byte `column`, one line each) into
@@ -149,7 +150,7 @@ enum { STAGGER_LAGS = 8 };
 #if defined(__x86_64__)
 // One step into destination rows that start inside lines (the skewed form below), `carry` holding
 // the 64 bytes each of its rows left over from the row's previous step.
-static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry);
+static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R);
 #endif
 
 // Over `bands` bands of H rows from row a0 (destination bytes from a0 * E) and `columns` columns of
@@ -191,7 +192,7 @@ static inline __attribute__((always_inline)) void staggered_walk(const char *src
             const char *out = ring + (done % STAGGER_LAGS) * step_bytes;
             const ptrdiff_t b = b0 + (done % columns) * L, a_bytes = (a0 + (done / columns) * H) * E;
 #if defined(__x86_64__)
-            if (carry) stream_step_skewed(out, dst, dst_row, b, a_bytes, L, carry + (b - b0) * 64);
+            if (carry) stream_step_skewed(out, dst, dst_row, b, a_bytes, L, carry + (b - b0) * 64, STAGED_ROW_BYTES);
             else
 #endif
                 stream_rows(out, 0, dst, dst_row, b, a_bytes, L, piece, STAGED_ROW_BYTES);
@@ -300,9 +301,10 @@ static void staged(const char *const *srows, const char *src, ptrdiff_t src_alon
 }
 
 #if defined(__x86_64__)
-// Destination rows that start inside lines: each row's step of 128 bytes, joined after the 64 bytes
-// its previous step left over, is read at the row's offset into its lines and streamed as two whole
-// lines (stream_step_skewed); the last 64 bytes are carried to the row's next step. A tile's first
+// Destination rows that start inside lines: each row's step of R bytes (128, or 256 for 1-byte
+// tiles), joined after the 64 bytes its previous step left over, is read at the row's offset into
+// its lines and streamed as R / 64 whole lines (stream_step_skewed); the last 64 bytes are carried
+// to the row's next step. A tile's first
 // and last partial line take ordinary stores: the tile beside it writes the rest of those lines.
 // (Joining through memory, bytes copied after the carry and read back shifted, stalled every load on
 // store forwarding: 0.3-0.5x of the row walk. The loads now read the carry and the out rows where
@@ -314,7 +316,7 @@ enum { SKEWED_GROUP_ROWS = 512 };
 static const unsigned char carried_bytes[32] __attribute__((aligned(32))) = {
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255};
 
-// Each row's two lines are read at the row's offset into its lines with unaligned loads, from the
+// Each row's lines are read at the row's offset into its lines with unaligned loads, from the
 // step's out row and, for the first line's bytes before the step, from the 64 bytes the row's previous
 // step left (`carry`), the piece that spans both blended by mask. (A shift of registers by the
 // row's offset, a palignr per piece from a 16-way switch, ran slower: one thread, f4 4097x4096 5.0-5.5
@@ -378,15 +380,15 @@ STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_
     }
 }
 
-static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry) {
-    if ((L == 16 || L == 8) && avx2_steps()) {
+static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R) {
+    if ((L == 16 || L == 8) && R == STAGED_ROW_BYTES && avx2_steps()) {
         stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry);
         return;
     }
     for (ptrdiff_t r = 0; r < L; r++) {
         const skewed_row row = skewed_row_at(dst, dst_row, b + r, a_bytes, (char *)carry + r * 64);
         char *at = row.at, *line = row.line, *kept = row.kept;
-        const char *step = out + r * STAGED_ROW_BYTES;
+        const char *step = out + r * R;
         const int skew = row.skew;
         if (a_bytes != 0 || skew == 0) {
             for (int i = 0; i < 4; i++) {
@@ -400,20 +402,20 @@ static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, pt
             // which writes the rest of it.
             memcpy(at, step, (size_t)(64 - skew));
         }
-        for (int i = 4; i < 8; i++) _mm_stream_si128((__m128i *)(line + 16 * i), _mm_loadu_si128((const __m128i *)(step + 16 * i - skew)));
-        for (int i = 0; i < 4; i++) _mm_store_si128((__m128i *)(kept + 16 * i), _mm_load_si128((const __m128i *)(step + 64 + 16 * i)));
+        for (int i = 4; i < R / 16; i++) _mm_stream_si128((__m128i *)(line + 16 * i), _mm_loadu_si128((const __m128i *)(step + 16 * i - skew)));
+        for (int i = 0; i < 4; i++) _mm_store_si128((__m128i *)(kept + 16 * i), _mm_load_si128((const __m128i *)(step + R - 64 + 16 * i)));
     }
 }
 
 static inline __attribute__((always_inline)) void staged_walk_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
-                                                                      ptrdiff_t along_n, ptrdiff_t across_n, const int E,
+                                                                      ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int R,
                                                                       step_function *wide_step) {
-    const ptrdiff_t L = 64 / E, H = STAGED_ROW_BYTES / E;
+    const ptrdiff_t L = 64 / E, H = R / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
-    _Alignas(64) char stage[STAGED_ROW_BYTES * 64];
+    _Alignas(64) char stage[R * 64];
     // The out rows, and the 63 bytes before them that stream_step_skewed's loads read.
-    _Alignas(64) char out_and_margin[64 + STAGED_ROW_BYTES * 64];
+    _Alignas(64) char out_and_margin[64 + R * 64];
     char *out = out_and_margin + 64;
     // A row's carry, and 64 bytes past the last that its unaligned loads read.
     __m128i carry[SKEWED_GROUP_ROWS * 4 + 4];
@@ -429,9 +431,9 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
                 for (ptrdiff_t b = g; b < g_end; b += L) {
                     stage_lines(0, src, src_row, a, b * E, stage, H);
                     fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E, H);
-                    if (wide_step) wide_step(stage, out, STAGED_ROW_BYTES, STAGED_ROW_BYTES);
-                    else step_blocks(stage, out, E, STAGED_ROW_BYTES, STAGED_ROW_BYTES);
-                    stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4);
+                    if (wide_step) wide_step(stage, out, R, R);
+                    else step_blocks(stage, out, E, R, R);
+                    stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4, R);
                 }
         if (along_steps > 0)
             for (ptrdiff_t b = g; b < g_end; b++) {
@@ -456,11 +458,15 @@ static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdif
     if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0) return 0;
     if (E <= 2 && !avx2_steps()) return 0;
     switch (E) {
-    case 1: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, step_u1_avx2); break;
-    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, step_u2_avx2); break;
-    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, 0); break;
-    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, 0); break;
-    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, 0); break;
+    case 1:
+        if (along_n >= ONE_BYTE_STAGED_ROW_BYTES)
+            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2);
+        else staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2);
+        break;
+    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2); break;
+    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0); break;
+    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0); break;
+    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0); break;
     }
     return 1;
 }
