@@ -43,11 +43,14 @@ static inline __attribute__((always_inline)) void stage_lines(const char *const 
 // The staged rows of one step (64 / E rows, R bytes apart, `piece` bytes of each: R, or one line on
 // a tile's last rows) streamed to destination rows b.. from byte `column`.
 static inline __attribute__((always_inline)) void stream_rows(const char *out, char *const *drows, char *dst, ptrdiff_t dst_row, ptrdiff_t b,
-                                                              ptrdiff_t column, ptrdiff_t L, const int piece, const int R) {
+                                                              ptrdiff_t column, ptrdiff_t L, const int piece, const int R, const int stream) {
     for (ptrdiff_t r = 0; r < L; r++) {
         char *row = destination_row_at(drows, dst, dst_row, b + r) + column;
 #pragma clang loop unroll(full)
-        for (int o = 0; o < piece; o += 64) stream_line64(row + o, out + r * R + o);
+        for (int o = 0; o < piece; o += 64) {
+            if (stream) stream_line64(row + o, out + r * R + o);
+            else memcpy(row + o, out + r * R + o, 64);
+        }
     }
 }
 
@@ -150,7 +153,8 @@ enum { STAGGER_LAGS = 8 };
 #if defined(__x86_64__)
 // One step into destination rows that start inside lines (the skewed form below), `carry` holding
 // the 64 bytes each of its rows left over from the row's previous step.
-static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R);
+static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
+                               int stream);
 #endif
 
 // Over `bands` bands of H rows from row a0 (destination bytes from a0 * E) and `columns` columns of
@@ -192,10 +196,10 @@ static inline __attribute__((always_inline)) void staggered_walk(const char *src
             const char *out = ring + (done % STAGGER_LAGS) * step_bytes;
             const ptrdiff_t b = b0 + (done % columns) * L, a_bytes = (a0 + (done / columns) * H) * E;
 #if defined(__x86_64__)
-            if (carry) stream_step_skewed(out, dst, dst_row, b, a_bytes, L, carry + (b - b0) * 64, STAGED_ROW_BYTES);
+            if (carry) stream_step_skewed(out, dst, dst_row, b, a_bytes, L, carry + (b - b0) * 64, STAGED_ROW_BYTES, 1);
             else
 #endif
-                stream_rows(out, 0, dst, dst_row, b, a_bytes, L, piece, STAGED_ROW_BYTES);
+                stream_rows(out, 0, dst, dst_row, b, a_bytes, L, piece, STAGED_ROW_BYTES, 1);
         }
         if (++tc == columns) { tc = 0; tb++; }
     }
@@ -223,7 +227,7 @@ typedef void step_function(const char *stage, char *out, int piece, int R);
 static inline __attribute__((always_inline)) void staged_walk(const char *const *srows, const char *src, ptrdiff_t src_along,
                                                               char *const *drows, char *dst, ptrdiff_t dst_across,
                                                               ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int R,
-                                                              step_function *wide_step) {
+                                                              step_function *wide_step, int stream) {
     const ptrdiff_t L = 64 / E, H = R / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
@@ -242,7 +246,7 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
             fetch_step_after_next(srows, src, src_row, a, b, 0, across_lines, along_steps, E, H);
             if (wide_step) wide_step(stage, out, R, R);
             else step_blocks(stage, out, E, R, R);
-            stream_rows(out, drows, dst, dst_row, b, a * E, L, R, R);
+            stream_rows(out, drows, dst, dst_row, b, a * E, L, R, R, stream);
         }
     }
     for (ptrdiff_t a = along_steps; a < along_lines; a += L)
@@ -250,7 +254,7 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
             stage_lines(srows, src, src_row, a, b * E, stage, L);
             if (wide_step) wide_step(stage, out, 64, R);
             else step_blocks(stage, out, E, 64, R);
-            stream_rows(out, drows, dst, dst_row, b, a * E, L, 64, R);
+            stream_rows(out, drows, dst, dst_row, b, a * E, L, 64, R, stream);
         }
     staged_remainders(srows, src, src_row, drows, dst, dst_row, along_n, along_lines, across_n, across_lines, E);
 }
@@ -274,29 +278,29 @@ void rl_set_avx2_allowed(int allowed) {
 // for one (ONE_BYTE_STAGED_ROW_BYTES), else two.
 static inline __attribute__((always_inline)) void narrow_staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
                                                                 char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
-                                                                const int E, step_function *step) {
+                                                                const int E, step_function *step, int stream) {
     if (E == 1 && along_n >= ONE_BYTE_STAGED_ROW_BYTES)
-        staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, ONE_BYTE_STAGED_ROW_BYTES, step);
+        staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, ONE_BYTE_STAGED_ROW_BYTES, step, stream);
     else
-        staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, step);
+        staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, step, stream);
 }
 
 // One build of the walk per element size (and AVX2 step for 1 and 2 bytes).
 static void staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows, char *dst, ptrdiff_t dst_across,
-                   ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
+                   ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E, int stream) {
 #if defined(__x86_64__)
     if (E <= 2 && avx2_steps()) {
-        if (E == 1) narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, step_u1_avx2);
-        else narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, step_u2_avx2);
+        if (E == 1) narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, step_u1_avx2, stream);
+        else narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, step_u2_avx2, stream);
         return;
     }
 #endif
     switch (E) {
-    case 1: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, 0); break;
-    case 2: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, 0); break;
-    case 4: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0); break;
-    case 8: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0); break;
-    default: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0); break;
+    case 1: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, 0, stream); break;
+    case 2: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, 0, stream); break;
+    case 4: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, stream); break;
+    case 8: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, stream); break;
+    default: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, stream); break;
     }
 }
 
@@ -315,6 +319,11 @@ enum { SKEWED_GROUP_ROWS = 512 };
 // a 16-byte piece that starts o bytes from a step's start that lie before it, in the carry.
 static const unsigned char carried_bytes[32] __attribute__((aligned(32))) = {
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255};
+
+static inline __attribute__((always_inline)) void put16(__m128i *at, __m128i v, int stream) {
+    if (stream) _mm_stream_si128(at, v);
+    else _mm_store_si128(at, v);
+}
 
 // Each row's lines are read at the row's offset into its lines with unaligned loads, from the
 // step's out row and, for the first line's bytes before the step, from the 64 bytes the row's previous
@@ -380,8 +389,9 @@ STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_
     }
 }
 
-static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R) {
-    if ((L == 16 || L == 8) && R == STAGED_ROW_BYTES && avx2_steps()) {
+static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
+                               int stream) {
+    if ((L == 16 || L == 8) && R == STAGED_ROW_BYTES && stream && avx2_steps()) {
         stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry);
         return;
     }
@@ -395,21 +405,21 @@ static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, pt
                 const int o = 16 * i - skew;
                 const __m128i mask = _mm_loadu_si128((const __m128i *)(carried_bytes + (o < -16 ? 0 : o > 0 ? 16 : 16 + o)));
                 const __m128i before = _mm_loadu_si128((const __m128i *)(kept + 64 + o)), from = _mm_loadu_si128((const __m128i *)(step + o));
-                _mm_stream_si128((__m128i *)(line + 16 * i), _mm_or_si128(_mm_and_si128(mask, before), _mm_andnot_si128(mask, from)));
+                put16((__m128i *)(line + 16 * i), _mm_or_si128(_mm_and_si128(mask, before), _mm_andnot_si128(mask, from)), stream);
             }
         } else {
             // A row's first step in the tile: its first line starts in the tile before this one,
             // which writes the rest of it.
             memcpy(at, step, (size_t)(64 - skew));
         }
-        for (int i = 4; i < R / 16; i++) _mm_stream_si128((__m128i *)(line + 16 * i), _mm_loadu_si128((const __m128i *)(step + 16 * i - skew)));
+        for (int i = 4; i < R / 16; i++) put16((__m128i *)(line + 16 * i), _mm_loadu_si128((const __m128i *)(step + 16 * i - skew)), stream);
         for (int i = 0; i < 4; i++) _mm_store_si128((__m128i *)(kept + 16 * i), _mm_load_si128((const __m128i *)(step + R - 64 + 16 * i)));
     }
 }
 
 static inline __attribute__((always_inline)) void staged_walk_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
                                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int R,
-                                                                      step_function *wide_step) {
+                                                                      step_function *wide_step, int stream) {
     const ptrdiff_t L = 64 / E, H = R / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
@@ -433,7 +443,7 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
                     fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E, H);
                     if (wide_step) wide_step(stage, out, R, R);
                     else step_blocks(stage, out, E, R, R);
-                    stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4, R);
+                    stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4, R, stream);
                 }
         if (along_steps > 0)
             for (ptrdiff_t b = g; b < g_end; b++) {
@@ -454,19 +464,19 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
 // 4097x4099 3.95 -> 4.8 GB/s, 7263x7265 4.85 -> 5.05, 2049x4097 3.2 -> 4.55; u2 6.35 -> 6.45, 6.3
 // -> 7.0, 4.2 -> 5.6; c16 1025x1027 15.6 -> 22.2, 1815x1817 14.0 -> 21.0, 2049x2051 14.5 -> 20.0).
 static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
-                                       ptrdiff_t E) {
+                         ptrdiff_t E, int stream) {
     if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0) return 0;
     if (E <= 2 && !avx2_steps()) return 0;
     switch (E) {
     case 1:
         if (along_n >= ONE_BYTE_STAGED_ROW_BYTES)
-            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2);
-        else staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2);
+            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2, stream);
+        else staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2, stream);
         break;
-    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2); break;
-    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0); break;
-    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0); break;
-    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0); break;
+    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2, stream); break;
+    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, stream); break;
+    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, stream); break;
+    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, stream); break;
     }
     return 1;
 }
@@ -477,16 +487,16 @@ static int staged_applies(ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
 }
 
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size) {
+                             ptrdiff_t across_n, ptrdiff_t element_size, int stream) {
     if (!staged_applies(along_n, across_n, element_size)) return 0;
     if (((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0) {
 #if defined(__x86_64__)
-        return staged_skewed((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size);
+        return staged_skewed((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size, stream);
 #else
         return 0;
 #endif
     }
-    staged(0, (const char *)src, src_along, 0, (char *)dst, dst_across, along_n, across_n, element_size);
+    staged(0, (const char *)src, src_along, 0, (char *)dst, dst_across, along_n, across_n, element_size, stream);
     return 1;
 }
 
@@ -494,14 +504,15 @@ int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdi
     if (!staged_applies(along_n, across_n, element_size)) return 0;
     for (ptrdiff_t b = 0; b < across_n; b++)
         if (((uintptr_t)drows[b] & 63) != 0) return 0;
-    staged(srows, 0, 0, drows, 0, 0, along_n, across_n, element_size);
+    staged(srows, 0, 0, drows, 0, 0, along_n, across_n, element_size, 1);
     return 1;
 }
 #else
 void rl_set_avx2_allowed(int allowed) { (void)allowed; }
 
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size) {
+                             ptrdiff_t across_n, ptrdiff_t element_size, int stream) {
+    (void)stream;
     (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
     return 0;
 }

@@ -1498,6 +1498,36 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testStagedWalkWithOrdinaryStoresMatchesTheReference() throws {
+        // Without the AVX-512 walks, 1-byte tiles that are not streamed take the staged walk with
+        // ordinary stores where rows on either side lie within 16 bytes of a multiple of 1 KiB:
+        // aligned destination rows (source rows of 1 KiB and a byte), destination rows inside lines
+        // (the skewed form; rows of 643, and of 2 KiB and a byte); the engine's tiles and ones with
+        // tails; one and two threads; AVX2 on and off.
+        try Self.withEachBuildWithoutAVX512 { avx2 in
+            for (rows, columns) in [(640, 1025), (643, 1024), (2049, 300)] {
+                for tile in [(along: 1024, across: 1024), (along: 300, across: 200)] {
+                    var tuning = CopyTuning.defaults
+                    tuning.streamingThresholdBytes = Int.max
+                    tuning.inlineThresholdBytes = 0
+                    tuning.tiles[1] = .init(along: tile.along, across: tile.across)
+                    let source = try RawTensor(shape: [rows, columns], elementSize: 1)
+                    var rng = SeededGenerator(seed: UInt64(rows * 7 + columns + tile.along))
+                    Self.fillRandom(source.storage, using: &rng)
+                    let view = try source.permuted([1, 0])
+                    for threads in [1, 2] {
+                        let destination = try RawTensor(shape: view.shape, elementSize: 1)
+                        let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: 1, tuning: tuning, threads: threads)
+                        let what = "\(rows)x\(columns) tile \(tile) avx2 \(avx2), \(threads) threads"
+                        XCTAssertFalse(plan.streaming, "\(what): \(plan)")
+                        try plan.execute(from: view, into: destination)
+                        Self.assertSameBytes(destination, try Self.referenceResult(view, destination), what)
+                    }
+                }
+            }
+        }
+    }
+
     func testStagedWalkOfGroupedTilesMatchesTheReference() throws {
         // Grouped tiles whose strides on one side or both are all multiples of 1 KiB, streamed,
         // without the AVX-512 walks: the staged walk through row tables (TTC's
