@@ -227,7 +227,7 @@ typedef void step_function(const char *stage, char *out, int piece, int R);
 static inline __attribute__((always_inline)) void staged_walk(const char *const *srows, const char *src, ptrdiff_t src_along,
                                                               char *const *drows, char *dst, ptrdiff_t dst_across,
                                                               ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int R,
-                                                              step_function *wide_step, int stream) {
+                                                              step_function *wide_step, const int stream) {
     const ptrdiff_t L = 64 / E, H = R / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
@@ -278,16 +278,28 @@ void rl_set_avx2_allowed(int allowed) {
 // for one (ONE_BYTE_STAGED_ROW_BYTES), else two.
 static inline __attribute__((always_inline)) void narrow_staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
                                                                 char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
-                                                                const int E, step_function *step, int stream) {
+                                                                const int E, step_function *step, const int stream) {
     if (E == 1 && along_n >= ONE_BYTE_STAGED_ROW_BYTES)
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, ONE_BYTE_STAGED_ROW_BYTES, step, stream);
     else
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, step, stream);
 }
 
-// One build of the walk per element size (and AVX2 step for 1 and 2 bytes).
+// One build of the walk per element size (and AVX2 step for 1 and 2 bytes), streamed; 1-byte tiles
+// also with ordinary stores. (`stream` is a constant in each build: a store chosen at run time let
+// the compiler merge the streaming store with the ordinary one and drop its non-temporal hint, c16
+// 4097x4099 0.37x.)
 static void staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows, char *dst, ptrdiff_t dst_across,
-                   ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E, int stream) {
+                   ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E, int streamed) {
+    const int stream = 1;
+    if (!streamed) {
+#if defined(__x86_64__)
+        if (avx2_steps()) narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, step_u1_avx2, 0);
+        else
+#endif
+            narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, 0, 0);
+        return;
+    }
 #if defined(__x86_64__)
     if (E <= 2 && avx2_steps()) {
         if (E == 1) narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, step_u1_avx2, stream);
@@ -389,12 +401,8 @@ STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_
     }
 }
 
-static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
-                               int stream) {
-    if ((L == 16 || L == 8) && R == STAGED_ROW_BYTES && stream && avx2_steps()) {
-        stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry);
-        return;
-    }
+static inline __attribute__((always_inline)) void join_step_lines(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes,
+                                                                  ptrdiff_t L, void *carry, const int R, const int stream) {
     for (ptrdiff_t r = 0; r < L; r++) {
         const skewed_row row = skewed_row_at(dst, dst_row, b + r, a_bytes, (char *)carry + r * 64);
         char *at = row.at, *line = row.line, *kept = row.kept;
@@ -417,9 +425,24 @@ static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, pt
     }
 }
 
+// join_step_lines built for each width of step and store (constants, as in `staged`).
+static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
+                               int stream) {
+    if ((L == 16 || L == 8) && R == STAGED_ROW_BYTES && stream && avx2_steps()) {
+        stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry);
+    } else if (R == ONE_BYTE_STAGED_ROW_BYTES) {
+        if (stream) join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 1);
+        else join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 0);
+    } else if (stream) {
+        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 1);
+    } else {
+        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 0);
+    }
+}
+
 static inline __attribute__((always_inline)) void staged_walk_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
                                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int R,
-                                                                      step_function *wide_step, int stream) {
+                                                                      step_function *wide_step, const int stream) {
     const ptrdiff_t L = 64 / E, H = R / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
@@ -464,9 +487,16 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
 // 4097x4099 3.95 -> 4.8 GB/s, 7263x7265 4.85 -> 5.05, 2049x4097 3.2 -> 4.55; u2 6.35 -> 6.45, 6.3
 // -> 7.0, 4.2 -> 5.6; c16 1025x1027 15.6 -> 22.2, 1815x1817 14.0 -> 21.0, 2049x2051 14.5 -> 20.0).
 static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
-                         ptrdiff_t E, int stream) {
+                         ptrdiff_t E, int streamed) {
     if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0) return 0;
     if (E <= 2 && !avx2_steps()) return 0;
+    const int stream = 1;
+    if (!streamed) {
+        if (along_n >= ONE_BYTE_STAGED_ROW_BYTES)
+            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2, 0);
+        else staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2, 0);
+        return 1;
+    }
     switch (E) {
     case 1:
         if (along_n >= ONE_BYTE_STAGED_ROW_BYTES)
@@ -488,7 +518,7 @@ static int staged_applies(ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
 
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size, int stream) {
-    if (!staged_applies(along_n, across_n, element_size)) return 0;
+    if (!staged_applies(along_n, across_n, element_size) || (!stream && element_size != 1)) return 0;
     if (((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0) {
 #if defined(__x86_64__)
         return staged_skewed((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size, stream);
