@@ -238,8 +238,9 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
         staged_remainders(srows, src, src_row, drows, dst, dst_row, along_n, along_lines, across_n, across_lines, E);
         return;
     }
-    _Alignas(64) char stage[R * 64];
-    _Alignas(64) char out[R * 64];
+    // Sized for the widest step, so that they are no variable-length arrays before inlining.
+    _Alignas(64) char stage[ONE_BYTE_STAGED_ROW_BYTES * 64];
+    _Alignas(64) char out[ONE_BYTE_STAGED_ROW_BYTES * 64];
     for (ptrdiff_t a = 0; a < along_steps; a += H) {
         for (ptrdiff_t b = 0; b < across_lines; b += L) {
             stage_lines(srows, src, src_row, a, b * E, stage, H);
@@ -446,9 +447,9 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
     const ptrdiff_t L = 64 / E, H = R / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
-    _Alignas(64) char stage[R * 64];
+    _Alignas(64) char stage[ONE_BYTE_STAGED_ROW_BYTES * 64];
     // The out rows, and the 63 bytes before them that stream_step_skewed's loads read.
-    _Alignas(64) char out_and_margin[64 + R * 64];
+    _Alignas(64) char out_and_margin[64 + ONE_BYTE_STAGED_ROW_BYTES * 64];
     char *out = out_and_margin + 64;
     // A row's carry, and 64 bytes past the last that its unaligned loads read.
     __m128i carry[SKEWED_GROUP_ROWS * 4 + 4];
