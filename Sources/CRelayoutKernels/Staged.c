@@ -333,17 +333,12 @@ enum { SKEWED_GROUP_ROWS = 512 };
 static const unsigned char carried_bytes[32] __attribute__((aligned(32))) = {
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255};
 
-static inline __attribute__((always_inline)) void put16(__m128i *at, __m128i v, int stream) {
+// One 16-byte store, streamed or not (`stream` is a constant in each build, see `staged`).
+static inline __attribute__((always_inline)) void put16(__m128i *at, __m128i v, const int stream) {
     if (stream) _mm_stream_si128(at, v);
     else _mm_store_si128(at, v);
 }
 
-// Each row's lines are read at the row's offset into its lines with unaligned loads, from the
-// step's out row and, for the first line's bytes before the step, from the 64 bytes the row's previous
-// step left (`carry`), the piece that spans both blended by mask. (A shift of registers by the
-// row's offset, a palignr per piece from a 16-way switch, ran slower: one thread, f4 4097x4096 5.0-5.5
-// -> 6.0-7.4 GB/s, 4097x4099 4.85 -> 5.25, 7263x7265 5.7 -> 6.55, f8 2049x2051 6.6 -> 8.6.) The
-// unaligned loads read up to 63 bytes before the out row and 64 past its carry: the callers pad both.
 // Row `b` of a step: its first byte `at` in the destination, `skew` bytes into the line `line`, and
 // its carry `kept`.
 typedef struct {
@@ -359,11 +354,12 @@ static inline __attribute__((always_inline)) skewed_row skewed_row_at(char *dst,
 }
 
 // With AVX2, rows of 4- and 8-byte elements (which start a whole number of dwords into their lines)
-// take their two lines from aligned loads instead: the carry and the step as six 32-byte parts, each
-// 32-byte piece of the lines joined from the two parts it spans, both rotated by the row's dword
-// offset (vpermd) and blended. The unaligned loads above cost a fifth of the walk on an AMD EPYC
-// (Zen 3): a timing-only build with them aligned (the same instructions, wrong bytes) ran f4 4097x4096
-// 1.21-1.25x as fast, and an AVX2 build of the same unaligned loads no faster (0.98-1.06x).
+// take their two lines from aligned loads instead of join_step_lines' unaligned ones (below): the
+// carry and the step as six 32-byte parts, each 32-byte piece of the lines joined from the two parts
+// it spans, both rotated by the row's dword offset (vpermd) and blended. The unaligned loads cost a
+// fifth of the walk on an AMD EPYC (Zen 3): a timing-only build with them aligned (the same
+// instructions, wrong bytes) ran f4 4097x4096 1.21-1.25x as fast, and an AVX2 build of the same
+// unaligned loads no faster (0.98-1.06x).
 // Benchmarks/ab-tiles.c, 2 threads, 9-13 repetitions, B/A: f4 4097x4096 1.14 (one thread 1.22),
 // 4097x4099 1.08-1.14, 7263x7265 1.12, 2049x4099 1.09; f8 4097x4099 1.13, 7263x7265 0.99-1.13.
 STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L,
@@ -402,6 +398,12 @@ STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_
     }
 }
 
+// Each row's lines are read at the row's offset into its lines with unaligned loads, from the
+// step's out row and, for the first line's bytes before the step, from the 64 bytes the row's previous
+// step left (`carry`), the piece that spans both blended by mask. (A shift of registers by the
+// row's offset, a palignr per piece from a 16-way switch, ran slower: one thread, f4 4097x4096 5.0-5.5
+// -> 6.0-7.4 GB/s, 4097x4099 4.85 -> 5.25, 7263x7265 5.7 -> 6.55, f8 2049x2051 6.6 -> 8.6.) The
+// unaligned loads read up to 63 bytes before the out row and 64 past its carry: the callers pad both.
 static inline __attribute__((always_inline)) void join_step_lines(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes,
                                                                   ptrdiff_t L, void *carry, const int R, const int stream) {
     for (ptrdiff_t r = 0; r < L; r++) {
