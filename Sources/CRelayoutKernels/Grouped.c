@@ -334,12 +334,20 @@ void rl_transpose_tile_grouped(const void *src, rl_row_group along, void *dst, r
     // without the AVX-512 walks, the staged one (Staged.c; AMD EPYC, 2 threads, five alternating
     // rounds: f4 352x28x28x4x48:4,3,2,1,0 9.6 -> 17.2 GB/s, 48x28x28x4x352:4,3,2,1,0 11.1 -> 14.5,
     // 48x28x28x28x48:4,3,2,1,0 12.7 -> 15.6). Other strides measured slower staged (0.80-0.96x).
-    // One side whole KiB is enough, as in rl_transpose_tile: tiles that group a third dimension
-    // (352x28x28x4x48:4,3,2,1,0 now groups 48x4x2 destination rows, 39424 bytes apart at the
-    // third) had fallen off the staged walk (AMD EPYC Zen 3, 2 threads, three alternating rounds:
-    // that case 13.7 -> 20.6 GB/s, 28x48x28x4x352:4,0,3,2,1 1.14x, four other grouped cases
-    // 0.98-1.08x).
-    const int lines = whole_kib_strides(along, E) || whole_kib_strides(across, E);
+    // Without the AVX-512 walks one side whole KiB is enough, as in rl_transpose_tile: tiles that
+    // group a third dimension (352x28x28x4x48:4,3,2,1,0 now groups 48x4x2 destination rows, 39424
+    // bytes apart at the third) had fallen off the staged walk (AMD EPYC Zen 3, 2 threads, three
+    // alternating rounds: that case 13.7 -> 20.6 GB/s, 28x48x28x4x352:4,0,3,2,1 1.14x, four other
+    // grouped cases 0.98-1.08x). With them, 1- and 2-byte tiles reach this before the AVX-512
+    // narrow walk below, so the rule there stays as it was measured (every stride whole KiB).
+#if defined(__x86_64__)
+    const int avx512 = rl_avx512_transposes();
+#else
+    const int avx512 = 0;
+#endif
+    const int lines = avx512
+                          ? (((along.stride | along.stride2 | along.stride3 | across.stride | across.stride2 | across.stride3) * E) & 1023) == 0
+                          : whole_kib_strides(along, E) || whole_kib_strides(across, E);
     const int staged_stride = lines || rl_staged_at_any_stride(E, flags);
     if (streaming && aligned && (flags & RL_TRANSPOSE_WIDE) && staged_stride && rl_transpose_rows_staged(srows, (char *const *)drows, along_rows, across_rows, E))
         return;
