@@ -340,12 +340,7 @@ void rl_transpose_tile_grouped(const void *src, rl_row_group along, void *dst, r
     // alternating rounds: that case 13.7 -> 20.6 GB/s, 28x48x28x4x352:4,0,3,2,1 1.14x, four other
     // grouped cases 0.98-1.08x). With them, 1- and 2-byte tiles reach this before the AVX-512
     // narrow walk below, so the rule there stays as it was measured (every stride whole KiB).
-#if defined(__x86_64__)
-    const int avx512 = rl_avx512_transposes();
-#else
-    const int avx512 = 0;
-#endif
-    const int lines = avx512
+    const int lines = rl_avx512_walks()
                           ? (((along.stride | along.stride2 | along.stride3 | across.stride | across.stride2 | across.stride3) * E) & 1023) == 0
                           : whole_kib_strides(along, E) || whole_kib_strides(across, E);
     const int staged_stride = lines || rl_staged_at_any_stride(E, flags);

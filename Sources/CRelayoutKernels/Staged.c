@@ -286,34 +286,31 @@ static inline __attribute__((always_inline)) void narrow_staged(const char *cons
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, step, stream);
 }
 
-// One build of the walk per element size (and AVX2 step for 1 and 2 bytes), streamed; 1-byte tiles
-// also with ordinary stores. (`stream` is a constant in each build: a store chosen at run time let
-// the compiler merge the streaming store with the ordinary one and drop its non-temporal hint, c16
-// 4097x4099 0.37x.)
+// The step of 1- and 2-byte elements: its AVX2 build where the CPU has it and it is allowed, else
+// none (the 16-byte blocks of step_blocks).
+static step_function *narrow_step(ptrdiff_t E) {
+#if defined(__x86_64__)
+    if (avx2_steps()) return E == 1 ? step_u1_avx2 : step_u2_avx2;
+#endif
+    (void)E;
+    return 0;
+}
+
+// One build of the walk per element size, streamed; 1-byte tiles also with ordinary stores.
+// (`stream` is a constant in each build: a store chosen at run time let the compiler merge the
+// streaming store with the ordinary one and drop its non-temporal hint, c16 4097x4099 0.37x.)
 static void staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows, char *dst, ptrdiff_t dst_across,
                    ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E, int streamed) {
-    const int stream = 1;
     if (!streamed) {
-#if defined(__x86_64__)
-        if (avx2_steps()) narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, step_u1_avx2, 0);
-        else
-#endif
-            narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, 0, 0);
+        narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, narrow_step(1), 0);
         return;
     }
-#if defined(__x86_64__)
-    if (E <= 2 && avx2_steps()) {
-        if (E == 1) narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, step_u1_avx2, stream);
-        else narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, step_u2_avx2, stream);
-        return;
-    }
-#endif
     switch (E) {
-    case 1: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, 0, stream); break;
-    case 2: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, 0, stream); break;
-    case 4: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, stream); break;
-    case 8: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, stream); break;
-    default: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, stream); break;
+    case 1: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, narrow_step(1), 1); break;
+    case 2: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, narrow_step(2), 1); break;
+    case 4: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1); break;
+    case 8: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, 1); break;
+    default: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, 1); break;
     }
 }
 
@@ -489,27 +486,29 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
 // AVX2 steps) they gain (C harness, 2 threads, one process, six alternating rounds, medians: u1
 // 4097x4099 3.95 -> 4.8 GB/s, 7263x7265 4.85 -> 5.05, 2049x4097 3.2 -> 4.55; u2 6.35 -> 6.45, 6.3
 // -> 7.0, 4.2 -> 5.6; c16 1025x1027 15.6 -> 22.2, 1815x1817 14.0 -> 21.0, 2049x2051 14.5 -> 20.0).
+// 1-byte tiles, with steps of four lines a row where they have rows enough along for one.
+static inline __attribute__((always_inline)) void skewed_one_byte(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
+                                                                   ptrdiff_t along_n, ptrdiff_t across_n, const int stream) {
+    if (along_n >= ONE_BYTE_STAGED_ROW_BYTES)
+        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2, stream);
+    else
+        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2, stream);
+}
+
 static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                          ptrdiff_t E, int streamed) {
     if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0) return 0;
     if (E <= 2 && !avx2_steps()) return 0;
-    const int stream = 1;
     if (!streamed) {
-        if (along_n >= ONE_BYTE_STAGED_ROW_BYTES)
-            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2, 0);
-        else staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2, 0);
+        skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 0);
         return 1;
     }
     switch (E) {
-    case 1:
-        if (along_n >= ONE_BYTE_STAGED_ROW_BYTES)
-            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2, stream);
-        else staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2, stream);
-        break;
-    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2, stream); break;
-    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, stream); break;
-    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, stream); break;
-    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, stream); break;
+    case 1: skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 1); break;
+    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2, 1); break;
+    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1); break;
+    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, 1); break;
+    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, 1); break;
     }
     return 1;
 }

@@ -178,14 +178,6 @@ void rl_set_avx512_vbmi_allowed(int allowed) {
 
 // Whether rows this many bytes apart lie within 16 bytes of a multiple of 1 KiB, so that the 16
 // rows of a 16 x 16 block of bytes share a few L1 sets.
-static int avx512_kernels(void) {
-#if defined(__x86_64__)
-    return rl_avx512_transposes();
-#else
-    return 0;
-#endif
-}
-
 static int near_whole_kib(ptrdiff_t row_bytes) {
     const ptrdiff_t past = row_bytes & 1023;
     return past < 16 || past > 1024 - 16;
@@ -230,7 +222,7 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     // further from whole KiB measured slower staged (1500x1501 0.31x, 1080x1920 0.62x). Not where the
     // AVX-512 kernels run: those rows inside lines take the AVX-512 blocks below, not measured against
     // this.
-    if (!streaming && wide && element_size == 1 && !avx512_kernels() && (near_whole_kib(src_along) || near_whole_kib(dst_across)) &&
+    if (!streaming && wide && element_size == 1 && !rl_avx512_walks() && (near_whole_kib(src_along) || near_whole_kib(dst_across)) &&
         rl_transpose_tile_staged(src, src_along, dst, dst_across, along_n, across_n, element_size, 0))
         return;
     // Non-temporal stores need every block row 16-byte aligned.
