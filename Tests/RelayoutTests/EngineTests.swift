@@ -1533,15 +1533,15 @@ final class EngineTests: XCTestCase {
         // without the AVX-512 walks: the staged walk through row tables (TTC's
         // 352x28x28x4x48:4,3,2,1,0 shape: rows of 1 KiB on both sides, two of them grouped per tile
         // on each side, a third left over; then destination rows of 1 KiB and a line, so that only
-        // the source's strides are whole KiB, and only the destination's rows are grouped). 1-byte tiles of this shape come out plain (2048 rows
-        // a side); their steps are the 2-byte ones' code with another element size.
+        // the source's strides are whole KiB, and only the destination's rows are grouped). 1-byte
+        // tiles of this shape come out plain (2048 rows a side); their steps are the 2-byte ones'
+        // code with another element size.
         Kernels.allowAVX512Transposes(false)
         defer { Kernels.allowAVX512Transposes(true) }
         defer { Kernels.allowAVX2(true) }
         for avx2 in [true, false] {
             Kernels.allowAVX2(avx2)
-            for elementSize in [2, 4, 8, 16] {
-              for first in [1024 / elementSize, 1088 / elementSize] {
+            for (elementSize, first) in [2, 4, 8, 16].flatMap({ e in [(e, 1024 / e), (e, 1088 / e)] }) {
                 let kib = 1024 / elementSize
                 var tuning = CopyTuning.defaults
                 tuning.streamingThresholdBytes = 0
@@ -1555,7 +1555,6 @@ final class EngineTests: XCTestCase {
                 XCTAssertTrue((plan.grouped.along || first != kib) && plan.grouped.across && plan.streaming, "E=\(elementSize): \(plan)")
                 try plan.execute(from: view, into: destination)
                 Self.assertSameBytes(destination, try Self.referenceResult(view, destination), "E=\(elementSize) first \(first) avx2 \(avx2)")
-              }
             }
         }
     }
