@@ -263,8 +263,10 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
 #if defined(__x86_64__)
 static int avx2_allowed = 1;
 
+int rl_avx2_narrow_kernels(void) { return __builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED); }
+
 // Whether 1- and 2-byte steps take their AVX2 build (step_u1_avx2, step_u2_avx2).
-static int avx2_steps(void) { return __builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED); }
+static int avx2_steps(void) { return rl_avx2_narrow_kernels(); }
 #endif
 
 void rl_set_avx2_allowed(int allowed) {

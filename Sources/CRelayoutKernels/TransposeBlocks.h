@@ -212,6 +212,9 @@ int rl_avx512_transposes(void);
 // Whether the CPU has AVX-512 VBMI (byte permutes across the register), for the kernels that
 // need it on top of rl_avx512_transposes. Defined in Transpose.c.
 int rl_has_avx512_vbmi(void);
+// Whether 1- and 2-byte kernels without AVX-512 take their AVX2 builds (the CPU has AVX2, and
+// rl_set_avx2_allowed has not turned them off). Defined in Staged.c.
+int rl_avx2_narrow_kernels(void);
 
 // vpermt2b (AVX-512 VBMI): bytes of the pair (a, b) picked by the low 7 bits of index's bytes. In
 // assembly, so that a kernel body that permutes bytes only for 1-byte elements can be compiled for
@@ -294,6 +297,13 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
 // does not apply.
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size, int stream);
+
+// Transposes a tile of 2-byte elements into destination rows that start inside lines (a whole
+// number of elements into them) by the row walk, streamed in whole lines, each joined from two steps
+// along its row (JoinedRows.c; AVX2, and rl_set_avx2_allowed not turned off). 0, having written
+// nothing, where it does not apply.
+int rl_transpose_tile_joined(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                             ptrdiff_t element_size);
 
 // The same through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n * E whole
 // lines): 1, or 0, having written nothing, where it does not apply.

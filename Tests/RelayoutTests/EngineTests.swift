@@ -1486,13 +1486,34 @@ final class EngineTests: XCTestCase {
         // into their lines, some at none; tiles along of whole steps and with a tail, so that rows'
         // first and last partial lines fall inside the copy; columns with a tail; one and two
         // threads (two tiles writing the two parts of one line); AVX2 on and off.
+        // Destination rows of 1 KiB and an element too: 2-byte rows near whole KiB stay on the staged
+        // walk where others take the joined row walk (testJoinedRowWalkIntoRowsInsideLinesMatchesTheReference).
         try Self.withEachBuildWithoutAVX512 { avx2 in
             for elementSize in [1, 2, 4, 8, 16] {
                 let line = 64 / elementSize, step = 128 / elementSize
-                let rows = step * 5 + 3, columns = line * 15 + 5
-                for tile in [(along: 2 * step, across: 2 * line), (along: 3 * step + 1, across: 3 * line + 5)] {
-                    try Self.assertStreamedTransposeMatchesReference(rows: rows, columns: columns, elementSize: elementSize, tile: tile,
-                                                                     seed: UInt64(elementSize * 31 + tile.along), "skewed, avx2 \(avx2)")
+                for rows in [step * 5 + 3, 1024 / elementSize + 1] {
+                    let columns = line * 15 + 5
+                    for tile in [(along: 2 * step, across: 2 * line), (along: 3 * step + 1, across: 3 * line + 5)] {
+                        try Self.assertStreamedTransposeMatchesReference(rows: rows, columns: columns, elementSize: elementSize, tile: tile,
+                                                                         seed: UInt64(elementSize * 31 + tile.along + rows), "skewed, avx2 \(avx2)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testJoinedRowWalkIntoRowsInsideLinesMatchesTheReference() throws {
+        // Without the AVX-512 walks, streamed 2-byte tiles into rows that start inside lines, with
+        // strides on neither side near a multiple of 1 KiB, take the row walk with lines joined along
+        // each row (JoinedRows.c; with AVX2 off, the row walk's own stores): destination rows of an
+        // odd number of elements (every offset into their lines), and of 144 (offsets 0 and 32 only);
+        // tiles along of whole lines and with a tail of a block and some elements, whose last tiles
+        // are shorter than a line (no step at all); columns with a tail; one and two threads.
+        try Self.withEachBuildWithoutAVX512 { avx2 in
+            for (rows, columns) in [(32 * 5 + 3, 32 * 15 + 5), (144, 32 * 9 + 3), (32 * 21 + 11, 8 * 13)] {
+                for tile in [(along: 4 * 32, across: 2 * 8), (along: 4 * 32 + 8 + 3, across: 3 * 8 + 5)] {
+                    try Self.assertStreamedTransposeMatchesReference(rows: rows, columns: columns, elementSize: 2, tile: tile,
+                                                                     seed: UInt64(rows * 7 + columns + tile.along), "joined, avx2 \(avx2)")
                 }
             }
         }

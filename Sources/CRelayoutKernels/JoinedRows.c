@@ -1,0 +1,116 @@
+// The row walk (Transpose.c's tile_rows) into destination rows that start inside lines, streamed in
+// whole lines: strips of N = 16 / E destination rows walked along, each step a 64-byte stretch of
+// every row of the strip through register blocks into an L1 slot; each row's line is joined from
+// the stretch of the step before (the bytes before the row's offset into its lines) and this one's.
+// The staged walk (Staged.c) streams such rows too, but writes 128 bytes into each of 64 / E rows a
+// step and moves down the source a band at a time, where this walk writes each row of a strip on
+// along, line after line, as the row walk does into aligned rows. Built for 2-byte elements only:
+// on an AMD EPYC (Zen 3) it measured slower than the staged walks for 4-, 8- and 16-byte ones (see
+// rl_transpose_tile), and 1-byte blocks need more registers than the 16-byte vectors here have.
+#include "CRelayoutKernels.h"
+
+#include "TransposeBlocks.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// Slots of N rows x 64 bytes in a ring: step k's blocks go to slot k % JOIN_SLOTS while the line of
+// step k - 1 is joined from slots k - 2 and k - 1, which the stores wrote a step before (a load
+// of bytes that stores are still writing waits for them to land).
+enum { JOIN_SLOTS = 3 };
+
+// Ones in bytes 0-31, zeros in 32-63: from 32 - m, the mask of a 32-byte piece's first m bytes.
+static const unsigned char leading_ones[64] __attribute__((aligned(64))) = {
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255};
+
+// 32 bytes of the line that starts `skew` bytes before this step's stretch `now`, from byte `o` of
+// it: the bytes before the stretch come from the previous one (`before`, 64 bytes).
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m256i joined32(const char *before, const char *now, int o,
+                                                                                               int skew) {
+    int m = skew - o;
+    m = m < 0 ? 0 : m > 32 ? 32 : m;
+    const __m256i mask = _mm256_loadu_si256((const __m256i *)(leading_ones + 32 - m));
+    const __m256i from_before = _mm256_loadu_si256((const __m256i *)(before + 64 + o - skew));
+    const __m256i from_now = _mm256_loadu_si256((const __m256i *)(now + o - skew));
+    return _mm256_blendv_epi8(from_now, from_before, mask);
+}
+
+// The line of row r joined from two slots, streamed to `line`.
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void stream_joined(char *line, const char *before, const char *now,
+                                                                                                 int skew) {
+    _mm256_stream_si256((__m256i *)line, joined32(before, now, 0, skew));
+    _mm256_stream_si256((__m256i *)(line + 32), joined32(before, now, 32, skew));
+}
+
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void joined_rows(const char *src, ptrdiff_t src_along, char *dst,
+                                                                                               ptrdiff_t dst_across, ptrdiff_t along_n,
+                                                                                               ptrdiff_t across_n, const int E) {
+    const ptrdiff_t N = 16 / E, line = 64 / E;
+    const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
+    const ptrdiff_t along_full = along_n - along_n % N, across_full = across_n - across_n % N;
+    const ptrdiff_t along_lines = along_full - along_full % line, steps = along_lines / line;
+    // The slots, with a line of margin on both sides for the joins' loads (masked off).
+    _Alignas(64) char ring[64 + JOIN_SLOTS * 16 * 64 + 64];
+    char *slots = ring + 64;
+    const int fetch_ahead = (src_row & 63) != 0;
+    for (ptrdiff_t b = 0; b < across_full; b += N) {
+        int skew[16];
+        char *first[16];
+        for (ptrdiff_t r = 0; r < N; r++) {
+            char *at = dst + (b + r) * dst_row;
+            skew[r] = (int)((uintptr_t)at & 63);
+            first[r] = at - skew[r];
+        }
+        const int fetch = fetch_ahead || (((uintptr_t)src + b * E + 15) & 63) < 16;
+        for (ptrdiff_t k = 0; k <= steps; k++) {
+            if (k < steps) {
+                const ptrdiff_t a = k * line;
+                ptrdiff_t ahead_a, ahead_b;
+                if (fetch && rows_ahead(a, b, line, along_lines, line, across_n, &ahead_a, &ahead_b))
+#pragma clang loop unroll(full)
+                    for (ptrdiff_t q = 0; q < line; q++) __builtin_prefetch(src + (ahead_a + q) * src_row + ahead_b * E + 15, 0, 2);
+                char *slot = slots + (k % JOIN_SLOTS) * 16 * 64;
+#pragma clang loop unroll(full)
+                for (ptrdiff_t q = 0; q < 64 / 16; q++) block(src + (a + q * N) * src_row + b * E, src_row, slot + q * 16, 64, E, 0);
+            }
+            // The line of step k - 1: its first on each row (k == 1), whose bytes before the row's
+            // offset belong to the tile before, takes ordinary stores of this tile's bytes.
+            if (k >= 1) {
+                const char *now = slots + ((k - 1) % JOIN_SLOTS) * 16 * 64;
+                const char *before = slots + ((k + JOIN_SLOTS - 2) % JOIN_SLOTS) * 16 * 64;
+                for (ptrdiff_t r = 0; r < N; r++) {
+                    char *to = first[r] + (k - 1) * 64;
+                    if (k == 1 && skew[r] != 0) memcpy(to + skew[r], now + r * 64, (size_t)(64 - skew[r]));
+                    else stream_joined(to, before + r * 64, now + r * 64, skew[r]);
+                }
+            }
+        }
+        // The last stretch's bytes past the last whole line, then the rows' last elements.
+        if (steps > 0) {
+            const char *last = slots + ((steps - 1) % JOIN_SLOTS) * 16 * 64;
+            for (ptrdiff_t r = 0; r < N; r++) memcpy(first[r] + steps * 64, last + r * 64 + 64 - skew[r], (size_t)skew[r]);
+        }
+        for (ptrdiff_t a = along_lines; a < along_full; a += N) block(src + a * src_row + b * E, src_row, dst + b * dst_row + a * E, dst_row, E, 0);
+        tile_along_edge(src, src_row, dst, dst_row, along_full, along_n, b, E);
+    }
+    tile_across_edge(src, src_row, dst, dst_row, 0, along_n, across_full, across_n, E);
+}
+
+__attribute__((target("avx2"))) static void joined_u2(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
+                                                      ptrdiff_t across_n) {
+    joined_rows(src, src_along, dst, dst_across, along_n, across_n, 2);
+}
+#endif
+
+int rl_transpose_tile_joined(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                             ptrdiff_t element_size) {
+#if defined(__x86_64__)
+    if (element_size != 2 || !rl_avx2_narrow_kernels() || (((uintptr_t)dst | (uintptr_t)(dst_across * 2)) & 1) != 0) return 0;
+    joined_u2((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n);
+    return 1;
+#else
+    (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
+    return 0;
+#endif
+}
