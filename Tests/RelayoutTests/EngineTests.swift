@@ -1484,8 +1484,9 @@ final class EngineTests: XCTestCase {
         // the staged walk's skewed form (1- and 2-byte ones with the AVX2 steps only, else the row
         // walk): rows of an odd number of elements start at every offset
         // into their lines, some at none; tiles along of whole steps and with a tail, so that rows'
-        // first and last partial lines fall inside the copy; columns with a tail; one and two
-        // threads (two tiles writing the two parts of one line); AVX2 on and off.
+        // first and last partial lines fall inside the copy (where 64 source rows or more lie on
+        // each side, the tiles read them and stream those lines whole); columns with a tail; one and
+        // two threads (two tiles writing the two parts of one line); AVX2 on and off.
         // Destination rows of 1 KiB and an element too: 2-byte rows near whole KiB stay on the staged
         // walk where others take the joined row walk (testJoinedRowWalkIntoRowsInsideLinesMatchesTheReference).
         try Self.withEachBuildWithoutAVX512 { avx2 in
