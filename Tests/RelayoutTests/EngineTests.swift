@@ -1503,6 +1503,61 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testATileWithNeighbourRowsWritesBesideItOnlyWhatItsNeighboursWrite() throws {
+        // rl_transpose_tile on one streamed tile of a plane whose destination rows start inside
+        // lines, flagged with RL_NEIGHBOUR_ROWS source rows before and after it: its own elements
+        // must come out right, and whatever it writes beside them (the lines it shares with its
+        // neighbours, streamed whole) must be what the neighbours put there. Nothing else is called,
+        // so no neighbour writes those lines after it. Without the AVX-512 walks (the staged walk
+        // streams those lines whole; 2-byte tiles whose strides lie far from whole KiB take the
+        // joined row walk, which writes its own bytes only), AVX2 on and off; rows of the plane far
+        // from and near whole KiB. (Run in one order, tiles of a plane would hide a wrong shared
+        // line: the neighbour after writes it again.)
+        let neighbours = Int(RL_NEIGHBOUR_ROWS)
+        try Self.withEachBuildWithoutAVX512 { avx2 in
+            for elementSize in [1, 2, 4, 8, 16] {
+                let along = 512, across = 2 * 64 / elementSize + 3, first = neighbours + 16, column = 5
+                let least = first + along + neighbours
+                for planeRows in [least + 6, ((least * elementSize) / 1024 + 1) * 1024 / elementSize + 1] {
+                    let columns = 200 + 3 * 64 / elementSize
+                    var rng = SeededGenerator(seed: UInt64(elementSize * 101 + planeRows))
+                    let source = (0..<(planeRows * columns * elementSize)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                    let sentinel: UInt8 = 0xA5
+                    var destination = [UInt8](repeating: sentinel, count: columns * planeRows * elementSize + 64)
+                    let flags = Int32(RL_TRANSPOSE_STREAMING | RL_TRANSPOSE_WIDE | RL_TRANSPOSE_ROWS_BEFORE | RL_TRANSPOSE_ROWS_AFTER)
+                    source.withUnsafeBytes { src in
+                        destination.withUnsafeMutableBytes { dst in
+                            // A destination that starts 64-byte aligned, so rows start where their
+                            // element offsets say.
+                            let base = dst.baseAddress!.advanced(by: (64 - Int(bitPattern: dst.baseAddress!) % 64) % 64)
+                            rl_transpose_tile(src.baseAddress! + (first * columns + column) * elementSize, columns,
+                                              base + (column * planeRows + first) * elementSize, planeRows, along, across, elementSize, flags)
+                            rl_store_fence()
+                            let shift = base - dst.baseAddress!
+                            var wrong = 0, missing = 0
+                            for c in 0..<columns {
+                                for r in 0..<planeRows {
+                                    let at = shift + (c * planeRows + r) * elementSize, from = (r * columns + c) * elementSize
+                                    var same = true, untouched = true
+                                    for k in 0..<elementSize {
+                                        same = same && dst[at + k] == source[from + k]
+                                        untouched = untouched && dst[at + k] == sentinel
+                                    }
+                                    let inside = c >= column && c < column + across && r >= first && r < first + along
+                                    if !same {
+                                        if inside { missing += 1 } else if !untouched { wrong += 1 }
+                                    }
+                                }
+                            }
+                            XCTAssertEqual(missing, 0, "E=\(elementSize), rows of \(planeRows), avx2 \(avx2): elements of the tile")
+                            XCTAssertEqual(wrong, 0, "E=\(elementSize), rows of \(planeRows), avx2 \(avx2): elements beside the tile")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testJoinedRowWalkIntoRowsInsideLinesMatchesTheReference() throws {
         // Without the AVX-512 walks, streamed 2-byte tiles into rows that start inside lines, with
         // strides on neither side near a multiple of 1 KiB, take the row walk with lines joined along
