@@ -4,9 +4,11 @@
 // the stretch of the step before (the bytes before the row's offset into its lines) and this one's.
 // The staged walk (Staged.c) streams such rows too, but writes 128 bytes into each of 64 / E rows a
 // step and moves down the source a band at a time, where this walk writes each row of a strip on
-// along, line after line, as the row walk does into aligned rows. Built for 2-byte elements only:
-// on an AMD EPYC (Zen 3) it measured slower than the staged walks for 4-, 8- and 16-byte ones (see
-// rl_transpose_tile), and 1-byte blocks need more registers than the 16-byte vectors here have.
+// along, line after line, as the row walk does into aligned rows. Plain tiles of 2-byte elements
+// take it (on an AMD EPYC, Zen 3, it measured slower than the staged walks for 1-byte plain tiles
+// and for 4-, 8- and 16-byte ones; see rl_transpose_tile), and grouped tiles of 1-byte elements
+// through row tables, where the grouped row walk would take ordinary stores (see
+// rl_transpose_tile_grouped).
 #include "CRelayoutKernels.h"
 
 #include "TransposeBlocks.h"
@@ -43,7 +45,25 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) voi
     _mm256_stream_si256((__m256i *)(line + 32), joined32(before, now, 32, skew));
 }
 
-__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void joined_rows(const char *src, ptrdiff_t src_along, char *dst,
+// One N x N block from source rows a.. (their columns from byte `column`) into N rows `out`, `pitch`
+// bytes apart: by stride, or through the row table `srows` (grouped tiles).
+static inline __attribute__((always_inline)) void block_from(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t a,
+                                                             ptrdiff_t column, char *out, ptrdiff_t pitch, const int E) {
+    if (!srows) {
+        block(src + a * src_row + column, src_row, out, pitch, E, 0);
+        return;
+    }
+    v16 v[16];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16 / E; i++) v[i] = load16(srows[a + i] + column);
+    transpose_registers(v, E);
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16 / E; i++) store16(out + i * pitch, v[i], 0);
+}
+
+// The walk over a tile by strides (srows and drows null) or through row tables (grouped tiles).
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void joined_rows(const char *const *srows, const char *src,
+                                                                                               ptrdiff_t src_along, char *const *drows, char *dst,
                                                                                                ptrdiff_t dst_across, ptrdiff_t along_n,
                                                                                                ptrdiff_t across_n, const int E) {
     const ptrdiff_t N = 16 / E, line = 64 / E;
@@ -53,26 +73,28 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) voi
     // The slots, with a line of margin on both sides for the joins' loads (masked off).
     _Alignas(64) char ring[64 + JOIN_SLOTS * 16 * 64 + 64];
     char *slots = ring + 64;
-    const int fetch_ahead = (src_row & 63) != 0;
+    const int fetch_ahead = srows || (src_row & 63) != 0;
     for (ptrdiff_t b = 0; b < across_full; b += N) {
         int skew[16];
         char *first[16];
         for (ptrdiff_t r = 0; r < N; r++) {
-            char *at = dst + (b + r) * dst_row;
+            char *at = destination_row_at(drows, dst, dst_row, b + r);
             skew[r] = (int)((uintptr_t)at & 63);
             first[r] = at - skew[r];
         }
         const int fetch = fetch_ahead || (((uintptr_t)src + b * E + 15) & 63) < 16;
+        // Grouped tiles' rows are short and pages apart, where the hardware prefetchers do not
+        // follow: each step requests the next line of its rows (as Grouped.c's row walk does).
         for (ptrdiff_t k = 0; k <= steps; k++) {
             if (k < steps) {
                 const ptrdiff_t a = k * line;
                 ptrdiff_t ahead_a, ahead_b;
                 if (fetch && rows_ahead(a, b, line, along_lines, line, across_n, &ahead_a, &ahead_b))
 #pragma clang loop unroll(full)
-                    for (ptrdiff_t q = 0; q < line; q++) __builtin_prefetch(src + (ahead_a + q) * src_row + ahead_b * E + 15, 0, 2);
+                    for (ptrdiff_t q = 0; q < line; q++) __builtin_prefetch(source_row_at(srows, src, src_row, ahead_a + q) + ahead_b * E + 15, 0, 2);
                 char *slot = slots + (k % JOIN_SLOTS) * 16 * 64;
 #pragma clang loop unroll(full)
-                for (ptrdiff_t q = 0; q < 64 / 16; q++) block(src + (a + q * N) * src_row + b * E, src_row, slot + q * 16, 64, E, 0);
+                for (ptrdiff_t q = 0; q < 64 / 16; q++) block_from(srows, src, src_row, a + q * N, b * E, slot + q * 16, 64, E);
             }
             // The line of step k - 1: its first on each row (k == 1), whose bytes before the row's
             // offset belong to the tile before, takes ordinary stores of this tile's bytes.
@@ -91,15 +113,26 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) voi
             const char *last = slots + ((steps - 1) % JOIN_SLOTS) * 16 * 64;
             for (ptrdiff_t r = 0; r < N; r++) memcpy(first[r] + steps * 64, last + r * 64 + 64 - skew[r], (size_t)skew[r]);
         }
-        for (ptrdiff_t a = along_lines; a < along_full; a += N) block(src + a * src_row + b * E, src_row, dst + b * dst_row + a * E, dst_row, E, 0);
-        tile_along_edge(src, src_row, dst, dst_row, along_full, along_n, b, E);
+        if (!srows) {
+            for (ptrdiff_t a = along_lines; a < along_full; a += N) block(src + a * src_row + b * E, src_row, dst + b * dst_row + a * E, dst_row, E, 0);
+            tile_along_edge(src, src_row, dst, dst_row, along_full, along_n, b, E);
+        }
     }
-    tile_across_edge(src, src_row, dst, dst_row, 0, along_n, across_full, across_n, E);
+    if (srows) {
+        if (along_lines < along_n) rl_transpose_rows_blocks(srows, drows, along_lines, along_n, 0, across_full, E);
+        if (across_full < across_n) rl_transpose_rows_blocks(srows, drows, 0, along_n, across_full, across_n, E);
+    } else {
+        tile_across_edge(src, src_row, dst, dst_row, 0, along_n, across_full, across_n, E);
+    }
 }
 
 __attribute__((target("avx2"))) static void joined_u2(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                                                       ptrdiff_t across_n) {
-    joined_rows(src, src_along, dst, dst_across, along_n, across_n, 2);
+    joined_rows(0, src, src_along, 0, dst, dst_across, along_n, across_n, 2);
+}
+
+__attribute__((target("avx2"))) static void joined_rows_u1(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n) {
+    joined_rows(srows, 0, 0, drows, 0, 0, along_n, across_n, 1);
 }
 #endif
 
@@ -111,6 +144,17 @@ int rl_transpose_tile_joined(const void *src, ptrdiff_t src_along, void *dst, pt
     return 1;
 #else
     (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
+    return 0;
+#endif
+}
+
+int rl_transpose_rows_joined(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
+#if defined(__x86_64__)
+    if (element_size != 1 || !rl_avx2_narrow_kernels()) return 0;
+    joined_rows_u1(srows, drows, along_n, across_n);
+    return 1;
+#else
+    (void)srows; (void)drows; (void)along_n; (void)across_n; (void)element_size;
     return 0;
 #endif
 }

@@ -300,6 +300,10 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                              ptrdiff_t across_n, ptrdiff_t element_size, int stream, int neighbours);
 
+// The same through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n * E whole
+// lines): 1, or 0, having written nothing, where it does not apply.
+int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
+
 // Transposes a tile of 2-byte elements into destination rows that start inside lines (a whole
 // number of elements into them) by the row walk, streamed in whole lines, each joined from two steps
 // along its row (JoinedRows.c; AVX2, and rl_set_avx2_allowed not turned off). Its rows' first and
@@ -310,9 +314,9 @@ int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, pt
 int rl_transpose_tile_joined(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                              ptrdiff_t element_size);
 
-// The same through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n * E whole
-// lines): 1, or 0, having written nothing, where it does not apply.
-int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
+// The same through row tables for grouped tiles of 1-byte elements: 1, or 0, having written
+// nothing, where it does not apply.
+int rl_transpose_rows_joined(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
 
 // Whether a streamed tile without the AVX-512 walks takes the staged walk at every row stride, not
 // only where a stride is a multiple of 1 KiB: 8- and 16-byte tiles always (AMD EPYC Zen 3, 2

@@ -1636,6 +1636,37 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testJoinedRowWalkOfGroupedOneByteTilesMatchesTheReference() throws {
+        // Grouped 1-byte tiles into destination rows that start inside lines, streamed, without the
+        // AVX-512 walks: the joined row walk through row tables (JoinedRows.c; with AVX2 off, the
+        // grouped row walk's ordinary stores). TTC's 112x15x15x15x5x32:5,4,3,2,1,0 and
+        // 15x15x112x15x5x32:1,5,4,0,3,2 families, smaller: rows of 112 grouped along (tiles of whole
+        // lines and with a tail), across groups of 32 and of 30 (a strip left part full); one and
+        // two threads.
+        try Self.withEachBuildWithoutAVX512 { avx2 in
+            for (shape, permutation) in [([112, 7, 9, 5, 32], [4, 3, 2, 1, 0]), ([9, 7, 112, 3, 5, 30], [1, 5, 4, 0, 3, 2])] {
+                for tile in [(along: 1024, across: 1024), (along: 600, across: 100)] {
+                    var tuning = CopyTuning.defaults
+                    tuning.streamingThresholdBytes = 0
+                    tuning.inlineThresholdBytes = 0
+                    tuning.tiles[1] = .init(along: tile.along, across: tile.across)
+                    let source = try RawTensor(shape: shape, elementSize: 1)
+                    var rng = SeededGenerator(seed: UInt64(shape.count * 100 + tile.along + (avx2 ? 1 : 0)))
+                    Self.fillRandom(source.storage, using: &rng)
+                    let view = try source.permuted(permutation)
+                    for threads in [1, 2] {
+                        let destination = try RawTensor(shape: view.shape, elementSize: 1)
+                        let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: 1, tuning: tuning, threads: threads)
+                        let what = "\(shape):\(permutation) tile \(tile) avx2 \(avx2), \(threads) threads"
+                        XCTAssertTrue((plan.grouped.along || plan.grouped.across) && plan.streaming, "\(what): \(plan)")
+                        try plan.execute(from: view, into: destination)
+                        Self.assertSameBytes(destination, try Self.referenceResult(view, destination), what)
+                    }
+                }
+            }
+        }
+    }
+
     func testBaselineBuildOfNarrowTransposesMatchesTheReference() throws {
         // 1- and 2-byte tiles (plain and grouped) and streamed tiles into rows that start inside
         // lines run AVX-512 builds of the kernels where the CPU has it; the same checks on the
