@@ -154,16 +154,15 @@ enum { STAGGER_LAGS = 8 };
 // One step into destination rows that start inside lines (the skewed form below), `carry` holding
 // the 64 bytes each of its rows left over from the row's previous step.
 static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
-                               int stream, int before);
+                               int stream);
 #endif
 
 // Over `bands` bands of H rows from row a0 (destination bytes from a0 * E) and `columns` columns of
 // one line each from destination row b0. With `carry` (one 64-byte slot per destination row from b0),
-// steps go to rows that start inside lines, joined to what each row's previous step left over (and,
-// with `before`, the first step to what the rows before a0 put there).
+// steps go to rows that start inside lines, joined to what each row's previous step left over.
 static inline __attribute__((always_inline)) void staggered_walk(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t a0,
                                                                  ptrdiff_t b0, ptrdiff_t bands, ptrdiff_t columns, const int E, const int piece,
-                                                                 char *carry, int before) {
+                                                                 char *carry) {
     const ptrdiff_t N = 16 / E, L = 64 / E, H = piece / E, G = H / N;
     const ptrdiff_t steps = bands * columns, step_bytes = L * STAGED_ROW_BYTES;
     if (steps == 0) return;
@@ -197,7 +196,7 @@ static inline __attribute__((always_inline)) void staggered_walk(const char *src
             const char *out = ring + (done % STAGGER_LAGS) * step_bytes;
             const ptrdiff_t b = b0 + (done % columns) * L, a_bytes = (a0 + (done / columns) * H) * E;
 #if defined(__x86_64__)
-            if (carry) stream_step_skewed(out, dst, dst_row, b, a_bytes, L, carry + (b - b0) * 64, STAGED_ROW_BYTES, 1, before);
+            if (carry) stream_step_skewed(out, dst, dst_row, b, a_bytes, L, carry + (b - b0) * 64, STAGED_ROW_BYTES, 1);
             else
 #endif
                 stream_rows(out, 0, dst, dst_row, b, a_bytes, L, piece, STAGED_ROW_BYTES, 1);
@@ -234,8 +233,8 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
     const ptrdiff_t along_lines = along_n - along_n % L;
     if (E == 4 && !srows) {
-        staggered_walk(src, src_row, dst, dst_row, 0, 0, along_steps / H, across_lines / L, E, STAGED_ROW_BYTES, 0, 0);
-        if (along_lines > along_steps) staggered_walk(src, src_row, dst, dst_row, along_steps, 0, 1, across_lines / L, E, 64, 0, 0);
+        staggered_walk(src, src_row, dst, dst_row, 0, 0, along_steps / H, across_lines / L, E, STAGED_ROW_BYTES, 0);
+        if (along_lines > along_steps) staggered_walk(src, src_row, dst, dst_row, along_steps, 0, 1, across_lines / L, E, 64, 0);
         staged_remainders(srows, src, src_row, drows, dst, dst_row, along_n, along_lines, across_n, across_lines, E);
         return;
     }
@@ -363,7 +362,7 @@ static inline __attribute__((always_inline)) skewed_row skewed_row_at(char *dst,
 // Benchmarks/ab-tiles.c, 2 threads, 9-13 repetitions, B/A: f4 4097x4096 1.14 (one thread 1.22),
 // 4097x4099 1.08-1.14, 7263x7265 1.12, 2049x4099 1.09; f8 4097x4099 1.13, 7263x7265 0.99-1.13.
 STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L,
-                                            void *carry, int before) {
+                                            void *carry) {
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (ptrdiff_t r = 0; r < L; r++) {
         const skewed_row row = skewed_row_at(dst, dst_row, b + r, a_bytes, (char *)carry + r * 64);
@@ -385,7 +384,7 @@ STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_
             for (int c = 0; c < 4; c++)
                 piece[c] = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(part[1 + c], index), _mm256_permutevar8x32_epi32(part[c], index), earlier);
         }
-        if (a_bytes != 0 || skew == 0 || before) {
+        if (a_bytes != 0 || skew == 0) {
             _mm256_stream_si256((__m256i *)line, piece[0]);
             _mm256_stream_si256((__m256i *)(line + 32), piece[1]);
         } else {
@@ -398,18 +397,6 @@ STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_
     }
 }
 
-// The line that starts `skew` bytes before `step`: its bytes before `step` from the last 64 bytes of
-// `kept`, the rest from `step`. Unaligned loads, the piece that spans both blended by mask; they read
-// up to 63 bytes before `step` and 64 past `kept`.
-static inline __attribute__((always_inline)) void put_joined_line(char *line, const char *kept, const char *step, int skew, const int stream) {
-    for (int i = 0; i < 4; i++) {
-        const int o = 16 * i - skew;
-        const __m128i mask = _mm_loadu_si128((const __m128i *)(carried_bytes + (o < -16 ? 0 : o > 0 ? 16 : 16 + o)));
-        const __m128i before = _mm_loadu_si128((const __m128i *)(kept + 64 + o)), from = _mm_loadu_si128((const __m128i *)(step + o));
-        put16((__m128i *)(line + 16 * i), _mm_or_si128(_mm_and_si128(mask, before), _mm_andnot_si128(mask, from)), stream);
-    }
-}
-
 // Each row's lines are read at the row's offset into its lines with unaligned loads, from the
 // step's out row and, for the first line's bytes before the step, from the 64 bytes the row's previous
 // step left (`carry`), the piece that spans both blended by mask. (A shift of registers by the
@@ -417,14 +404,19 @@ static inline __attribute__((always_inline)) void put_joined_line(char *line, co
 // -> 6.0-7.4 GB/s, 4097x4099 4.85 -> 5.25, 7263x7265 5.7 -> 6.55, f8 2049x2051 6.6 -> 8.6.) The
 // unaligned loads read up to 63 bytes before the out row and 64 past its carry: the callers pad both.
 static inline __attribute__((always_inline)) void join_step_lines(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes,
-                                                                  ptrdiff_t L, void *carry, const int R, const int stream, int before) {
+                                                                  ptrdiff_t L, void *carry, const int R, const int stream) {
     for (ptrdiff_t r = 0; r < L; r++) {
         const skewed_row row = skewed_row_at(dst, dst_row, b + r, a_bytes, (char *)carry + r * 64);
         char *at = row.at, *line = row.line, *kept = row.kept;
         const char *step = out + r * R;
         const int skew = row.skew;
-        if (a_bytes != 0 || skew == 0 || before) {
-            put_joined_line(line, kept, step, skew, stream);
+        if (a_bytes != 0 || skew == 0) {
+            for (int i = 0; i < 4; i++) {
+                const int o = 16 * i - skew;
+                const __m128i mask = _mm_loadu_si128((const __m128i *)(carried_bytes + (o < -16 ? 0 : o > 0 ? 16 : 16 + o)));
+                const __m128i before = _mm_loadu_si128((const __m128i *)(kept + 64 + o)), from = _mm_loadu_si128((const __m128i *)(step + o));
+                put16((__m128i *)(line + 16 * i), _mm_or_si128(_mm_and_si128(mask, before), _mm_andnot_si128(mask, from)), stream);
+            }
         } else {
             // A row's first step in the tile: its first line starts in the tile before this one,
             // which writes the rest of it.
@@ -437,27 +429,25 @@ static inline __attribute__((always_inline)) void join_step_lines(const char *ou
 
 // join_step_lines built for each width of step and store (constants, as in `staged`).
 static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
-                               int stream, int before) {
+                               int stream) {
     if ((L == 16 || L == 8) && R == STAGED_ROW_BYTES && stream && avx2_steps()) {
-        stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before);
+        stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry);
     } else if (R == ONE_BYTE_STAGED_ROW_BYTES) {
-        if (stream) join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 1, before);
-        else join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 0, before);
+        if (stream) join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 1);
+        else join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 0);
     } else if (stream) {
-        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 1, before);
+        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 1);
     } else {
-        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 0, before);
+        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 0);
     }
 }
 
 static inline __attribute__((always_inline)) void staged_walk_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
                                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int R,
-                                                                      step_function *wide_step, const int stream, int before, int after) {
-    const ptrdiff_t N = 16 / E, L = 64 / E, H = R / E;
+                                                                      step_function *wide_step, const int stream) {
+    const ptrdiff_t L = 64 / E, H = R / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
-    // Rows after the tile complete its rows' last lines only where its steps reach its end.
-    after = after && along_steps == along_n;
     _Alignas(64) char stage[ONE_BYTE_STAGED_ROW_BYTES * 64];
     // The out rows, and the 63 bytes before them that stream_step_skewed's loads read.
     _Alignas(64) char out_and_margin[64 + ONE_BYTE_STAGED_ROW_BYTES * 64];
@@ -469,13 +459,8 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
     // stay within 32 KiB.
     for (ptrdiff_t g = 0; g < across_lines; g += SKEWED_GROUP_ROWS) {
         const ptrdiff_t g_end = across_lines - g < SKEWED_GROUP_ROWS ? across_lines : g + SKEWED_GROUP_ROWS;
-        // With the L source rows before the tile, each row's carry holds the elements they put
-        // before its first step, and the first lines go out whole.
-        if (before && along_steps > 0)
-            for (ptrdiff_t b = g; b < g_end; b += N)
-                for (ptrdiff_t i = 0; i < L; i += N) block(src + (i - L) * src_row + b * E, src_row, (char *)(carry + (b - g) * 4) + i * E, 64, E, 0);
         if (E == 4)
-            staggered_walk(src, src_row, dst, dst_row, 0, g, along_steps / H, (g_end - g) / L, E, STAGED_ROW_BYTES, (char *)carry, before);
+            staggered_walk(src, src_row, dst, dst_row, 0, g, along_steps / H, (g_end - g) / L, E, STAGED_ROW_BYTES, (char *)carry);
         else
             for (ptrdiff_t a = 0; a < along_steps; a += H)
                 for (ptrdiff_t b = g; b < g_end; b += L) {
@@ -483,21 +468,9 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
                     fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E, H);
                     if (wide_step) wide_step(stage, out, R, R);
                     else step_blocks(stage, out, E, R, R);
-                    stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4, R, stream, before);
+                    stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4, R, stream);
                 }
-        if (after) {
-            // Each row's last line, completed from the L source rows after the tile.
-            _Alignas(64) char next_and_margin[64 + 16 * 64];
-            char *next = next_and_margin + 64;
-            for (ptrdiff_t b = g; b < g_end; b += N) {
-                for (ptrdiff_t i = 0; i < L; i += N) block(src + (along_n + i) * src_row + b * E, src_row, next + i * E, 64, E, 0);
-                for (ptrdiff_t r = 0; r < N; r++) {
-                    char *end = dst + (b + r) * dst_row + along_n * E;
-                    const int skew = (int)((uintptr_t)end & 63);
-                    if (skew != 0) put_joined_line(end - skew, (const char *)(carry + (b + r - g) * 4), next + r * 64, skew, 1);
-                }
-            }
-        } else if (along_steps > 0)
+        if (along_steps > 0)
             for (ptrdiff_t b = g; b < g_end; b++) {
                 char *end = dst + b * dst_row + along_steps * E;
                 const ptrdiff_t skew = (ptrdiff_t)((uintptr_t)end & 63);
@@ -517,35 +490,27 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
 // -> 7.0, 4.2 -> 5.6; c16 1025x1027 15.6 -> 22.2, 1815x1817 14.0 -> 21.0, 2049x2051 14.5 -> 20.0).
 // 1-byte tiles, with steps of four lines a row where they have rows enough along for one.
 static inline __attribute__((always_inline)) void skewed_one_byte(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
-                                                                   ptrdiff_t along_n, ptrdiff_t across_n, const int stream, int before, int after) {
+                                                                   ptrdiff_t along_n, ptrdiff_t across_n, const int stream) {
     if (along_n >= ONE_BYTE_STAGED_ROW_BYTES)
-        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2, stream, before, after);
+        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2, stream);
     else
-        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2, stream, before, after);
+        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2, stream);
 }
 
-// Streamed tiles read the source rows before and after them where `neighbours` says they are there
-// (RL_TRANSPOSE_ROWS_BEFORE / _AFTER) and stream the lines they share with the tiles beside them
-// whole, as those tiles do, where the rows' first and last lines took ordinary stores of the tile's
-// part: a read of each such line from memory first, two in every 32 lines of a 512-row tile of
-// 4-byte elements. Bound, timing-only (those lines streamed with wrong bytes), AMD EPYC Zen 3, 2
-// threads, Benchmarks/ab-tiles.c: f4 4097x4099 1.11x, 7263x7265 1.21x, 4097x4096 1.18x; f8
-// 4097x4099 1.10x, 7263x7265 1.17x.
 static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
-                         ptrdiff_t E, int streamed, int neighbours) {
+                         ptrdiff_t E, int streamed) {
     if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0) return 0;
     if (E <= 2 && !avx2_steps()) return 0;
     if (!streamed) {
-        skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 0, 0, 0);
+        skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 0);
         return 1;
     }
-    const int before = (neighbours & RL_TRANSPOSE_ROWS_BEFORE) != 0, after = (neighbours & RL_TRANSPOSE_ROWS_AFTER) != 0;
     switch (E) {
-    case 1: skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 1, before, after); break;
-    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2, 1, before, after); break;
-    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1, before, after); break;
-    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, 1, before, after); break;
-    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, 1, before, after); break;
+    case 1: skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 1); break;
+    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2, 1); break;
+    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1); break;
+    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, 1); break;
+    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, 1); break;
     }
     return 1;
 }
@@ -556,11 +521,11 @@ static int staged_applies(ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
 }
 
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size, int stream, int neighbours) {
+                             ptrdiff_t across_n, ptrdiff_t element_size, int stream) {
     if (!staged_applies(along_n, across_n, element_size) || (!stream && element_size != 1)) return 0;
     if (((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0) {
 #if defined(__x86_64__)
-        return staged_skewed((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size, stream, neighbours);
+        return staged_skewed((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size, stream);
 #else
         return 0;
 #endif
@@ -580,8 +545,8 @@ int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdi
 void rl_set_avx2_allowed(int allowed) { (void)allowed; }
 
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size, int stream, int neighbours) {
-    (void)stream; (void)neighbours;
+                             ptrdiff_t across_n, ptrdiff_t element_size, int stream) {
+    (void)stream;
     (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
     return 0;
 }

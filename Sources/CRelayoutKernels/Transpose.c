@@ -223,8 +223,7 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
         rl_transpose_tile_joined(src, src_along, dst, dst_across, along_n, across_n, element_size))
         return;
     if (streaming && wide && (any_stride || rows_inside_lines || ((src_along * element_size) & 1023) == 0 || ((dst_across * element_size) & 1023) == 0) &&
-        rl_transpose_tile_staged(src, src_along, dst, dst_across, along_n, across_n, element_size, 1,
-                                 flags & (RL_TRANSPOSE_ROWS_BEFORE | RL_TRANSPOSE_ROWS_AFTER)))
+        rl_transpose_tile_staged(src, src_along, dst, dst_across, along_n, across_n, element_size, 1))
         return;
     // 1-byte tiles held in the caches (not streamed) whose rows on either side lie within 16 bytes of
     // a multiple of 1 KiB take it too, with ordinary stores: the 16 x 16 blocks below read 16 rows
@@ -235,7 +234,7 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     // AVX-512 kernels run: those rows inside lines take the AVX-512 blocks below, not measured against
     // this.
     if (!streaming && wide && element_size == 1 && !rl_avx512_walks() && (near_whole_kib(src_along) || near_whole_kib(dst_across)) &&
-        rl_transpose_tile_staged(src, src_along, dst, dst_across, along_n, across_n, element_size, 0, 0))
+        rl_transpose_tile_staged(src, src_along, dst, dst_across, along_n, across_n, element_size, 0))
         return;
     // Non-temporal stores need every block row 16-byte aligned.
     if (streaming && ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 15) != 0) streaming = 0;

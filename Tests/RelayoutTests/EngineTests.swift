@@ -1484,9 +1484,8 @@ final class EngineTests: XCTestCase {
         // the staged walk's skewed form (1- and 2-byte ones with the AVX2 steps only, else the row
         // walk): rows of an odd number of elements start at every offset
         // into their lines, some at none; tiles along of whole steps and with a tail, so that rows'
-        // first and last partial lines fall inside the copy (where 64 source rows or more lie on
-        // each side, the tiles read them and stream those lines whole); columns with a tail; one and
-        // two threads (two tiles writing the two parts of one line); AVX2 on and off.
+        // first and last partial lines fall inside the copy; columns with a tail; one and two
+        // threads (two tiles writing the two parts of one line); AVX2 on and off.
         // Destination rows of 1 KiB and an element too: 2-byte rows near whole KiB stay on the staged
         // walk where others take the joined row walk (testJoinedRowWalkIntoRowsInsideLinesMatchesTheReference).
         try Self.withEachBuildWithoutAVX512 { avx2 in
@@ -1508,11 +1507,10 @@ final class EngineTests: XCTestCase {
         // lines, flagged with RL_NEIGHBOUR_ROWS source rows before and after it: its own elements
         // must come out right, and whatever it writes beside them (the lines it shares with its
         // neighbours, streamed whole) must be what the neighbours put there. Nothing else is called,
-        // so no neighbour writes those lines after it. Without the AVX-512 walks (the staged walk
-        // streams those lines whole; 2-byte tiles whose strides lie far from whole KiB take the
-        // joined row walk, which writes its own bytes only), AVX2 on and off; rows of the plane far
-        // from and near whole KiB. (Run in one order, tiles of a plane would hide a wrong shared
-        // line: the neighbour after writes it again.)
+        // so no neighbour writes those lines after it. (Run in one order, tiles of a plane would hide
+        // a wrong shared line: the neighbour after writes it again.) With AVX-512 the skewed walk
+        // streams those lines whole; without it (AVX2 on and off) the staged and joined walks write
+        // their own bytes only, which this checks too. Rows of the plane far from and near whole KiB.
         let neighbours = Int(RL_NEIGHBOUR_ROWS)
         try Self.withEachBuildWithoutAVX512 { avx2 in
             for elementSize in [1, 2, 4, 8, 16] {
