@@ -214,10 +214,10 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     // 2-byte rows inside lines whose strides on neither side lie near a multiple of 1 KiB take the
     // row walk, their lines joined along each row (JoinedRows.c): it writes a strip's rows on along,
     // line after line, where the staged walk writes 128 bytes into each of 32 rows a step. AMD EPYC
-    // Zen 3, 2 threads, four alternating rounds: u2 43408x1216 1.28-1.36x GB/s, 59x2320x384:0,2,1
-    // 1.26x, 2320x59x384:2,1,0 1.13x, 7263x7265 1.20x; with rows near whole KiB it lost (4097x4099
-    // 0.83x: the strip's rows share a few cache sets), as it did for 4- to 16-byte elements
-    // (7263x7265 and 2321x3001: f4 0.74x, f8 0.62-0.69x, c16 0.64x).
+    // Zen 3, 2 threads, alternating rounds: u2 43408x1216 1.14-1.56x GB/s, 59x2320x384:0,2,1
+    // 1.11-1.32x, 2320x59x384:2,1,0 1.08-1.13x, 7263x7265 1.20-1.26x; with rows near whole KiB it
+    // lost (4097x4099 0.83x: the strip's rows share a few cache sets), as it did for 4- to 16-byte
+    // elements (7263x7265 and 2321x3001: f4 0.74x, f8 0.62-0.69x, c16 0.64x).
     if (streaming && wide && rows_inside_lines && element_size == 2 && !any_stride && !rl_avx512_walks() &&
         !near_whole_kib(src_along * element_size) && !near_whole_kib(dst_across * element_size) &&
         rl_transpose_tile_joined(src, src_along, dst, dst_across, along_n, across_n, element_size))

@@ -305,10 +305,10 @@ int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdi
 // Transposes a tile of 2-byte elements into destination rows that start inside lines (a whole
 // number of elements into them) by the row walk, streamed in whole lines, each joined from two steps
 // along its row (JoinedRows.c; AVX2, and rl_set_avx2_allowed not turned off). Its rows' first and
-// last partial lines take ordinary stores: streaming them whole from the neighbours' source rows, as
-// the staged walk does, measured no faster here (u2 43408x1216, 2320x8000, 2321x3001 0.95-0.96x,
-// 7263x7265 1.03x; one process, Benchmarks/ab-tiles.c). 0, having written nothing, where it does
-// not apply.
+// last partial lines take ordinary stores of its own bytes: streaming them whole from the
+// neighbours' source rows, as the AVX-512 skewed walk does, measured no faster here (u2 43408x1216,
+// 2320x8000, 2321x3001 0.95-0.96x, 7263x7265 1.03x; one process, Benchmarks/ab-tiles.c), and two
+// tiles would write the same bytes. 0, having written nothing, where it does not apply.
 int rl_transpose_tile_joined(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                              ptrdiff_t element_size);
 
