@@ -38,7 +38,7 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m
     return _mm256_blendv_epi8(from_now, from_before, mask);
 }
 
-// The line of row r joined from two slots, streamed to `line`.
+// A row's line joined from its stretches in two slots (`before`, `now`), streamed to `line`.
 __attribute__((target("avx2"))) static inline __attribute__((always_inline)) void stream_joined(char *line, const char *before, const char *now,
                                                                                                  int skew) {
     _mm256_stream_si256((__m256i *)line, joined32(before, now, 0, skew));
