@@ -28,14 +28,6 @@ static inline __attribute__((always_inline)) void block_rows(const char *const *
     for (int i = 0; i < 16 / E; i++) store16(drows[i] + a_offset, v[i], 0);
 }
 
-// A block stored into a staging buffer of 64-byte rows.
-static inline __attribute__((always_inline)) void block_to_staging(const char *const *srows, ptrdiff_t b_offset, char *staging, const int E) {
-    v16 v[16];
-    load_block(srows, b_offset, v, E);
-#pragma clang loop unroll(full)
-    for (int i = 0; i < 16 / E; i++) memcpy(staging + i * 64, &v[i], 16);
-}
-
 enum { PACKED_STRIP_BYTES = 16384 };
 
 int rl_transpose_strips_pack(ptrdiff_t row_elements, ptrdiff_t element_size) {
@@ -120,7 +112,7 @@ static inline __attribute__((always_inline)) void grouped_rows(const char *const
 #pragma clang loop unroll(full)
                 for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(srows[ahead_a + k] + ahead_b * E + 15, 0, 2);
 #pragma clang loop unroll(full)
-            for (ptrdiff_t k = 0; k < 4; k++) block_to_staging(srows + a + k * N, b * E, staging + k * 16, E);
+            for (ptrdiff_t k = 0; k < 4; k++) block_from_rows(srows, 0, 0, a + k * N, b * E, staging + k * 16, 64, E);
             for (ptrdiff_t r = 0; r < N; r++) {
 #pragma clang loop unroll(full)
                 for (int q = 0; q < 4; q++) store16(drows[b + r] + a * E + 16 * q, load16(staging + r * 64 + 16 * q), 1);
@@ -175,7 +167,7 @@ static inline __attribute__((always_inline)) void grouped_lines(const char *cons
             for (ptrdiff_t ab = 0; ab < L; ab += N)
 #pragma clang loop unroll(full)
                 for (ptrdiff_t bb = 0; bb < L; bb += N)
-                    block_to_staging(srows + a + ab, (b + bb) * E, staging + bb * 64 + ab * E, E);
+                    block_from_rows(srows, 0, 0, a + ab, (b + bb) * E, staging + bb * 64 + ab * E, 64, E);
             for (ptrdiff_t r = 0; r < L; r++) {
 #pragma clang loop unroll(full)
                 for (int q = 0; q < 4; q++) store16(drows[b + r] + a * E + 16 * q, load16(staging + r * 64 + 16 * q), streaming);

@@ -45,22 +45,6 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) voi
     _mm256_stream_si256((__m256i *)(line + 32), joined32(before, now, 32, skew));
 }
 
-// One N x N block from source rows a.. (their columns from byte `column`) into N rows `out`, `pitch`
-// bytes apart: by stride, or through the row table `srows` (grouped tiles).
-static inline __attribute__((always_inline)) void block_from(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t a,
-                                                             ptrdiff_t column, char *out, ptrdiff_t pitch, const int E) {
-    if (!srows) {
-        block(src + a * src_row + column, src_row, out, pitch, E, 0);
-        return;
-    }
-    v16 v[16];
-#pragma clang loop unroll(full)
-    for (int i = 0; i < 16 / E; i++) v[i] = load16(srows[a + i] + column);
-    transpose_registers(v, E);
-#pragma clang loop unroll(full)
-    for (int i = 0; i < 16 / E; i++) store16(out + i * pitch, v[i], 0);
-}
-
 // The walk over a tile by strides (srows and drows null) or through row tables (grouped tiles).
 __attribute__((target("avx2"))) static inline __attribute__((always_inline)) void joined_rows(const char *const *srows, const char *src,
                                                                                                ptrdiff_t src_along, char *const *drows, char *dst,
@@ -94,7 +78,7 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) voi
                     for (ptrdiff_t q = 0; q < line; q++) __builtin_prefetch(source_row_at(srows, src, src_row, ahead_a + q) + ahead_b * E + 15, 0, 2);
                 char *slot = slots + (k % JOIN_SLOTS) * 16 * 64;
 #pragma clang loop unroll(full)
-                for (ptrdiff_t q = 0; q < 64 / 16; q++) block_from(srows, src, src_row, a + q * N, b * E, slot + q * 16, 64, E);
+                for (ptrdiff_t q = 0; q < 64 / 16; q++) block_from_rows(srows, src, src_row, a + q * N, b * E, slot + q * 16, 64, E);
             }
             // The line of step k - 1: its first on each row (k == 1), whose bytes before the row's
             // offset belong to the tile before, takes ordinary stores of this tile's bytes.

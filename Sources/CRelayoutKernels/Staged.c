@@ -263,10 +263,8 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
 #if defined(__x86_64__)
 static int avx2_allowed = 1;
 
+// Also whether 1- and 2-byte steps take their AVX2 build (step_u1_avx2, step_u2_avx2).
 int rl_avx2_narrow_kernels(void) { return __builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED); }
-
-// Whether 1- and 2-byte steps take their AVX2 build (step_u1_avx2, step_u2_avx2).
-static int avx2_steps(void) { return rl_avx2_narrow_kernels(); }
 #endif
 
 void rl_set_avx2_allowed(int allowed) {
@@ -292,7 +290,7 @@ static inline __attribute__((always_inline)) void narrow_staged(const char *cons
 // none (the 16-byte blocks of step_blocks).
 static step_function *narrow_step(ptrdiff_t E) {
 #if defined(__x86_64__)
-    if (avx2_steps()) return E == 1 ? step_u1_avx2 : step_u2_avx2;
+    if (rl_avx2_narrow_kernels()) return E == 1 ? step_u1_avx2 : step_u2_avx2;
 #endif
     (void)E;
     return 0;
@@ -430,7 +428,7 @@ static inline __attribute__((always_inline)) void join_step_lines(const char *ou
 // join_step_lines built for each width of step and store (constants, as in `staged`).
 static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
                                int stream) {
-    if ((L == 16 || L == 8) && R == STAGED_ROW_BYTES && stream && avx2_steps()) {
+    if ((L == 16 || L == 8) && R == STAGED_ROW_BYTES && stream && rl_avx2_narrow_kernels()) {
         stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry);
     } else if (R == ONE_BYTE_STAGED_ROW_BYTES) {
         if (stream) join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 1);
@@ -500,7 +498,7 @@ static inline __attribute__((always_inline)) void skewed_one_byte(const char *sr
 static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                          ptrdiff_t E, int streamed) {
     if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0) return 0;
-    if (E <= 2 && !avx2_steps()) return 0;
+    if (E <= 2 && !rl_avx2_narrow_kernels()) return 0;
     if (!streamed) {
         skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 0);
         return 1;

@@ -144,6 +144,19 @@ static inline __attribute__((always_inline)) char *destination_row_at(char *cons
     return rows ? rows[i] : base + i * stride;
 }
 
+// One N x N block, N = 16 / E, as `block` but from source rows i.. found by source_row_at (through
+// the table `rows` of a grouped tile, else `stride` bytes apart), bytes from `column`, into N rows
+// of `out`, `pitch` bytes apart, with ordinary stores.
+static inline __attribute__((always_inline)) void block_from_rows(const char *const *rows, const char *base, ptrdiff_t stride, ptrdiff_t i,
+                                                                  ptrdiff_t column, char *out, ptrdiff_t pitch, const int E) {
+    v16 v[16];
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 16 / E; k++) v[k] = load16(source_row_at(rows, base, stride, i + k) + column);
+    transpose_registers(v, E);
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 16 / E; k++) store16(out + k * pitch, v[k], 0);
+}
+
 // The last na < N source rows of a strip of N columns, N = 16 / E, past a tile's last whole block:
 // one block through a 16 x 16-byte buffer, whose N destination rows go out na elements each with
 // move_under16, so nothing past the tile is written. Source row i is source_row_at(srows, src,
