@@ -154,15 +154,16 @@ enum { STAGGER_LAGS = 8 };
 // One step into destination rows that start inside lines (the skewed form below), `carry` holding
 // the 64 bytes each of its rows left over from the row's previous step.
 static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
-                               int stream);
+                               int stream, int before);
 #endif
 
 // Over `bands` bands of H rows from row a0 (destination bytes from a0 * E) and `columns` columns of
 // one line each from destination row b0. With `carry` (one 64-byte slot per destination row from b0),
-// steps go to rows that start inside lines, joined to what each row's previous step left over.
+// steps go to rows that start inside lines, joined to what each row's previous step left over (and,
+// with `before`, the first step to what the rows before a0 put there).
 static inline __attribute__((always_inline)) void staggered_walk(const char *src, ptrdiff_t src_row, char *dst, ptrdiff_t dst_row, ptrdiff_t a0,
                                                                  ptrdiff_t b0, ptrdiff_t bands, ptrdiff_t columns, const int E, const int piece,
-                                                                 char *carry) {
+                                                                 char *carry, int before) {
     const ptrdiff_t N = 16 / E, L = 64 / E, H = piece / E, G = H / N;
     const ptrdiff_t steps = bands * columns, step_bytes = L * STAGED_ROW_BYTES;
     if (steps == 0) return;
@@ -196,7 +197,7 @@ static inline __attribute__((always_inline)) void staggered_walk(const char *src
             const char *out = ring + (done % STAGGER_LAGS) * step_bytes;
             const ptrdiff_t b = b0 + (done % columns) * L, a_bytes = (a0 + (done / columns) * H) * E;
 #if defined(__x86_64__)
-            if (carry) stream_step_skewed(out, dst, dst_row, b, a_bytes, L, carry + (b - b0) * 64, STAGED_ROW_BYTES, 1);
+            if (carry) stream_step_skewed(out, dst, dst_row, b, a_bytes, L, carry + (b - b0) * 64, STAGED_ROW_BYTES, 1, before);
             else
 #endif
                 stream_rows(out, 0, dst, dst_row, b, a_bytes, L, piece, STAGED_ROW_BYTES, 1);
@@ -233,8 +234,8 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
     const ptrdiff_t along_lines = along_n - along_n % L;
     if (E == 4 && !srows) {
-        staggered_walk(src, src_row, dst, dst_row, 0, 0, along_steps / H, across_lines / L, E, STAGED_ROW_BYTES, 0);
-        if (along_lines > along_steps) staggered_walk(src, src_row, dst, dst_row, along_steps, 0, 1, across_lines / L, E, 64, 0);
+        staggered_walk(src, src_row, dst, dst_row, 0, 0, along_steps / H, across_lines / L, E, STAGED_ROW_BYTES, 0, 0);
+        if (along_lines > along_steps) staggered_walk(src, src_row, dst, dst_row, along_steps, 0, 1, across_lines / L, E, 64, 0, 0);
         staged_remainders(srows, src, src_row, drows, dst, dst_row, along_n, along_lines, across_n, across_lines, E);
         return;
     }
@@ -360,7 +361,7 @@ static inline __attribute__((always_inline)) skewed_row skewed_row_at(char *dst,
 // Benchmarks/ab-tiles.c, 2 threads, 9-13 repetitions, B/A: f4 4097x4096 1.14 (one thread 1.22),
 // 4097x4099 1.08-1.14, 7263x7265 1.12, 2049x4099 1.09; f8 4097x4099 1.13, 7263x7265 0.99-1.13.
 STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L,
-                                            void *carry) {
+                                            void *carry, int before) {
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (ptrdiff_t r = 0; r < L; r++) {
         const skewed_row row = skewed_row_at(dst, dst_row, b + r, a_bytes, (char *)carry + r * 64);
@@ -382,7 +383,7 @@ STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_
             for (int c = 0; c < 4; c++)
                 piece[c] = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(part[1 + c], index), _mm256_permutevar8x32_epi32(part[c], index), earlier);
         }
-        if (a_bytes != 0 || skew == 0) {
+        if (a_bytes != 0 || skew == 0 || before) {
             _mm256_stream_si256((__m256i *)line, piece[0]);
             _mm256_stream_si256((__m256i *)(line + 32), piece[1]);
         } else {
@@ -402,13 +403,13 @@ STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_
 // -> 6.0-7.4 GB/s, 4097x4099 4.85 -> 5.25, 7263x7265 5.7 -> 6.55, f8 2049x2051 6.6 -> 8.6.) The
 // unaligned loads read up to 63 bytes before the out row and 64 past its carry: the callers pad both.
 static inline __attribute__((always_inline)) void join_step_lines(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes,
-                                                                  ptrdiff_t L, void *carry, const int R, const int stream) {
+                                                                  ptrdiff_t L, void *carry, const int R, const int stream, int before) {
     for (ptrdiff_t r = 0; r < L; r++) {
         const skewed_row row = skewed_row_at(dst, dst_row, b + r, a_bytes, (char *)carry + r * 64);
         char *at = row.at, *line = row.line, *kept = row.kept;
         const char *step = out + r * R;
         const int skew = row.skew;
-        if (a_bytes != 0 || skew == 0) {
+        if (a_bytes != 0 || skew == 0 || before) {
             for (int i = 0; i < 4; i++) {
                 const int o = 16 * i - skew;
                 const __m128i mask = _mm_loadu_si128((const __m128i *)(carried_bytes + (o < -16 ? 0 : o > 0 ? 16 : 16 + o)));
@@ -427,25 +428,29 @@ static inline __attribute__((always_inline)) void join_step_lines(const char *ou
 
 // join_step_lines built for each width of step and store (constants, as in `staged`).
 static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
-                               int stream) {
+                               int stream, int before) {
     if ((L == 16 || L == 8) && R == STAGED_ROW_BYTES && stream && rl_avx2_narrow_kernels()) {
-        stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry);
+        stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before);
     } else if (R == ONE_BYTE_STAGED_ROW_BYTES) {
-        if (stream) join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 1);
-        else join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 0);
+        if (stream) join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 1, before);
+        else join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 0, before);
     } else if (stream) {
-        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 1);
+        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 1, before);
     } else {
-        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 0);
+        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 0, before);
     }
 }
 
 static inline __attribute__((always_inline)) void staged_walk_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
                                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, const int R,
-                                                                      step_function *wide_step, const int stream) {
-    const ptrdiff_t L = 64 / E, H = R / E;
+                                                                      step_function *wide_step, const int stream, int before, int after) {
+    const ptrdiff_t N = 16 / E, L = 64 / E, H = R / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
+    // The tile after writes the rows' last lines only where this tile's steps reach its end (the
+    // planner asks only then, see rl_staged_skewed_line_sides); else this tile writes its bytes of
+    // them, which the tile after then writes too, with the same values, rather than none.
+    const int leave = after && along_steps == along_n;
     _Alignas(64) char stage[ONE_BYTE_STAGED_ROW_BYTES * 64];
     // The out rows, and the 63 bytes before them that stream_step_skewed's loads read.
     _Alignas(64) char out_and_margin[64 + ONE_BYTE_STAGED_ROW_BYTES * 64];
@@ -457,8 +462,13 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
     // stay within 32 KiB.
     for (ptrdiff_t g = 0; g < across_lines; g += SKEWED_GROUP_ROWS) {
         const ptrdiff_t g_end = across_lines - g < SKEWED_GROUP_ROWS ? across_lines : g + SKEWED_GROUP_ROWS;
+        // The tile before leaves each row's first line to this one: the row's carry holds the
+        // elements the L source rows before the tile put there, and the first lines go out whole.
+        if (before)
+            for (ptrdiff_t b = g; b < g_end; b += N)
+                for (ptrdiff_t i = 0; i < L; i += N) block(src + (i - L) * src_row + b * E, src_row, (char *)(carry + (b - g) * 4) + i * E, 64, E, 0);
         if (E == 4)
-            staggered_walk(src, src_row, dst, dst_row, 0, g, along_steps / H, (g_end - g) / L, E, STAGED_ROW_BYTES, (char *)carry);
+            staggered_walk(src, src_row, dst, dst_row, 0, g, along_steps / H, (g_end - g) / L, E, STAGED_ROW_BYTES, (char *)carry, before);
         else
             for (ptrdiff_t a = 0; a < along_steps; a += H)
                 for (ptrdiff_t b = g; b < g_end; b += L) {
@@ -466,9 +476,10 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
                     fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E, H);
                     if (wide_step) wide_step(stage, out, R, R);
                     else step_blocks(stage, out, E, R, R);
-                    stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4, R, stream);
+                    stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4, R, stream, before);
                 }
-        if (along_steps > 0)
+        // Each row's last partial line: the tile's bytes of it, unless the tile after writes it whole.
+        if (!leave && along_steps > 0)
             for (ptrdiff_t b = g; b < g_end; b++) {
                 char *end = dst + b * dst_row + along_steps * E;
                 const ptrdiff_t skew = (ptrdiff_t)((uintptr_t)end & 63);
@@ -488,27 +499,36 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
 // -> 7.0, 4.2 -> 5.6; c16 1025x1027 15.6 -> 22.2, 1815x1817 14.0 -> 21.0, 2049x2051 14.5 -> 20.0).
 // 1-byte tiles, with steps of four lines a row where they have rows enough along for one.
 static inline __attribute__((always_inline)) void skewed_one_byte(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
-                                                                   ptrdiff_t along_n, ptrdiff_t across_n, const int stream) {
+                                                                   ptrdiff_t along_n, ptrdiff_t across_n, const int stream, int before, int after) {
     if (along_n >= ONE_BYTE_STAGED_ROW_BYTES)
-        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2, stream);
+        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2, stream, before, after);
     else
-        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2, stream);
+        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2, stream, before, after);
 }
 
+// Streamed tiles write the lines their rows share with the tiles beside them as the planner
+// says (`lines`: RL_TRANSPOSE_LINES_BEFORE / _AFTER): the line shared with the tile before whole,
+// its elements before the tile read from the source rows before it, and of the line shared with the
+// tile after nothing. Without them, a row's first and last partial lines take ordinary stores of the
+// tile's bytes: a read of each such line from memory first, two in every 32 lines of a 512-row tile
+// of 4-byte elements. Bound, timing-only (those lines streamed with wrong bytes), AMD EPYC Zen 3, 2
+// threads, Benchmarks/ab-tiles.c: f4 4097x4099 1.11x, 7263x7265 1.21x, 4097x4096 1.18x; f8
+// 4097x4099 1.10x, 7263x7265 1.17x.
 static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
-                         ptrdiff_t E, int streamed) {
+                         ptrdiff_t E, int streamed, int lines) {
     if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0) return 0;
     if (E <= 2 && !rl_avx2_narrow_kernels()) return 0;
     if (!streamed) {
-        skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 0);
+        skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 0, 0, 0);
         return 1;
     }
+    const int before = (lines & RL_TRANSPOSE_LINES_BEFORE) != 0, after = (lines & RL_TRANSPOSE_LINES_AFTER) != 0;
     switch (E) {
-    case 1: skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 1); break;
-    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2, 1); break;
-    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1); break;
-    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, 1); break;
-    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, 1); break;
+    case 1: skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 1, before, after); break;
+    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2, 1, before, after); break;
+    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1, before, after); break;
+    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, 1, before, after); break;
+    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, 1, before, after); break;
     }
     return 1;
 }
@@ -518,12 +538,25 @@ static int staged_applies(ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
     return E >= 1 && E <= 16 && (E & (E - 1)) == 0 && along_n >= STAGED_ROW_BYTES / E && across_n >= 64 / E;
 }
 
+int rl_staged_skewed_line_sides(const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
+    const ptrdiff_t E = element_size;
+    if (!staged_applies(along_n, across_n, E) || ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) == 0) return 0;
+#if defined(__x86_64__)
+    // staged_skewed's own conditions, and its steps' rows (skewed_one_byte's for 1-byte tiles).
+    if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0 || (E <= 2 && !rl_avx2_narrow_kernels())) return 0;
+    const ptrdiff_t H = (E == 1 && along_n >= ONE_BYTE_STAGED_ROW_BYTES ? ONE_BYTE_STAGED_ROW_BYTES : STAGED_ROW_BYTES) / E;
+    return RL_TRANSPOSE_LINES_BEFORE | (along_n % H == 0 ? RL_TRANSPOSE_LINES_AFTER : 0);
+#else
+    return 0;
+#endif
+}
+
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size, int stream) {
+                             ptrdiff_t across_n, ptrdiff_t element_size, int stream, int lines) {
     if (!staged_applies(along_n, across_n, element_size) || (!stream && element_size != 1)) return 0;
     if (((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0) {
 #if defined(__x86_64__)
-        return staged_skewed((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size, stream);
+        return staged_skewed((const char *)src, src_along, (char *)dst, dst_across, along_n, across_n, element_size, stream, lines);
 #else
         return 0;
 #endif
@@ -542,9 +575,14 @@ int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdi
 #else
 void rl_set_avx2_allowed(int allowed) { (void)allowed; }
 
+int rl_staged_skewed_line_sides(const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
+    (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
+    return 0;
+}
+
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size, int stream) {
-    (void)stream;
+                             ptrdiff_t across_n, ptrdiff_t element_size, int stream, int lines) {
+    (void)stream; (void)lines;
     (void)src; (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
     return 0;
 }

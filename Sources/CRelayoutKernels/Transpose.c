@@ -183,11 +183,56 @@ static int near_whole_kib(ptrdiff_t row_bytes) {
     return past < 16 || past > 1024 - 16;
 }
 
+static int rows_inside_lines_at(const void *dst, ptrdiff_t dst_across, ptrdiff_t element_size) {
+    return ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0;
+}
+
+// Whether a tile goes to the joined row walk (see rl_transpose_tile).
+static int joined_rows_walk(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t element_size, int flags) {
+    return (flags & RL_TRANSPOSE_STREAMING) && (flags & RL_TRANSPOSE_WIDE) && rows_inside_lines_at(dst, dst_across, element_size) &&
+           element_size == 2 && !rl_staged_at_any_stride(element_size, flags) && !rl_avx512_walks() &&
+           !near_whole_kib(src_along * element_size) && !near_whole_kib(dst_across * element_size);
+}
+
+// The sides of RL_TRANSPOSE_LINES_BEFORE / _AFTER a tile can take: where rl_transpose_tile, without
+// them, goes to the staged walk into rows inside lines, those that walk honours; else none. The walks
+// rl_transpose_tile tries first are ruled out by their conditions (more strictly than they are:
+// there a tile shares no lines, which costs only the lines' reads).
+static int line_sides(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                      ptrdiff_t element_size, int flags) {
+    if (!(flags & RL_TRANSPOSE_STREAMING) || !(flags & RL_TRANSPOSE_WIDE) || rl_avx512_walks()) return 0;
+    // The few-channel gathers, the packed strips, the joined row walk.
+    if (across_n <= RL_MAX_CHANNELS || along_n <= RL_MAX_CHANNELS || dst_across == along_n ||
+        joined_rows_walk(src_along, dst, dst_across, element_size, flags))
+        return 0;
+    return rl_staged_skewed_line_sides(dst, dst_across, along_n, across_n, element_size);
+}
+
+int rl_transpose_tile_line_flags(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                                 ptrdiff_t element_size, int flags, ptrdiff_t before_n, ptrdiff_t after_n) {
+    flags &= ~(RL_TRANSPOSE_LINES_BEFORE | RL_TRANSPOSE_LINES_AFTER);
+    const int here = line_sides(src_along, dst, dst_across, along_n, across_n, element_size, flags);
+    if (here == 0) return 0;
+    const char *d = (const char *)dst;
+    int lines = 0;
+    if (before_n > 0 && (here & RL_TRANSPOSE_LINES_BEFORE) &&
+        (line_sides(src_along, d - before_n * element_size, dst_across, before_n, across_n, element_size, flags) & RL_TRANSPOSE_LINES_AFTER))
+        lines |= RL_TRANSPOSE_LINES_BEFORE;
+    if (after_n > 0 && (here & RL_TRANSPOSE_LINES_AFTER) &&
+        (line_sides(src_along, d + along_n * element_size, dst_across, after_n, across_n, element_size, flags) & RL_TRANSPOSE_LINES_BEFORE))
+        lines |= RL_TRANSPOSE_LINES_AFTER;
+    return lines;
+}
+
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int flags) {
     const int wide = (flags & RL_TRANSPOSE_WIDE) != 0;
     int streaming = (flags & RL_TRANSPOSE_STREAMING) != 0;
-    const int rows_inside_lines = ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0;
+    const int rows_inside_lines = rows_inside_lines_at(dst, dst_across, element_size);
+    // A tile that shares lines with its neighbours (the planner asked rl_transpose_tile_line_flags)
+    // takes the walk that honours it, the one it would reach below.
+    const int lines = flags & (RL_TRANSPOSE_LINES_BEFORE | RL_TRANSPOSE_LINES_AFTER);
+    if (lines && rl_transpose_tile_staged(src, src_along, dst, dst_across, along_n, across_n, element_size, 1, lines)) return;
     if ((across_n <= RL_MAX_CHANNELS || along_n <= RL_MAX_CHANNELS) && rl_transpose_tile_channels(src, src_along, dst, dst_across, along_n, across_n, element_size, streaming)) return;
     // 1- and 2-byte rows back to back that are not whole lines: the grouped kernel stages strips of
     // 16 / E rows, each a whole number of lines, and streams them (see its packed strips).
@@ -218,12 +263,11 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     // 1.11-1.32x, 2320x59x384:2,1,0 1.08-1.13x, 7263x7265 1.20-1.26x; with rows near whole KiB it
     // lost (4097x4099 0.83x: the strip's rows share a few cache sets), as it did for 4- to 16-byte
     // elements (7263x7265 and 2321x3001: f4 0.74x, f8 0.62-0.69x, c16 0.64x).
-    if (streaming && wide && rows_inside_lines && element_size == 2 && !any_stride && !rl_avx512_walks() &&
-        !near_whole_kib(src_along * element_size) && !near_whole_kib(dst_across * element_size) &&
+    if (joined_rows_walk(src_along, dst, dst_across, element_size, flags) &&
         rl_transpose_tile_joined(src, src_along, dst, dst_across, along_n, across_n, element_size))
         return;
     if (streaming && wide && (any_stride || rows_inside_lines || ((src_along * element_size) & 1023) == 0 || ((dst_across * element_size) & 1023) == 0) &&
-        rl_transpose_tile_staged(src, src_along, dst, dst_across, along_n, across_n, element_size, 1))
+        rl_transpose_tile_staged(src, src_along, dst, dst_across, along_n, across_n, element_size, 1, 0))
         return;
     // 1-byte tiles held in the caches (not streamed) whose rows on either side lie within 16 bytes of
     // a multiple of 1 KiB take it too, with ordinary stores: the 16 x 16 blocks below read 16 rows
@@ -234,7 +278,7 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     // AVX-512 kernels run: those rows inside lines take the AVX-512 blocks below, not measured against
     // this.
     if (!streaming && wide && element_size == 1 && !rl_avx512_walks() && (near_whole_kib(src_along) || near_whole_kib(dst_across)) &&
-        rl_transpose_tile_staged(src, src_along, dst, dst_across, along_n, across_n, element_size, 0))
+        rl_transpose_tile_staged(src, src_along, dst, dst_across, along_n, across_n, element_size, 0, 0))
         return;
     // Non-temporal stores need every block row 16-byte aligned.
     if (streaming && ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 15) != 0) streaming = 0;

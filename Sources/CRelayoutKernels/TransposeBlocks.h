@@ -306,10 +306,17 @@ int rl_transpose_tile_wide(const void *src, ptrdiff_t src_along, void *dst, ptrd
 // Transposes a tile through L1 stages, two (1-byte tiles: four) whole lines into each destination
 // row per step, into 64-byte-aligned rows or, joined to each row's previous step, rows that start
 // inside lines (Staged.c; the walk for CPUs without the AVX-512 ones), with non-temporal stores
-// where `stream` says, else (1-byte tiles only) ordinary ones. 0, having written nothing, where it
-// does not apply.
+// where `stream` says, else (1-byte tiles only) ordinary ones. Streamed into rows inside lines, it
+// writes the lines each row shares with the tiles beside it as `lines` says (RL_TRANSPOSE_LINES_BEFORE
+// / _AFTER, as rl_transpose_tile's flags, only where rl_staged_skewed_line_sides allows them). 0,
+// having written nothing, where it does not apply.
 int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
-                             ptrdiff_t across_n, ptrdiff_t element_size, int stream);
+                             ptrdiff_t across_n, ptrdiff_t element_size, int stream, int lines);
+
+// Which of RL_TRANSPOSE_LINES_BEFORE / _AFTER rl_transpose_tile_staged can honour for a streamed tile:
+// none where it does not take the tile into rows inside lines; else _BEFORE, and _AFTER where its
+// steps reach the tile's end (the tile's rows along a whole number of steps).
+int rl_staged_skewed_line_sides(const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
 
 // The same through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n * E whole
 // lines): 1, or 0, having written nothing, where it does not apply.

@@ -1484,8 +1484,9 @@ final class EngineTests: XCTestCase {
         // the staged walk's skewed form (1- and 2-byte ones with the AVX2 steps only, else the row
         // walk): rows of an odd number of elements start at every offset
         // into their lines, some at none; tiles along of whole steps and with a tail, so that rows'
-        // first and last partial lines fall inside the copy; columns with a tail; one and two
-        // threads (two tiles writing the two parts of one line); AVX2 on and off.
+        // first and last partial lines fall inside the copy (where 64 source rows or more lie on
+        // each side, the tiles read them and stream those lines whole); columns with a tail; one and
+        // two threads (two tiles writing the two parts of one line); AVX2 on and off.
         // Destination rows of 1 KiB and an element too: 2-byte rows near whole KiB stay on the staged
         // walk where others take the joined row walk (testJoinedRowWalkIntoRowsInsideLinesMatchesTheReference).
         try Self.withEachBuildWithoutAVX512 { avx2 in
@@ -1502,22 +1503,27 @@ final class EngineTests: XCTestCase {
         }
     }
 
-    func testATileWithNeighbourRowsWritesBesideItOnlyWhatItsNeighboursWrite() throws {
+    func testATileWithNeighbourRowsWritesBesideItOnlyWhatItsNeighboursWrite() {
         // rl_transpose_tile on one streamed tile of a plane whose destination rows start inside
-        // lines, flagged with RL_NEIGHBOUR_ROWS source rows before and after it: its own elements
-        // must come out right, and whatever it writes beside them (the lines it shares with its
-        // neighbours, streamed whole) must be what the neighbours put there. Nothing else is called,
-        // so no neighbour writes those lines after it. (Run in one order, tiles of a plane would hide
-        // a wrong shared line: the neighbour after writes it again.) Without the AVX-512 walks (AVX2
-        // on and off), where the staged and joined walks write their own bytes only; the AVX-512
-        // skewed walk, which streams those lines whole, is not run here (it was not measured against
-        // this on an AVX-512 machine). Rows of the plane far from and near whole KiB.
+        // lines, with RL_NEIGHBOUR_ROWS source rows before and after it and the line flags
+        // rl_transpose_tile_line_flags gives it between two tiles of its size: its own elements must
+        // come out right, but for those of each row's last partial line that it leaves to the tile
+        // after (RL_TRANSPOSE_LINES_AFTER), which it must not write; beside them it may write only
+        // the first line of each row, with what the tile before puts there, and with
+        // RL_TRANSPOSE_LINES_BEFORE it must. Both only on rows that take whole lines. Nothing else is
+        // called, so no neighbour covers a wrong or missing byte. Without the AVX-512 walks (AVX2 on
+        // and off), where the staged walk shares lines and the joined walk does not; the AVX-512
+        // skewed walk, which streams those lines whole from both sides, is not run here (it was not
+        // measured against this on an AVX-512 machine). Rows of the plane far from and near whole KiB.
         let neighbours = Int(RL_NEIGHBOUR_ROWS)
-        try Self.withEachBuildWithoutAVX512 { avx2 in
+        Self.withEachBuildWithoutAVX512 { avx2 in
             for elementSize in [1, 2, 4, 8, 16] {
-                let along = 512, across = 2 * 64 / elementSize + 3, first = neighbours + 16, column = 5
+                // More than RL_MAX_CHANNELS rows across, so that 16-byte tiles take no few-channel gathers.
+                let along = 512, across = Swift.max(2 * 64 / elementSize, 16) + 3, first = neighbours + 16, column = 5
+                let wholeLineRows = across - across % (64 / elementSize)
                 let least = first + along + neighbours
                 for planeRows in [least + 6, ((least * elementSize) / 1024 + 1) * 1024 / elementSize + 1] {
+                    let nearWholeKiB = planeRows > least + 6
                     let columns = 200 + 3 * 64 / elementSize
                     var rng = SeededGenerator(seed: UInt64(elementSize * 101 + planeRows))
                     let source = (0..<(planeRows * columns * elementSize)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
@@ -1529,29 +1535,86 @@ final class EngineTests: XCTestCase {
                             // A destination that starts 64-byte aligned, so rows start where their
                             // element offsets say.
                             let base = dst.baseAddress!.advanced(by: (64 - Int(bitPattern: dst.baseAddress!) % 64) % 64)
-                            rl_transpose_tile(src.baseAddress! + (first * columns + column) * elementSize, columns,
-                                              base + (column * planeRows + first) * elementSize, planeRows, along, across, elementSize, flags)
+                            let tile = base + (column * planeRows + first) * elementSize
+                            let lines = rl_transpose_tile_line_flags(columns, tile, planeRows, along, across, elementSize, flags, along, along)
+                            // The staged walk takes these tiles where it applies: with the AVX2 steps
+                            // for 1- and 2-byte ones, whose rows far from whole KiB take the joined walk.
+                            let staged = elementSize > 2 || (avx2 && (elementSize == 1 || nearWholeKiB))
+                            XCTAssertEqual(lines, staged ? Int32(RL_TRANSPOSE_LINES_BEFORE | RL_TRANSPOSE_LINES_AFTER) : 0,
+                                           "E=\(elementSize), rows of \(planeRows), avx2 \(avx2): line flags")
+                            rl_transpose_tile(src.baseAddress! + (first * columns + column) * elementSize, columns, tile, planeRows, along, across,
+                                              elementSize, flags | lines)
                             rl_store_fence()
                             let shift = base - dst.baseAddress!
-                            var wrong = 0, missing = 0
+                            var wrong = 0, missing = 0, left = 0, unshared = 0
                             for c in 0..<columns {
+                                // Row c's first and last lines, as byte offsets from `base`.
+                                let rowStart = (c * planeRows + first) * elementSize, rowEnd = rowStart + along * elementSize
+                                let firstLine = rowStart - rowStart % 64, lastLine = rowEnd - rowEnd % 64
+                                let shares = c >= column && c < column + wholeLineRows
                                 for r in 0..<planeRows {
-                                    let at = shift + (c * planeRows + r) * elementSize, from = (r * columns + c) * elementSize
+                                    let offset = (c * planeRows + r) * elementSize, at = shift + offset, from = (r * columns + c) * elementSize
                                     var same = true, untouched = true
                                     for k in 0..<elementSize {
                                         same = same && dst[at + k] == source[from + k]
                                         untouched = untouched && dst[at + k] == sentinel
                                     }
                                     let inside = c >= column && c < column + across && r >= first && r < first + along
-                                    if !same {
+                                    let leaves = inside && shares && lines & Int32(RL_TRANSPOSE_LINES_AFTER) != 0 && offset >= lastLine
+                                    let takes = !inside && shares && lines & Int32(RL_TRANSPOSE_LINES_BEFORE) != 0 && r < first && offset >= firstLine
+                                    if leaves {
+                                        if !untouched { left += 1 }
+                                    } else if takes {
+                                        if !same { unshared += 1 }
+                                    } else if !same {
                                         if inside { missing += 1 } else if !untouched { wrong += 1 }
                                     }
                                 }
                             }
-                            XCTAssertEqual(missing, 0, "E=\(elementSize), rows of \(planeRows), avx2 \(avx2): elements of the tile")
-                            XCTAssertEqual(wrong, 0, "E=\(elementSize), rows of \(planeRows), avx2 \(avx2): elements beside the tile")
+                            let label = "E=\(elementSize), rows of \(planeRows), avx2 \(avx2)"
+                            XCTAssertEqual(missing, 0, "\(label): elements of the tile")
+                            XCTAssertEqual(wrong, 0, "\(label): elements beside the tile")
+                            XCTAssertEqual(left, 0, "\(label): elements left to the tile after")
+                            XCTAssertEqual(unshared, 0, "\(label): elements of the tile before in its rows' first lines")
                         }
                     }
+                }
+            }
+        }
+    }
+
+    func testNeighbouringTilesAgreeOnWhichWritesTheLinesTheyShare() {
+        // rl_transpose_tile_line_flags, asked by each tile of a plane about its neighbours: a tile
+        // leaves its rows' last lines (RL_TRANSPOSE_LINES_AFTER) exactly where the tile after writes
+        // them (RL_TRANSPOSE_LINES_BEFORE), so each byte has one writer. Planes whose last tile is a
+        // whole number of steps, has a tail, or is shorter than a step; destination rows inside lines
+        // and aligned; AVX2 on and off (1- and 2-byte tiles share lines only with it).
+        let flags = Int32(RL_TRANSPOSE_STREAMING | RL_TRANSPOSE_WIDE)
+        Self.withEachBuildWithoutAVX512 { avx2 in
+            for elementSize in [1, 2, 4, 8, 16] {
+                for (planeRows, extent) in [(4 * 512 + 1, 512), (3 * 512 + 64 + 1, 512), (1024 + 512 + 3, 1024), (3 * 256, 256), (1027, 1024)] {
+                    let across = Swift.max(3 * 64 / elementSize, 16) + 1, count = (planeRows + extent - 1) / extent
+                    let base = UnsafeRawPointer(bitPattern: 1 << 20)!
+                    var sides: [Int32] = []
+                    for k in 0..<count {
+                        let nA = k == count - 1 ? planeRows - k * extent : extent
+                        let before = k > 0 ? extent : 0, after = k == count - 1 ? 0 : (k == count - 2 ? planeRows - (k + 1) * extent : extent)
+                        sides.append(rl_transpose_tile_line_flags(planeRows + 5, base + (64 + k * extent) * elementSize + elementSize, planeRows, nA, across,
+                                                                  elementSize, flags, before, after))
+                    }
+                    let label = "E=\(elementSize), plane of \(planeRows) in tiles of \(extent), avx2 \(avx2)"
+                    XCTAssertEqual(sides.first.map { $0 & Int32(RL_TRANSPOSE_LINES_BEFORE) }, 0, "\(label): the first tile")
+                    XCTAssertEqual(sides.last.map { $0 & Int32(RL_TRANSPOSE_LINES_AFTER) }, 0, "\(label): the last tile")
+                    for k in 0..<(count - 1) {
+                        XCTAssertEqual(sides[k] & Int32(RL_TRANSPOSE_LINES_AFTER) != 0, sides[k + 1] & Int32(RL_TRANSPOSE_LINES_BEFORE) != 0,
+                                       "\(label): tiles \(k) and \(k + 1)")
+                    }
+                    if planeRows == 4 * 512 + 1 && (elementSize > 2 || avx2) && elementSize != 2 {
+                        XCTAssertNotEqual(sides[0] & Int32(RL_TRANSPOSE_LINES_AFTER), 0, "\(label): the first tile shares nothing")
+                    }
+                    // Rows that start on whole lines share none.
+                    let aligned = rl_transpose_tile_line_flags(planeRows + 5, base, 64 * 64 / elementSize, extent, across, elementSize, flags, extent, extent)
+                    XCTAssertEqual(aligned, 0, "\(label): aligned rows")
                 }
             }
         }

@@ -39,8 +39,15 @@
 /// inside lines fetches each source row's line three steps ahead. Its loads start inside lines too
 /// (where the source's rows do), and the hardware prefetchers then fetch no further ahead than the
 /// line the load itself reaches into.
+/// RL_TRANSPOSE_LINES_BEFORE / RL_TRANSPOSE_LINES_AFTER: which tile writes the lines that the rows of
+/// two neighbouring tiles of a plane share, so that each byte has one writer. With _BEFORE the tile
+/// writes each row's first line whole, its elements before a = 0 read from the source rows before the
+/// tile; with _AFTER it leaves each row's last partial line to the tile after. Only for rows that take
+/// whole lines (b < across_n - across_n % (64 / E)); the others' shared lines take each tile's own
+/// bytes. Set only as rl_transpose_tile_line_flags returns them, for both tiles of a pair.
 enum { RL_TRANSPOSE_STREAMING = 1, RL_TRANSPOSE_WIDE = 2, RL_TRANSPOSE_STAGED_ANY_STRIDE = 4, RL_TRANSPOSE_WIDE_SINGLE_BLOCKS = 8,
-       RL_TRANSPOSE_ROWS_BEFORE = 16, RL_TRANSPOSE_ROWS_AFTER = 32, RL_TRANSPOSE_FETCH_AHEAD = 64 };
+       RL_TRANSPOSE_ROWS_BEFORE = 16, RL_TRANSPOSE_ROWS_AFTER = 32, RL_TRANSPOSE_FETCH_AHEAD = 64,
+       RL_TRANSPOSE_LINES_BEFORE = 128, RL_TRANSPOSE_LINES_AFTER = 256 };
 enum { RL_NEIGHBOUR_ROWS = 64 };
 /// The most channels (elements of the packed side) that the few-channel gathers take (Channels.c);
 /// the planner keeps the usual tile for reversed tiles with a side this short. Their cost grows with
@@ -51,6 +58,15 @@ enum { RL_NEIGHBOUR_ROWS = 64 };
 enum { RL_MAX_CHANNELS = 15 };
 void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across,
                        ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int flags);
+
+/// RL_TRANSPOSE_LINES_BEFORE / _AFTER for rl_transpose_tile's call with these arguments (`flags`
+/// without them), where the tile before it in its plane has `before_n` rows along (0: none) and the
+/// tile after it `after_n` (0: none), each at the same strides, their destination rows going on from
+/// this tile's. A side is set where both tiles of the pair take a walk that honours it (the staged
+/// walk into rows inside lines, on CPUs without the AVX-512 walks), so that the call for the other
+/// tile, asked the same way, gets the matching side.
+int rl_transpose_tile_line_flags(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                                 ptrdiff_t element_size, int flags, ptrdiff_t before_n, ptrdiff_t after_n);
 
 /// Whether 1- and 2-byte transposes (rl_transpose_tile, rl_transpose_tile_grouped) and streamed 4-byte
 /// transposes into rows that start inside lines may run the kernels' AVX-512 builds (by default they do

@@ -256,6 +256,21 @@ extension CopyPlan {
         return flags
     }
 
+    /// RL_TRANSPOSE_LINES_BEFORE / _AFTER for the tile at `alongIndex` of the along loop, into `d`
+    /// with rows `dstAcross` apart: which of two neighbouring tiles writes the lines their rows share
+    /// (see CRelayoutKernels.h). The tiles before and after it in the plane sit `extent` rows away
+    /// (the last one `lastExtent` long), and each asks the same question of the pair.
+    @inline(__always)
+    private func sharedLineFlags<T>(_ d: UnsafeMutablePointer<T>, _ dstAcross: Int, _ nA: Int, _ nB: Int, _ flags: Int32, _ alongIndex: Int,
+                                    _ loops: UnsafeBufferPointer<Loop>) -> Int32 {
+        guard streaming, alongLoop >= 0 else { return 0 }
+        let loop = loops[alongLoop]
+        let before = alongIndex > 0 ? loop.extent : 0
+        let after = alongIndex >= loop.count - 1 ? 0 : (alongIndex == loop.count - 2 ? loop.lastExtent : loop.extent)
+        guard before > 0 || after > 0 else { return 0 }
+        return Int32(rl_transpose_tile_line_flags(along.source, d, dstAcross, nA, nB, MemoryLayout<T>.stride, flags, before, after))
+    }
+
     /// One tile of ``Kernel/permutedBlocks``: nB2 rows of nA2 blocks of nA elements each.
     @inline(__always)
     private func permuteBlocks<T>(_ s: UnsafePointer<T>, _ d: UnsafeMutablePointer<T>, _ nA: Int, _ nA2: Int, _ nB2: Int) {
@@ -330,12 +345,15 @@ extension CopyPlan {
                                 let d = d + a2 * along2.destination + b2 * across2.destination
                                 let size = MemoryLayout<T>.stride
                                 if registerTranspose {
-                                    rl_transpose_tile(s, along.source, d, across.destination, nA, nB, size, flags)
+                                    let lines = sharedLineFlags(d, across.destination, nA, nB, flags, alongLoop >= 0 ? index[alongLoop] : 0, loops)
+                                    rl_transpose_tile(s, along.source, d, across.destination, nA, nB, size, flags | lines)
                                 } else if flipsAcross {
                                     // Planes into pixels with the planes' rows read backwards go to
                                     // their own kernel; every other tile is turned round.
                                     if across.destination != nA || rl_interleave_reversed_planes(s, along.source, d, nA, nB, size, streaming ? 1 : 0) == 0 {
-                                        rl_transpose_tile(s - (nB - 1), along.source, d + (nB - 1) * across.destination, -across.destination, nA, nB, size, flags)
+                                        let d = d + (nB - 1) * across.destination
+                                        let lines = sharedLineFlags(d, -across.destination, nA, nB, flags, alongLoop >= 0 ? index[alongLoop] : 0, loops)
+                                        rl_transpose_tile(s - (nB - 1), along.source, d, -across.destination, nA, nB, size, flags | lines)
                                     }
                                 } else if along.destination == 1,
                                           rl_transpose_tile_spaced(s, along.source, across.source, d, across.destination, nA, nB, size, transposeFlags) != 0 {
