@@ -8,7 +8,7 @@
 // for 2- and 4-byte elements; AB_TILES_TILE=1024x1024 for 1-byte ones), work items
 // along the source's rows, on THREADS pthreads (2 by default), with rl_transpose_tile's flags as the
 // engine sets them for a streamed copy past the fetch-ahead threshold (streaming, wide walks, fetch
-// ahead, and each tile's neighbour rows; FLAGS replaces all but the neighbour rows). Each repetition times memcpy of the same bytes, then A and B in an
+// ahead, each tile's neighbour rows and shared-line flags; FLAGS replaces all but those). Each repetition times memcpy of the same bytes, then A and B in an
 // order that alternates, each once untimed first. Prints medians (bytes read plus written), each
 // build's ratio to memcpy, and B's median GB/s over A's with the spread of the per-repetition
 // ratios B / A. Both builds must write the same bytes (checked once) unless AB_TILES_UNCHECKED is
@@ -29,6 +29,8 @@
 
 void vb_rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_t dst_across, ptrdiff_t along_n,
                           ptrdiff_t across_n, ptrdiff_t element_size, int flags);
+int vb_rl_transpose_tile_line_flags(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                                    ptrdiff_t element_size, int flags, ptrdiff_t before_n, ptrdiff_t after_n);
 
 enum { MAX_REPS = 256, MAX_THREADS = 64 };
 // Tile sides in elements (512, or AB_TILES_TILE=ALONGxACROSS).
@@ -37,6 +39,7 @@ static long rows, columns, element, flags;
 static char *src, *dst;
 static atomic_long next_item;
 static void (*transpose)(const void *, ptrdiff_t, void *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
+static int (*line_flags)(ptrdiff_t, const void *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, int, ptrdiff_t, ptrdiff_t);
 
 static double now(void) {
     struct timespec t;
@@ -52,7 +55,11 @@ static void *worker(void *unused) {
         const long na = rows - ta < tile_along ? rows - ta : tile_along, nb = columns - tb < tile_across ? columns - tb : tile_across;
         // The neighbour rows as the engine flags them (CopyPlan.neighbourRowFlags).
         const long neighbours = (ta >= RL_NEIGHBOUR_ROWS ? RL_TRANSPOSE_ROWS_BEFORE : 0) | (rows - ta - na >= RL_NEIGHBOUR_ROWS ? RL_TRANSPOSE_ROWS_AFTER : 0);
-        transpose(src + (ta * columns + tb) * element, columns, dst + (tb * rows + ta) * element, rows, na, nb, element, (int)(flags | neighbours));
+        // And which of two neighbouring tiles writes the lines their rows share (CopyPlan.sharedLineFlags).
+        char *to = dst + (tb * rows + ta) * element;
+        const long before = ta > 0 ? tile_along : 0, after = rows - ta - na < tile_along ? rows - ta - na : tile_along;
+        const long lines = line_flags(columns, to, rows, na, nb, element, (int)(flags | neighbours), before, after);
+        transpose(src + (ta * columns + tb) * element, columns, to, rows, na, nb, element, (int)(flags | neighbours | lines));
     }
     return 0;
 }
@@ -61,6 +68,7 @@ static long threads = 2;
 static double timed(void (*fn)(const void *, ptrdiff_t, void *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, int)) {
     pthread_t t[MAX_THREADS];
     transpose = fn;
+    line_flags = fn == rl_transpose_tile ? rl_transpose_tile_line_flags : vb_rl_transpose_tile_line_flags;
     atomic_store(&next_item, 0);
     const double start = now();
     for (long i = 0; i < threads; i++) pthread_create(&t[i], 0, worker, 0);

@@ -67,34 +67,53 @@ static inline __attribute__((always_inline)) void step_blocks(const char *stage,
 #define STAGED_AVX2 __attribute__((target("avx2")))
 
 // 1- and 2-byte steps with 32-byte registers, for half the interleaves of the 16-byte blocks
-// (u1 8192², 2 threads: 9.6 -> 10.2 GB/s; u2 4096² 10.0 -> 11.9): register k holds stage rows
-// g + k and g + N + k of one 16-byte column group in its two lanes; the in-lane N x N interleave
-// then leaves in register i 32 bytes of out row j * N + i (lane 0: rows g..g+N-1, lane 1: the next N).
+// (u1 8192², 2 threads: 9.6 -> 10.2 GB/s; u2 4096² 10.0 -> 11.9): register k holds rows g + k and
+// g + N + k of one 16-byte column group j in its two lanes; the in-lane N x N interleave then leaves
+// in register i 32 bytes of out row j * N + i (lane 0: rows g..g+N-1, lane 1: the next N).
+STAGED_AVX2 static inline __attribute__((always_inline)) void interleave_rows_avx2(const char *rows, ptrdiff_t row_bytes, char *out, const int E,
+                                                                                     int g, int j, const int R) {
+    const int N = 16 / E;
+    __m256i v[16], w[16];
+#pragma clang loop unroll(full)
+    for (int k = 0; k < N; k++)
+        v[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rows + (g + k) * row_bytes + 16 * j))),
+                                       _mm_loadu_si128((const __m128i *)(rows + (g + N + k) * row_bytes + 16 * j)), 1);
+#pragma clang loop unroll(full)
+    for (int round = 1; round < N; round *= 2) {
+#pragma clang loop unroll(full)
+        for (int i = 0; i < N / 2; i++) {
+            w[2 * i] = E == 1 ? _mm256_unpacklo_epi8(v[i], v[i + N / 2]) : _mm256_unpacklo_epi16(v[i], v[i + N / 2]);
+            w[2 * i + 1] = E == 1 ? _mm256_unpackhi_epi8(v[i], v[i + N / 2]) : _mm256_unpackhi_epi16(v[i], v[i + N / 2]);
+        }
+#pragma clang loop unroll(full)
+        for (int i = 0; i < N; i++) v[i] = w[i];
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < N; i++) _mm256_store_si256((__m256i *)(out + (j * N + i) * R + g * E), v[i]);
+}
+
+// A step from the stage (rows 64 bytes apart): H = piece / E rows, column group by column group.
 STAGED_AVX2 static inline __attribute__((always_inline)) void step_blocks_avx2(const char *stage, char *out, const int E, const int piece,
                                                                                  const int R) {
     const int N = 16 / E, H = piece / E;
 #pragma clang loop unroll(full)
-    for (int j = 0; j < 4; j++) {
-        for (int g = 0; g < H; g += 2 * N) {
-            __m256i v[16], w[16];
+    for (int j = 0; j < 4; j++)
+        for (int g = 0; g < H; g += 2 * N) interleave_rows_avx2(stage, 64, out, E, g, j, R);
+}
+
+// The same straight from the source rows (`row_bytes` apart, full steps of R bytes), for rows whose
+// lines spread over the L1 sets: for each pair of N-row groups its four 16-byte columns, so that
+// each row's line is used whole as soon as it is read.
+STAGED_AVX2 static inline __attribute__((always_inline)) void step_rows_avx2(const char *rows, ptrdiff_t row_bytes, char *out, const int E,
+                                                                               const int R) {
+    const int N = 16 / E, H = R / E;
+    for (int g = 0; g < H; g += 2 * N)
 #pragma clang loop unroll(full)
-            for (int k = 0; k < N; k++)
-                v[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_load_si128((const __m128i *)(stage + (g + k) * 64 + 16 * j))),
-                                               _mm_load_si128((const __m128i *)(stage + (g + N + k) * 64 + 16 * j)), 1);
-#pragma clang loop unroll(full)
-            for (int round = 1; round < N; round *= 2) {
-#pragma clang loop unroll(full)
-                for (int i = 0; i < N / 2; i++) {
-                    w[2 * i] = E == 1 ? _mm256_unpacklo_epi8(v[i], v[i + N / 2]) : _mm256_unpacklo_epi16(v[i], v[i + N / 2]);
-                    w[2 * i + 1] = E == 1 ? _mm256_unpackhi_epi8(v[i], v[i + N / 2]) : _mm256_unpackhi_epi16(v[i], v[i + N / 2]);
-                }
-#pragma clang loop unroll(full)
-                for (int i = 0; i < N; i++) v[i] = w[i];
-            }
-#pragma clang loop unroll(full)
-            for (int i = 0; i < N; i++) _mm256_store_si256((__m256i *)(out + (j * N + i) * R + g * E), v[i]);
-        }
-    }
+        for (int j = 0; j < 4; j++) interleave_rows_avx2(rows, row_bytes, out, E, g, j, R);
+}
+STAGED_AVX2 static void step_rows_u1(const char *rows, ptrdiff_t row_bytes, char *out, int R) {
+    if (R == ONE_BYTE_STAGED_ROW_BYTES) step_rows_avx2(rows, row_bytes, out, 1, ONE_BYTE_STAGED_ROW_BYTES);
+    else step_rows_avx2(rows, row_bytes, out, 1, STAGED_ROW_BYTES);
 }
 // Each size of step and out row compiled on its own: (piece, R) is (R, R) or (64, R).
 STAGED_AVX2 static inline __attribute__((always_inline)) void step_sized_avx2(const char *stage, char *out, int piece, int R, const int E) {
@@ -451,6 +470,14 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
     // planner asks only then, see rl_staged_skewed_line_sides); else this tile writes its bytes of
     // them, which the tile after then writes too, with the same values, rather than none.
     const int leave = after && along_steps == along_n;
+    // 1-byte steps read the source rows straight into registers where their lines spread over the
+    // L1 sets (rows 64 bytes or more from a multiple of 1 KiB), without the stage (step_rows_avx2).
+    // AMD EPYC Zen 3, 2 threads, Benchmarks/ab-tiles.c, 1024² tiles, 11 repetitions, B/A: 7263x7265
+    // 1.09, 2321x3001 1.10, 2320x8000 1.06, 43408x1216 1.07; rows near whole KiB lost (4097x4099,
+    // source rows of 4099 bytes, 0.84: the 256 rows of a step share a few sets, and the lines
+    // fetched ahead are gone before they are read).
+    const ptrdiff_t past_kib = src_row & 1023;
+    const int direct = E == 1 && wide_step && past_kib >= 64 && past_kib <= 1024 - 64;
     _Alignas(64) char stage[ONE_BYTE_STAGED_ROW_BYTES * 64];
     // The out rows, and the 63 bytes before them that stream_step_skewed's loads read.
     _Alignas(64) char out_and_margin[64 + ONE_BYTE_STAGED_ROW_BYTES * 64];
@@ -472,10 +499,14 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
         else
             for (ptrdiff_t a = 0; a < along_steps; a += H)
                 for (ptrdiff_t b = g; b < g_end; b += L) {
-                    stage_lines(0, src, src_row, a, b * E, stage, H);
                     fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E, H);
-                    if (wide_step) wide_step(stage, out, R, R);
-                    else step_blocks(stage, out, E, R, R);
+                    if (direct) {
+                        step_rows_u1(src + a * src_row + b * E, src_row, out, R);
+                    } else {
+                        stage_lines(0, src, src_row, a, b * E, stage, H);
+                        if (wide_step) wide_step(stage, out, R, R);
+                        else step_blocks(stage, out, E, R, R);
+                    }
                     stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4, R, stream, before);
                 }
         // Each row's last partial line: the tile's bytes of it, unless the tile after writes it whole.
