@@ -1,8 +1,9 @@
 #!/bin/sh
 # Builds /tmp/ab-tiles (Benchmarks/ab-tiles.c): build A is the C kernels as they are, build B the
 # same sources compiled with this script's arguments (say -DSOME_MACRO=1) and every exported rl_
-# symbol renamed vb_rl_, so that both run in one process. AVX-512 machines only (the harness
-# streams through the kernels' AVX-512 walks; elsewhere it measures their fallbacks).
+# symbol renamed vb_rl_, so that both run in one process. Tiles take the walks the CPU runs: the
+# AVX-512 ones where it has them, else the staged, joined and row walks (the AVX2 builds where it
+# has AVX2), so a change to one of those is measured on a CPU that takes it.
 #
 #   Benchmarks/ab-tiles.sh -DFETCH_STEPS_AHEAD=4 && /tmp/ab-tiles 4 7263 7265 15
 set -e

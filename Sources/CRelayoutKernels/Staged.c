@@ -470,14 +470,15 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
     // planner asks only then, see rl_staged_skewed_line_sides); else this tile writes its bytes of
     // them, which the tile after then writes too, with the same values, rather than none.
     const int leave = after && along_steps == along_n;
-    // 1-byte steps read the source rows straight into registers where their lines spread over the
-    // L1 sets (rows 64 bytes or more from a multiple of 1 KiB), without the stage (step_rows_avx2).
+    // Streamed 1-byte steps read the source rows straight into registers where their lines spread
+    // over the L1 sets (rows 64 bytes or more from a multiple of 1 KiB), without the stage
+    // (step_rows_avx2); those with ordinary stores, not measured so, keep it.
     // AMD EPYC Zen 3, 2 threads, Benchmarks/ab-tiles.c, 1024² tiles, 11 repetitions, B/A: 7263x7265
     // 1.09, 2321x3001 1.10, 2320x8000 1.06, 43408x1216 1.07; rows near whole KiB lost (4097x4099,
     // source rows of 4099 bytes, 0.84: the 256 rows of a step share a few sets, and the lines
     // fetched ahead are gone before they are read).
     const ptrdiff_t past_kib = src_row & 1023;
-    const int direct = E == 1 && wide_step && past_kib >= 64 && past_kib <= 1024 - 64;
+    const int direct = E == 1 && stream && wide_step && past_kib >= 64 && past_kib <= 1024 - 64;
     _Alignas(64) char stage[ONE_BYTE_STAGED_ROW_BYTES * 64];
     // The out rows, and the 63 bytes before them that stream_step_skewed's loads read.
     _Alignas(64) char out_and_margin[64 + ONE_BYTE_STAGED_ROW_BYTES * 64];
