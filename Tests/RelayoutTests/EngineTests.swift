@@ -1678,7 +1678,8 @@ final class EngineTests: XCTestCase {
         // on each side, a third left over; then destination rows of 1 KiB and a line, so that only
         // the source's strides are whole KiB, and only the destination's rows are grouped). 1-byte
         // tiles of this shape come out plain (2048 rows a side); their steps are the 2-byte ones'
-        // code with another element size.
+        // code with another element size. 8- and 16-byte tiles take four lines a row per step, with
+        // rows along of whole steps and with a tail of a line.
         Kernels.allowAVX512Transposes(false)
         defer { Kernels.allowAVX512Transposes(true) }
         defer { Kernels.allowAVX2(true) }
