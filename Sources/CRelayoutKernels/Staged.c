@@ -32,6 +32,13 @@ enum { ONE_BYTE_STAGED_ROW_BYTES = 256 };
 // 1-byte steps, which these fit.
 enum { GROUPED_WIDE_STAGED_ROW_BYTES = 256 };
 
+// The bytes a step writes into each destination row of a plain tile (and of a grouped 1-, 2- or
+// 4-byte one): four lines for 1-byte tiles with rows enough along for one, else two. The walks
+// below and the shared-line sides a tile can take (rl_staged_skewed_line_sides) both go by it.
+static inline ptrdiff_t staged_row_bytes(ptrdiff_t E, ptrdiff_t along_n) {
+    return E == 1 && along_n >= ONE_BYTE_STAGED_ROW_BYTES ? ONE_BYTE_STAGED_ROW_BYTES : STAGED_ROW_BYTES;
+}
+
 // The source lines of one step (source rows a..a+H-1 from byte `column`, one line each) into
 // `stage`, 64 bytes a row. Rows from their table where there is one (grouped tiles), else by stride.
 static inline __attribute__((always_inline)) void stage_lines(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t a,
@@ -303,7 +310,7 @@ void rl_set_avx2_allowed(int allowed) {
 static inline __attribute__((always_inline)) void narrow_staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
                                                                 char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                                                 const int E, step_function *step, const int stream) {
-    if (E == 1 && along_n >= ONE_BYTE_STAGED_ROW_BYTES)
+    if (staged_row_bytes(E, along_n) == ONE_BYTE_STAGED_ROW_BYTES)
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, ONE_BYTE_STAGED_ROW_BYTES, step, stream);
     else
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, step, stream);
@@ -550,7 +557,7 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
 // 1-byte tiles, with steps of four lines a row where they have rows enough along for one.
 static inline __attribute__((always_inline)) void skewed_one_byte(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
                                                                    ptrdiff_t along_n, ptrdiff_t across_n, const int stream, int before, int after) {
-    if (along_n >= ONE_BYTE_STAGED_ROW_BYTES)
+    if (staged_row_bytes(1, along_n) == ONE_BYTE_STAGED_ROW_BYTES)
         staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2, stream, before, after);
     else
         staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2, stream, before, after);
@@ -592,9 +599,9 @@ int rl_staged_skewed_line_sides(const void *dst, ptrdiff_t dst_across, ptrdiff_t
     const ptrdiff_t E = element_size;
     if (!staged_applies(along_n, across_n, E) || ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) == 0) return 0;
 #if defined(__x86_64__)
-    // staged_skewed's own conditions, and its steps' rows (skewed_one_byte's for 1-byte tiles).
+    // staged_skewed's own conditions, and the rows of its steps.
     if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0 || (E <= 2 && !rl_avx2_narrow_kernels())) return 0;
-    const ptrdiff_t H = (E == 1 && along_n >= ONE_BYTE_STAGED_ROW_BYTES ? ONE_BYTE_STAGED_ROW_BYTES : STAGED_ROW_BYTES) / E;
+    const ptrdiff_t H = staged_row_bytes(E, along_n) / E;
     return RL_TRANSPOSE_LINES_BEFORE | (along_n % H == 0 ? RL_TRANSPOSE_LINES_AFTER : 0);
 #else
     return 0;
