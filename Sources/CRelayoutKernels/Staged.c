@@ -77,29 +77,12 @@ static inline __attribute__((always_inline)) void step_blocks(const char *stage,
 #define STAGED_AVX2 __attribute__((target("avx2")))
 
 // 1- and 2-byte steps with 32-byte registers, for half the interleaves of the 16-byte blocks
-// (u1 8192², 2 threads: 9.6 -> 10.2 GB/s; u2 4096² 10.0 -> 11.9): register k holds rows g + k and
-// g + N + k of one 16-byte column group j in its two lanes; the in-lane N x N interleave then leaves
-// in register i 32 bytes of out row j * N + i (lane 0: rows g..g+N-1, lane 1: the next N).
+// (u1 8192², 2 threads: 9.6 -> 10.2 GB/s; u2 4096² 10.0 -> 11.9): rows g..g+2N-1 (`row_bytes`
+// apart) of one 16-byte column group j through interleave_pair_avx2, whose register i is 32 bytes
+// of out row j * N + i (lane 0: rows g..g+N-1, lane 1: the next N).
 STAGED_AVX2 static inline __attribute__((always_inline)) void interleave_rows_avx2(const char *rows, ptrdiff_t row_bytes, char *out, const int E,
                                                                                      int g, int j, const int R) {
-    const int N = 16 / E;
-    __m256i v[16], w[16];
-#pragma clang loop unroll(full)
-    for (int k = 0; k < N; k++)
-        v[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(rows + (g + k) * row_bytes + 16 * j))),
-                                       _mm_loadu_si128((const __m128i *)(rows + (g + N + k) * row_bytes + 16 * j)), 1);
-#pragma clang loop unroll(full)
-    for (int round = 1; round < N; round *= 2) {
-#pragma clang loop unroll(full)
-        for (int i = 0; i < N / 2; i++) {
-            w[2 * i] = E == 1 ? _mm256_unpacklo_epi8(v[i], v[i + N / 2]) : _mm256_unpacklo_epi16(v[i], v[i + N / 2]);
-            w[2 * i + 1] = E == 1 ? _mm256_unpackhi_epi8(v[i], v[i + N / 2]) : _mm256_unpackhi_epi16(v[i], v[i + N / 2]);
-        }
-#pragma clang loop unroll(full)
-        for (int i = 0; i < N; i++) v[i] = w[i];
-    }
-#pragma clang loop unroll(full)
-    for (int i = 0; i < N; i++) _mm256_store_si256((__m256i *)(out + (j * N + i) * R + g * E), v[i]);
+    interleave_pair_avx2(0, rows, row_bytes, g, 16 * j, out + j * (16 / E) * R + g * E, R, E);
 }
 
 // A step from the stage (rows 64 bytes apart): H = piece / E rows, column group by column group.
