@@ -28,6 +28,11 @@ static inline __attribute__((always_inline)) void block_rows(const char *const *
     for (int i = 0; i < 16 / E; i++) store16(drows[i] + a_offset, v[i], 0);
 }
 
+// 2N source rows from row a (bytes from `column`) into N out rows from byte `offset`, 32 bytes each:
+// the 1- and 2-byte walks' pairs of blocks where the CPU has AVX2 (grouped_narrow_avx2); null
+// elsewhere, where they take N x N blocks.
+typedef void pair_function(const char *const *srows, ptrdiff_t a, ptrdiff_t column, char *const *out, ptrdiff_t offset);
+
 enum { PACKED_STRIP_BYTES = 16384 };
 
 int rl_transpose_strips_pack(ptrdiff_t row_elements, ptrdiff_t element_size) {
@@ -89,13 +94,15 @@ static void stream_strip(char *dst, const char *stage, ptrdiff_t bytes) {
 // With `packed`, strips whose rows lie back to back (rows that are not whole lines, where N of them
 // are) are staged whole and streamed out as one stretch of lines; other strips take ordinary stores.
 static inline __attribute__((always_inline)) void grouped_rows(const char *const *srows, char *const *drows,
-                                                               ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming, int packed) {
+                                                               ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming, int packed,
+                                                               pair_function *pair) {
     const ptrdiff_t N = 16 / E, line = 64 / E;
     const ptrdiff_t along_full = along_n - along_n % N, across_full = across_n - across_n % N;
     const ptrdiff_t along_lines = streaming ? along_full - along_full % line : 0;
     _Alignas(64) char staging[16 * 64];
     _Alignas(64) char strip[PACKED_STRIP_BYTES];
-    char *strip_rows[16];
+    char *strip_rows[16], *staging_rows[16];
+    for (ptrdiff_t r = 0; r < N; r++) staging_rows[r] = staging + r * 64;
     if (packed)
         for (ptrdiff_t r = 0; r < N; r++) strip_rows[r] = strip + r * along_n * E;
     int misaligned = 0;
@@ -111,8 +118,13 @@ static inline __attribute__((always_inline)) void grouped_rows(const char *const
             if (fetch_ahead && rows_ahead(a, b, line, along_lines, line, across_n, &ahead_a, &ahead_b))
 #pragma clang loop unroll(full)
                 for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(srows[ahead_a + k] + ahead_b * E + 15, 0, 2);
+            if (pair) {
+                pair(srows, a, b * E, staging_rows, 0);
+                pair(srows, a + 2 * N, b * E, staging_rows, 32);
+            } else {
 #pragma clang loop unroll(full)
-            for (ptrdiff_t k = 0; k < 4; k++) block_from_rows(srows, 0, 0, a + k * N, b * E, staging + k * 16, 64, E);
+                for (ptrdiff_t k = 0; k < 4; k++) block_from_rows(srows, 0, 0, a + k * N, b * E, staging + k * 16, 64, E);
+            }
             for (ptrdiff_t r = 0; r < N; r++) {
 #pragma clang loop unroll(full)
                 for (int q = 0; q < 4; q++) store16(drows[b + r] + a * E + 16 * q, load16(staging + r * 64 + 16 * q), 1);
@@ -123,11 +135,17 @@ static inline __attribute__((always_inline)) void grouped_rows(const char *const
         // in their lines). Grouped tiles are often only 32-96 rows deep, too shallow to fetch 64 rows
         // ahead, and their rows lie pages apart, where the hardware prefetchers do not follow.
         const int fetch_next = !streaming && (misaligned || (((uintptr_t)srows[0] + b * E + 15) & 63) < 16) && b + line < across_n;
-        for (ptrdiff_t a = along_lines; a < along_full; a += N) {
+        for (ptrdiff_t a = along_lines; a < along_full;) {
+            const int two = pair && a + 2 * N <= along_full;
             if (fetch_next)
-#pragma clang loop unroll(full)
-                for (ptrdiff_t k = 0; k < N; k++) __builtin_prefetch(srows[a + k] + b * E + 15 + 64);
-            block_rows(srows + a, b * E, out, a * E, E);
+                for (ptrdiff_t k = 0; k < (two ? 2 : 1) * N; k++) __builtin_prefetch(srows[a + k] + b * E + 15 + 64);
+            if (two) {
+                pair(srows, a, b * E, out, a * E);
+                a += 2 * N;
+            } else {
+                block_rows(srows + a, b * E, out, a * E, E);
+                a += N;
+            }
         }
         grouped_along_edge(srows, out, along_full, along_n, b, E);
         if (pack) stream_strip(drows[b], strip, N * along_n * E);
@@ -179,9 +197,9 @@ static inline __attribute__((always_inline)) void grouped_lines(const char *cons
 }
 
 static inline __attribute__((always_inline)) void grouped(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
-                                                          int lines, const int E, int streaming, int packed) {
+                                                          int lines, const int E, int streaming, int packed, pair_function *pair) {
     if (lines) grouped_lines(srows, drows, along_n, across_n, E, streaming);
-    else grouped_rows(srows, drows, along_n, across_n, E, streaming, packed);
+    else grouped_rows(srows, drows, along_n, across_n, E, streaming, packed, pair);
 }
 
 #if defined(__x86_64__)
@@ -189,8 +207,38 @@ static inline __attribute__((always_inline)) void grouped(const char *const *sro
 __attribute__((target("avx512f,avx512vl,avx512bw")))
 static void grouped_narrow_avx512(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
                                   int lines, ptrdiff_t E, int streaming, int packed) {
-    if (E == 1) grouped(srows, drows, along_n, across_n, lines, 1, streaming, packed);
-    else grouped(srows, drows, along_n, across_n, lines, 2, streaming, packed);
+    if (E == 1) grouped(srows, drows, along_n, across_n, lines, 1, streaming, packed, 0);
+    else grouped(srows, drows, along_n, across_n, lines, 2, streaming, packed, 0);
+}
+
+// Without AVX-512, where the CPU has AVX2: the 1- and 2-byte walks built for it, their blocks taken
+// two at a time in 32-byte registers (interleave_pair_registers), half the interleaves of 16-byte
+// blocks, which the baseline build also runs short of registers for. AMD EPYC Zen 3, 2 threads,
+// the 52 TTC u1 and u2 cases that reach these walks, alternating rounds, GB/s: geometric mean
+// 1.13x over three rounds and 1.04x over six (per case 0.82-1.65x, the same case moving 0.2-0.4
+// between the two runs: u1 28x28x48x28x48:1,3,0,4,2 1.65x and 1.23x, 75x75x96x96:1,0,3,2 1.46x
+// and 1.28x, 75x96x12x608:3,0,2,1 1.07x and 1.26x); over all 57 TTC cases (alternate.py, three
+// rounds) paired GB/s u1 1.038, u2 1.024.
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void pair_to_rows(const char *const *srows, ptrdiff_t a,
+                                                                                                ptrdiff_t column, char *const *out,
+                                                                                                ptrdiff_t offset, const int E) {
+    __m256i v[16];
+    interleave_pair_registers(srows, 0, 0, a, column, v, E);
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 16 / E; k++) _mm256_storeu_si256((__m256i *)(out[k] + offset), v[k]);
+}
+__attribute__((target("avx2"))) static void pair_u1_avx2(const char *const *srows, ptrdiff_t a, ptrdiff_t column, char *const *out,
+                                                         ptrdiff_t offset) {
+    pair_to_rows(srows, a, column, out, offset, 1);
+}
+__attribute__((target("avx2"))) static void pair_u2_avx2(const char *const *srows, ptrdiff_t a, ptrdiff_t column, char *const *out,
+                                                         ptrdiff_t offset) {
+    pair_to_rows(srows, a, column, out, offset, 2);
+}
+__attribute__((target("avx2"))) static void grouped_narrow_avx2(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
+                                                                int lines, ptrdiff_t E, int streaming, int packed) {
+    if (E == 1) grouped(srows, drows, along_n, across_n, lines, 1, streaming, packed, pair_u1_avx2);
+    else grouped(srows, drows, along_n, across_n, lines, 2, streaming, packed, pair_u2_avx2);
 }
 #endif
 
@@ -384,12 +432,16 @@ void rl_transpose_tile_grouped(const void *src, rl_row_group along, void *dst, r
         grouped_narrow_avx512(srows, drows, along_rows, across_rows, lines, E, streaming, packed);
         return;
     }
+    if (E <= 2 && rl_avx2_narrow_kernels()) {
+        grouped_narrow_avx2(srows, drows, along_rows, across_rows, lines, E, streaming, packed);
+        return;
+    }
 #endif
     switch (E) {
-    case 1: grouped(srows, drows, along_rows, across_rows, lines, 1, streaming, packed); break;
-    case 2: grouped(srows, drows, along_rows, across_rows, lines, 2, streaming, packed); break;
-    case 4: grouped(srows, drows, along_rows, across_rows, lines, 4, streaming, packed); break;
-    case 8: grouped(srows, drows, along_rows, across_rows, lines, 8, streaming, packed); break;
-    default: grouped(srows, drows, along_rows, across_rows, lines, 16, streaming, packed); break;
+    case 1: grouped(srows, drows, along_rows, across_rows, lines, 1, streaming, packed, 0); break;
+    case 2: grouped(srows, drows, along_rows, across_rows, lines, 2, streaming, packed, 0); break;
+    case 4: grouped(srows, drows, along_rows, across_rows, lines, 4, streaming, packed, 0); break;
+    case 8: grouped(srows, drows, along_rows, across_rows, lines, 8, streaming, packed, 0); break;
+    default: grouped(srows, drows, along_rows, across_rows, lines, 16, streaming, packed, 0); break;
     }
 }

@@ -286,16 +286,16 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512bw"))
 }
 
 // Two N x N blocks at once in 32-byte registers (AVX2; for 1- and 2-byte elements, N = 16 / E):
-// register k holds source rows i + k and i + N + k from byte `column` in its two lanes, so that the
-// in-lane interleave leaves in register k the 32 bytes of out row k that the 2N rows give (lane 0
-// from rows i.., lane 1 from rows i + N..), stored at out + k * pitch. Half the interleaves of two
-// 16-byte blocks. Rows by source_row_at: from the table `rows`, else `stride` bytes apart.
-__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void interleave_pair_avx2(const char *const *rows, const char *base,
-                                                                                                        ptrdiff_t stride, ptrdiff_t i,
-                                                                                                        ptrdiff_t column, char *out,
-                                                                                                        ptrdiff_t pitch, const int E) {
+// v[k] holds source rows i + k and i + N + k from byte `column` in its two lanes, so that the
+// in-lane interleave leaves in v[k] the 32 bytes of out row k that the 2N rows give (lane 0 from
+// rows i.., lane 1 from rows i + N..). Half the interleaves of two 16-byte blocks. Rows by
+// source_row_at: from the table `rows`, else `stride` bytes apart.
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void interleave_pair_registers(const char *const *rows,
+                                                                                                             const char *base, ptrdiff_t stride,
+                                                                                                             ptrdiff_t i, ptrdiff_t column,
+                                                                                                             __m256i *v, const int E) {
     const int N = 16 / E;
-    __m256i v[16], w[16];
+    __m256i w[16];
 #pragma clang loop unroll(full)
     for (int k = 0; k < N; k++)
         v[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(source_row_at(rows, base, stride, i + k) + column))),
@@ -310,8 +310,17 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) voi
 #pragma clang loop unroll(full)
         for (int k = 0; k < N; k++) v[k] = w[k];
     }
+}
+
+// The pair stored to out rows `pitch` bytes apart (32-byte aligned).
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void interleave_pair_avx2(const char *const *rows, const char *base,
+                                                                                                        ptrdiff_t stride, ptrdiff_t i,
+                                                                                                        ptrdiff_t column, char *out,
+                                                                                                        ptrdiff_t pitch, const int E) {
+    __m256i v[16];
+    interleave_pair_registers(rows, base, stride, i, column, v, E);
 #pragma clang loop unroll(full)
-    for (int k = 0; k < N; k++) _mm256_store_si256((__m256i *)(out + k * pitch), v[k]);
+    for (int k = 0; k < 16 / E; k++) _mm256_store_si256((__m256i *)(out + k * pitch), v[k]);
 }
 #endif
 
