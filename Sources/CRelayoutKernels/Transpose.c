@@ -5,13 +5,19 @@
 
 #include "TransposeBlocks.h"
 
+// 2N source rows from row i (base + i * stride, N = 16 / E) into N out rows `pitch` bytes apart, 32
+// bytes each: the 1- and 2-byte walks' pairs of blocks where the CPU has AVX2 (tile_narrow_avx2);
+// null elsewhere, where they take N x N blocks.
+typedef void stride_pair_function(const char *base, ptrdiff_t stride, ptrdiff_t i, char *out, ptrdiff_t pitch);
+
 // A tile in line-by-line super-blocks: L = 64 / E source rows by L destination rows, so that every
 // source line is read whole while it is in L1 and every destination line is written whole, from an
 // L1 staging buffer. Power-of-two row strides map all rows of a tile to a few cache sets; touching
 // each line once, completely, is what keeps those strides at full speed. Streaming stores, when
 // asked for, write the staged lines.
 static inline __attribute__((always_inline)) void tile_lines(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
-                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming) {
+                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming,
+                                                       stride_pair_function *pair) {
     const ptrdiff_t N = 16 / E, L = 64 / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_lines = along_n - along_n % L, across_lines = across_n - across_n % L;
@@ -34,15 +40,22 @@ static inline __attribute__((always_inline)) void tile_lines(const char *src, pt
                 // L1 buffer that does not alias (2 threads, u1 4096²: 17 -> 20-24 GB/s, 8192²: 15-17
                 // -> 20-21.5; u2 4096² 24-31 -> 29-38 once the line walk fetched ahead; but 6 KiB
                 // rows, two sets, 24 -> 19, and 4-byte blocks gain nothing).
-                _Alignas(64) char rows[16 * 64];
-                for (ptrdiff_t ab = 0; ab < L; ab += N) {
-#pragma clang loop unroll(full)
-                    for (int r = 0; r < N; r++)
+                _Alignas(64) char rows[32 * 64];
+                const ptrdiff_t group = pair ? 2 * N : N;
+                for (ptrdiff_t ab = 0; ab < L; ab += group) {
+                    for (int r = 0; r < group; r++)
 #pragma clang loop unroll(full)
                         for (int q = 0; q < 4; q++) store16(rows + r * 64 + 16 * q, load16(src + (a + ab + r) * src_row + b * E + 16 * q), 0);
 #pragma clang loop unroll(full)
-                    for (ptrdiff_t bb = 0; bb < L; bb += N) block(rows + bb * E, 64, staging + bb * 64 + ab * E, 64, E, 0);
+                    for (ptrdiff_t bb = 0; bb < L; bb += N) {
+                        if (pair) pair(rows + bb * E, 64, 0, staging + bb * 64 + ab * E, 64);
+                        else block(rows + bb * E, 64, staging + bb * 64 + ab * E, 64, E, 0);
+                    }
                 }
+            } else if (pair) {
+                for (ptrdiff_t ab = 0; ab < L; ab += 2 * N)
+#pragma clang loop unroll(full)
+                    for (ptrdiff_t bb = 0; bb < L; bb += N) pair(src + (b + bb) * E, src_row, a + ab, staging + bb * 64 + ab * E, 64);
             } else {
                 for (ptrdiff_t ab = 0; ab < L; ab += N)
 #pragma clang loop unroll(full)
@@ -64,7 +77,8 @@ static inline __attribute__((always_inline)) void tile_lines(const char *src, pt
 // blocks of each 64-byte stretch are staged in L1 first, so each destination line is written whole
 // (16 rows of partial lines at once would overflow the write-combining buffers).
 static inline __attribute__((always_inline)) void tile_rows(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
-                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming) {
+                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming,
+                                                       stride_pair_function *pair) {
     const ptrdiff_t N = 16 / E;
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_full = along_n - along_n % N, across_full = across_n - across_n % N;
@@ -95,9 +109,14 @@ static inline __attribute__((always_inline)) void tile_rows(const char *src, ptr
 #pragma clang loop unroll(full)
                 for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(src + (ahead_a + k) * src_row + ahead_b * E + 15, 0, 2);
             }
+            if (pair) {
+                pair(src + b * E, src_row, a, staging, 64);
+                pair(src + b * E, src_row, a + 2 * N, staging + 32, 64);
+            } else {
 #pragma clang loop unroll(full)
-            for (ptrdiff_t k = 0; k < 64 / 16; k++)
-                block(src + (a + k * N) * src_row + b * E, src_row, staging + k * 16, 64, E, 0);
+                for (ptrdiff_t k = 0; k < 64 / 16; k++)
+                    block(src + (a + k * N) * src_row + b * E, src_row, staging + k * 16, 64, E, 0);
+            }
             for (ptrdiff_t r = 0; r < N; r++) {
                 char *row = dst + (b + r) * dst_row + a * E;
 #pragma clang loop unroll(full)
@@ -107,12 +126,18 @@ static inline __attribute__((always_inline)) void tile_rows(const char *src, ptr
         // Ordinary stores (rows that start inside lines, copies under the streaming threshold):
         // the same fetching ahead, once per line of rows (2 threads, f4 4097x4099 21.5-22 ->
         // 23.5-25.5 GB/s, 7263x7265 20.3-22.3 -> 21.9-24.2, u2 and f8 alike; one thread 14 -> 17).
-        for (ptrdiff_t a = along_lines; a < along_full; a += N) {
+        for (ptrdiff_t a = along_lines; a < along_full;) {
             ptrdiff_t ahead_a, ahead_b;
             if (fetch_ahead && ((a * E) & 63) == 0 && rows_ahead(a, b, line, along_full, N, across_n, &ahead_a, &ahead_b))
 #pragma clang loop unroll(full)
                 for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(src + (ahead_a + k) * src_row + ahead_b * E + 15, 0, 2);
-            block(src + a * src_row + b * E, src_row, dst + b * dst_row + a * E, dst_row, E, 0);
+            if (pair && a + 2 * N <= along_full) {
+                pair(src + b * E, src_row, a, dst + b * dst_row + a * E, dst_row);
+                a += 2 * N;
+            } else {
+                block(src + a * src_row + b * E, src_row, dst + b * dst_row + a * E, dst_row, E, 0);
+                a += N;
+            }
         }
         tile_along_edge(src, src_row, dst, dst_row, along_full, along_n, b, E);
     }
@@ -120,16 +145,17 @@ static inline __attribute__((always_inline)) void tile_rows(const char *src, ptr
 }
 
 static inline __attribute__((always_inline)) void tile(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
-                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming) {
+                                                       ptrdiff_t along_n, ptrdiff_t across_n, const int E, int streaming,
+                                                       stride_pair_function *pair) {
     // Row strides that are multiples of 1 KiB put the rows of a tile into a few cache sets; there only
     // the line-by-line walk avoids re-fetching evicted lines. Elsewhere the row walk is faster. For
     // 1-byte elements, whose row walk fetches ahead, only multiples of 2 KiB need the line walk
     // (2 threads, u1: 7 KiB rows 19 -> 32 GB/s by row walk, 6 KiB rows 24 line walk vs 21).
     const ptrdiff_t aliasing = E == 1 ? 2047 : 1023;
     if ((((src_along | dst_across) * E) & aliasing) == 0)
-        tile_lines(src, src_along, dst, dst_across, along_n, across_n, E, streaming);
+        tile_lines(src, src_along, dst, dst_across, along_n, across_n, E, streaming, pair);
     else
-        tile_rows(src, src_along, dst, dst_across, along_n, across_n, E, streaming);
+        tile_rows(src, src_along, dst, dst_across, along_n, across_n, E, streaming, pair);
 }
 
 #if defined(__x86_64__)
@@ -141,8 +167,33 @@ static inline __attribute__((always_inline)) void tile(const char *src, ptrdiff_
 __attribute__((target("avx512f,avx512vl,avx512bw")))
 static void tile_narrow_avx512(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
                                ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int streaming) {
-    if (element_size == 1) tile(src, src_along, dst, dst_across, along_n, across_n, 1, streaming);
-    else tile(src, src_along, dst, dst_across, along_n, across_n, 2, streaming);
+    if (element_size == 1) tile(src, src_along, dst, dst_across, along_n, across_n, 1, streaming, 0);
+    else tile(src, src_along, dst, dst_across, along_n, across_n, 2, streaming, 0);
+}
+
+// Without AVX-512, where the CPU has AVX2: the 1- and 2-byte walks built for it, their blocks taken
+// two at a time in 32-byte registers (interleave_pair_registers), as Grouped.c's grouped_narrow_avx2.
+// AMD EPYC Zen 3, 2 threads, alternating rounds, GB/s: the nine TTC and 2-D u1 cases that reach
+// these walks 1.00-1.29x over six rounds (geometric mean 1.12x; 384x355x384:2,1,0 24.3 -> 31.3,
+// 355x384x384:0,2,1 23.1 -> 28.9, 608x75x12x96:3,2,1,0 15.3 -> 18.0, 1216x43408 21.8 -> 25.6); the
+// twelve u2 ones 0.93-1.03x over five (geometric mean about 1.0).
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void pair_by_stride(const char *base, ptrdiff_t stride, ptrdiff_t i,
+                                                                                                  char *out, ptrdiff_t pitch, const int E) {
+    __m256i v[16];
+    interleave_pair_registers(0, base, stride, i, 0, v, E);
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 16 / E; k++) _mm256_storeu_si256((__m256i *)(out + k * pitch), v[k]);
+}
+__attribute__((target("avx2"))) static void pair_u1_avx2(const char *base, ptrdiff_t stride, ptrdiff_t i, char *out, ptrdiff_t pitch) {
+    pair_by_stride(base, stride, i, out, pitch, 1);
+}
+__attribute__((target("avx2"))) static void pair_u2_avx2(const char *base, ptrdiff_t stride, ptrdiff_t i, char *out, ptrdiff_t pitch) {
+    pair_by_stride(base, stride, i, out, pitch, 2);
+}
+__attribute__((target("avx2"))) static void tile_narrow_avx2(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
+                                                             ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int streaming) {
+    if (element_size == 1) tile(src, src_along, dst, dst_across, along_n, across_n, 1, streaming, pair_u1_avx2);
+    else tile(src, src_along, dst, dst_across, along_n, across_n, 2, streaming, pair_u2_avx2);
 }
 
 static int avx512_allowed = 1;
@@ -300,13 +351,17 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
         tile_narrow_avx512(s, src_along, d, dst_across, along_n, across_n, element_size, streaming);
         return;
     }
+    if (element_size <= 2 && rl_avx2_narrow_kernels()) {
+        tile_narrow_avx2(s, src_along, d, dst_across, along_n, across_n, element_size, streaming);
+        return;
+    }
 #endif
     switch (element_size) {
-    case 1: tile(s, src_along, d, dst_across, along_n, across_n, 1, streaming); break;
-    case 2: tile(s, src_along, d, dst_across, along_n, across_n, 2, streaming); break;
-    case 4: tile(s, src_along, d, dst_across, along_n, across_n, 4, streaming); break;
-    case 8: tile(s, src_along, d, dst_across, along_n, across_n, 8, streaming); break;
-    default: tile(s, src_along, d, dst_across, along_n, across_n, 16, streaming); break;
+    case 1: tile(s, src_along, d, dst_across, along_n, across_n, 1, streaming, 0); break;
+    case 2: tile(s, src_along, d, dst_across, along_n, across_n, 2, streaming, 0); break;
+    case 4: tile(s, src_along, d, dst_across, along_n, across_n, 4, streaming, 0); break;
+    case 8: tile(s, src_along, d, dst_across, along_n, across_n, 8, streaming, 0); break;
+    default: tile(s, src_along, d, dst_across, along_n, across_n, 16, streaming, 0); break;
     }
 }
 

@@ -1651,6 +1651,35 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testLineWalkOfNarrowTilesMatchesTheReference() throws {
+        // 1- and 2-byte tiles whose row strides on both sides are multiples of 1 KiB (2 KiB for 1-byte
+        // ones), neither streamed nor taking the wide walks: the line walk (Transpose.c's tile_lines),
+        // its blocks two at a time where AVX2 is on, and with source rows a multiple of 4 KiB apart
+        // through an L1 copy of the rows first. The engine's tile side and one with tails on both
+        // sides; AVX2 on and off.
+        try Self.withEachBuildWithoutAVX512 { avx2 in
+            for (elementSize, rows, columns) in [(2, 2048, 512), (2, 512, 2048), (1, 2048, 2048), (1, 2048, 4096)] {
+                for tile in [(along: 512, across: 512), (along: 300, across: 200)] {
+                    var tuning = CopyTuning.defaults
+                    tuning.streamingThresholdBytes = Int.max
+                    tuning.inlineThresholdBytes = Int.max
+                    tuning.wideTransposes = false
+                    tuning.tiles[elementSize] = .init(along: tile.along, across: tile.across)
+                    let source = try RawTensor(shape: [rows, columns], elementSize: elementSize)
+                    var rng = SeededGenerator(seed: UInt64(rows * 3 + columns + tile.along + elementSize))
+                    Self.fillRandom(source.storage, using: &rng)
+                    let view = try source.permuted([1, 0])
+                    let destination = try RawTensor(shape: view.shape, elementSize: elementSize)
+                    let plan = try CopyPlan(source: view.layout, destination: destination.layout, elementSize: elementSize, tuning: tuning, threads: 1)
+                    let what = "\(elementSize) B \(rows)x\(columns) tile \(tile) avx2 \(avx2)"
+                    XCTAssertFalse(plan.streaming, "\(what): \(plan)")
+                    try plan.execute(from: view, into: destination)
+                    Self.assertSameBytes(destination, try Self.referenceResult(view, destination), what)
+                }
+            }
+        }
+    }
+
     func testStagedWalkWithOrdinaryStoresMatchesTheReference() throws {
         // Without the AVX-512 walks, 1-byte tiles that are not streamed take the staged walk with
         // ordinary stores where rows on either side lie within 16 bytes of a multiple of 1 KiB:
