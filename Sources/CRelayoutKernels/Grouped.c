@@ -113,7 +113,35 @@ static inline __attribute__((always_inline)) void grouped_rows(const char *const
         // On a pass that first touches source lines, the lines 64 rows ahead (on into the next
         // line's pass near the end), into L2.
         const int fetch_ahead = along_lines > 0 && (((uintptr_t)srows[0] + b * E + 15) & 63) < 16;
-        for (ptrdiff_t a = 0; a < along_lines; a += line) {
+        // With pairs, 1-byte strips write two lines of each destination row per step (128 source
+        // rows): one line a row at a time is the pattern the staged walk left behind for being slow
+        // on the AMD EPYC Zen 3 (see Staged.c), and timing-only builds without the streamed stores
+        // ran these strips 1.4-2.6x as fast. Zen 3, 2 threads, alternating rounds, GB/s: the 24 TTC
+        // u1 cases that reach them 1.14x (three rounds; 28x352x28x4x48:4,0,3,2,1 14.1 -> 19.0,
+        // 75x75x96x96:1,0,3,2 17.1 -> 23.4, 28x48x28x28x48:4,0,3,2,1 21.2 -> 28.3; lowest 0.81x,
+        // 15x15x32x15x15x32:1,4,0,5,3,2); the 2-byte ones 1.03x, four lines 0.95-1.49x.
+        ptrdiff_t a0 = 0;
+        if (pair && E == 1) {
+            _Alignas(64) char wide[16 * 128];
+            char *wide_rows[16];
+            for (ptrdiff_t r = 0; r < N; r++) wide_rows[r] = wide + r * 128;
+            for (; a0 + 2 * line <= along_lines; a0 += 2 * line) {
+                for (ptrdiff_t l = 0; l < 2; l++) {
+                    const ptrdiff_t a = a0 + l * line;
+                    ptrdiff_t ahead_a, ahead_b;
+                    if (fetch_ahead && rows_ahead(a, b, line, along_lines, line, across_n, &ahead_a, &ahead_b))
+#pragma clang loop unroll(full)
+                        for (ptrdiff_t k = 0; k < line; k++) __builtin_prefetch(srows[ahead_a + k] + ahead_b * E + 15, 0, 2);
+                    pair(srows, a, b * E, wide_rows, l * 64);
+                    pair(srows, a + 2 * N, b * E, wide_rows, l * 64 + 32);
+                }
+                for (ptrdiff_t r = 0; r < N; r++) {
+                    stream_line64(drows[b + r] + a0 * E, wide + r * 128);
+                    stream_line64(drows[b + r] + a0 * E + 64, wide + r * 128 + 64);
+                }
+            }
+        }
+        for (ptrdiff_t a = a0; a < along_lines; a += line) {
             ptrdiff_t ahead_a, ahead_b;
             if (fetch_ahead && rows_ahead(a, b, line, along_lines, line, across_n, &ahead_a, &ahead_b))
 #pragma clang loop unroll(full)
