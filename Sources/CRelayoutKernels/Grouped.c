@@ -247,21 +247,13 @@ static void grouped_narrow_avx512(const char *const *srows, char *const *drows, 
 // between the two runs: u1 28x28x48x28x48:1,3,0,4,2 1.65x and 1.23x, 75x75x96x96:1,0,3,2 1.46x
 // and 1.28x, 75x96x12x608:3,0,2,1 1.07x and 1.26x); over all 57 TTC cases (alternate.py, three
 // rounds) paired GB/s u1 1.038, u2 1.024.
-__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void pair_to_rows(const char *const *srows, ptrdiff_t a,
-                                                                                                ptrdiff_t column, char *const *out,
-                                                                                                ptrdiff_t offset, const int E) {
-    __m256i v[16];
-    interleave_pair_registers(srows, 0, 0, a, column, v, E);
-#pragma clang loop unroll(full)
-    for (int k = 0; k < 16 / E; k++) _mm256_storeu_si256((__m256i *)(out[k] + offset), v[k]);
-}
 __attribute__((target("avx2"))) static void pair_u1_avx2(const char *const *srows, ptrdiff_t a, ptrdiff_t column, char *const *out,
                                                          ptrdiff_t offset) {
-    pair_to_rows(srows, a, column, out, offset, 1);
+    interleave_pair_avx2(srows, 0, 0, a, column, out, 0, 0, offset, 1);
 }
 __attribute__((target("avx2"))) static void pair_u2_avx2(const char *const *srows, ptrdiff_t a, ptrdiff_t column, char *const *out,
                                                          ptrdiff_t offset) {
-    pair_to_rows(srows, a, column, out, offset, 2);
+    interleave_pair_avx2(srows, 0, 0, a, column, out, 0, 0, offset, 2);
 }
 __attribute__((target("avx2"))) static void grouped_narrow_avx2(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n,
                                                                 int lines, ptrdiff_t E, int streaming, int packed) {

@@ -82,8 +82,8 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) voi
                 // eleven TTC u1 cases that take this walk 0.99-1.26x (geometric mean 1.15x;
                 // 32x15x15x15x15x32:5,4,3,2,1,0 17.4 -> 21.8, 15x15x32x15x15x32:1,5,4,0,3,2 17.4 ->
                 // 21.8, 112x15x15x15x5x32:5,4,3,2,1,0 14.9 -> 18.4), the four u2 ones 0.97-1.14x.
-                interleave_pair_avx2(srows, src, src_row, a, b * E, slot, 64, E);
-                interleave_pair_avx2(srows, src, src_row, a + 2 * N, b * E, slot + 32, 64, E);
+                interleave_pair_avx2(srows, src, src_row, a, b * E, 0, slot, 64, 0, E);
+                interleave_pair_avx2(srows, src, src_row, a + 2 * N, b * E, 0, slot, 64, 32, E);
             }
             // The line of step k - 1: its first on each row (k == 1), whose bytes before the row's
             // offset belong to the tile before, takes ordinary stores of this tile's bytes.

@@ -82,7 +82,7 @@ static inline __attribute__((always_inline)) void step_blocks(const char *stage,
 // of out row j * N + i (lane 0: rows g..g+N-1, lane 1: the next N).
 STAGED_AVX2 static inline __attribute__((always_inline)) void interleave_rows_avx2(const char *rows, ptrdiff_t row_bytes, char *out, const int E,
                                                                                      int g, int j, const int R) {
-    interleave_pair_avx2(0, rows, row_bytes, g, 16 * j, out + j * (16 / E) * R + g * E, R, E);
+    interleave_pair_avx2(0, rows, row_bytes, g, 16 * j, 0, out + j * (16 / E) * R + g * E, R, 0, E);
 }
 
 // A step from the stage (rows 64 bytes apart): H = piece / E rows, column group by column group.

@@ -177,18 +177,11 @@ static void tile_narrow_avx512(const char *src, ptrdiff_t src_along, char *dst, 
 // these walks 1.00-1.29x over six rounds (geometric mean 1.12x; 384x355x384:2,1,0 24.3 -> 31.3,
 // 355x384x384:0,2,1 23.1 -> 28.9, 608x75x12x96:3,2,1,0 15.3 -> 18.0, 1216x43408 21.8 -> 25.6); the
 // twelve u2 ones 0.93-1.03x over five (geometric mean about 1.0).
-__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void pair_by_stride(const char *base, ptrdiff_t stride, ptrdiff_t i,
-                                                                                                  char *out, ptrdiff_t pitch, const int E) {
-    __m256i v[16];
-    interleave_pair_registers(0, base, stride, i, 0, v, E);
-#pragma clang loop unroll(full)
-    for (int k = 0; k < 16 / E; k++) _mm256_storeu_si256((__m256i *)(out + k * pitch), v[k]);
-}
 __attribute__((target("avx2"))) static void pair_u1_avx2(const char *base, ptrdiff_t stride, ptrdiff_t i, char *out, ptrdiff_t pitch) {
-    pair_by_stride(base, stride, i, out, pitch, 1);
+    interleave_pair_avx2(0, base, stride, i, 0, 0, out, pitch, 0, 1);
 }
 __attribute__((target("avx2"))) static void pair_u2_avx2(const char *base, ptrdiff_t stride, ptrdiff_t i, char *out, ptrdiff_t pitch) {
-    pair_by_stride(base, stride, i, out, pitch, 2);
+    interleave_pair_avx2(0, base, stride, i, 0, 0, out, pitch, 0, 2);
 }
 __attribute__((target("avx2"))) static void tile_narrow_avx2(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
                                                              ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size, int streaming) {

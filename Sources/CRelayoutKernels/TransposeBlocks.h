@@ -312,15 +312,18 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) voi
     }
 }
 
-// The pair stored to out rows `pitch` bytes apart (32-byte aligned).
+// The pair stored to its N out rows, 32 bytes each from byte `offset`: rows from the table
+// `out_rows` where there is one (grouped tiles' destination rows), else `pitch` bytes apart from
+// `out` (a stage, or a plain tile's destination rows), as destination_row_at finds them.
 __attribute__((target("avx2"))) static inline __attribute__((always_inline)) void interleave_pair_avx2(const char *const *rows, const char *base,
                                                                                                         ptrdiff_t stride, ptrdiff_t i,
-                                                                                                        ptrdiff_t column, char *out,
-                                                                                                        ptrdiff_t pitch, const int E) {
+                                                                                                        ptrdiff_t column, char *const *out_rows,
+                                                                                                        char *out, ptrdiff_t pitch,
+                                                                                                        ptrdiff_t offset, const int E) {
     __m256i v[16];
     interleave_pair_registers(rows, base, stride, i, column, v, E);
 #pragma clang loop unroll(full)
-    for (int k = 0; k < 16 / E; k++) _mm256_store_si256((__m256i *)(out + k * pitch), v[k]);
+    for (int k = 0; k < 16 / E; k++) _mm256_storeu_si256((__m256i *)(destination_row_at(out_rows, out, pitch, k) + offset), v[k]);
 }
 #endif
 
