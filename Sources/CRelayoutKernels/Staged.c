@@ -50,11 +50,89 @@ static inline __attribute__((always_inline)) void stage_lines(const char *const 
     }
 }
 
+// The source lines the next step will read (rows a..a + L * per_row - 1 from byte `column`, one line
+// each, and where a row starts inside a line the next line too), requested a few at a time while a
+// step streams its L destination rows: per_row source rows after each (fetch_part). `per_row` is 0
+// where there is no later step. Spread so, the requests sit between the streaming stores instead of
+// all at once before the step, and take the next step's lines into L2: AMD EPYC Zen 3, 2 threads,
+// Benchmarks/ab-tiles.c, B/A against all of the step after next's lines requested into L1 before the
+// step: u1 8192² 1.29-1.38, 4096² 1.24, u2 4096² 1.21, 8192² 1.14 (the step after next, spread:
+// 1.14-1.16; into L1 or L2, even). `relayout bench`, three alternating rounds: u1 4096², 8192²,
+// 4097x4099, 7263x7265, 4096x4099, 4097x4096 1.22-1.45x, u2 1.11-1.35x; f4 TTC's grouped tiles at
+// whole-KiB strides (which take this walk; plain f4 tiles take the staggered one) 1.08-1.16x.
+typedef struct {
+    const char *const *srows;
+    const char *src;
+    ptrdiff_t src_row, a, column, per_row;
+} step_fetch;
+
+static const step_fetch no_fetch = {0, 0, 0, 0, 0, 0};
+
+// The fetch of the step after the one at (a, b): further along these rows, or on the next rows, over
+// destination rows [b_start, b_end); none past the tile's last step.
+static inline __attribute__((always_inline)) step_fetch next_step_fetch(const char *const *srows, const char *src, ptrdiff_t src_row,
+                                                                        ptrdiff_t a, ptrdiff_t b, ptrdiff_t b_start, ptrdiff_t b_end,
+                                                                        ptrdiff_t along_steps, const int E, const ptrdiff_t H) {
+    const ptrdiff_t L = 64 / E;
+    ptrdiff_t next_b = b + L, next_a = a;
+    if (next_b >= b_end) { next_b = b_start; next_a += H; }
+    if (next_a >= along_steps) return no_fetch;
+    return (step_fetch){srows, src, src_row, next_a, next_b * E, H / L};
+}
+
+// The part of `fetch` that goes with destination row r of the streaming step.
+static inline __attribute__((always_inline)) void fetch_part(const step_fetch *fetch, ptrdiff_t r) {
+    for (ptrdiff_t k = 0; k < fetch->per_row; k++) {
+        const char *row = source_row_at(fetch->srows, fetch->src, fetch->src_row, fetch->a + r * fetch->per_row + k) + fetch->column;
+        __builtin_prefetch(row, 0, 2);
+        if (((uintptr_t)row & 63) != 0) __builtin_prefetch(row + 63, 0, 2);
+    }
+}
+
+// 8- and 16-byte steps (4 to 32 rows) keep all of the step after next's lines requested into L1
+// before the step (fetch_step_after_next): spread over the step as for the narrower ones, they ran
+// slower (Benchmarks/ab-tiles.c, 2 threads, B/A of this over the spread requests: f8 4096² 1.15,
+// 4097x4099 1.13, 7263x7265 1.21; c16 4096² 1.00, 4097x4099 1.15, 7263x7265 1.21).
+enum { SPREAD_FETCH_MAX_E = 4 };
+
+// Requests the lines of the step after next (further along these rows, or on the next rows, over
+// destination rows [b_start, b_end)): grouped tiles' rows are short and far apart, too short for
+// the hardware prefetchers to pick up (one step ahead: f4 352x28x28x4x48:4,3,2,1,0 1.24x,
+// 48x28x28x4x352:4,3,2,1,0 1.25x, 48x28x28x28x48:4,3,2,1,0 1.15x; five alternating rounds, 2
+// threads). Two steps ahead, and the line of each piece's last byte too, for rows that start inside
+// lines: there a step's piece spans two lines, the first already fetched (one thread, f4 source
+// rows of 29060 bytes 3.9 -> 8.8 GB/s; 8192² 6.9 -> 8.2, two threads 13.2 -> 14.5).
+static inline __attribute__((always_inline)) void fetch_step_after_next(const char *const *srows, const char *src, ptrdiff_t src_row,
+                                                                        ptrdiff_t a, ptrdiff_t b, ptrdiff_t b_start, ptrdiff_t b_end,
+                                                                        ptrdiff_t along_steps, const int E, const ptrdiff_t H) {
+    const ptrdiff_t L = 64 / E;
+    ptrdiff_t next_b = b + 2 * L, next_a = a;
+    while (next_b >= b_end && next_a < along_steps) { next_b -= b_end - b_start; next_a += H; }
+    if (next_a >= along_steps) return;
+    for (ptrdiff_t r = 0; r < H; r++) {
+        const char *row = source_row_at(srows, src, src_row, next_a + r) + next_b * E;
+        __builtin_prefetch(row, 0, 3);
+        __builtin_prefetch(row + 63, 0, 3);
+    }
+}
+
+// What the step at (a, b) requests: the next step's lines, spread over its streaming (E <= 4), or
+// the step after next's before it (returning no_fetch).
+static inline __attribute__((always_inline)) step_fetch step_fetch_for(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t a,
+                                                                       ptrdiff_t b, ptrdiff_t b_start, ptrdiff_t b_end, ptrdiff_t along_steps,
+                                                                       const int E, const ptrdiff_t H) {
+    if (E <= SPREAD_FETCH_MAX_E) return next_step_fetch(srows, src, src_row, a, b, b_start, b_end, along_steps, E, H);
+    fetch_step_after_next(srows, src, src_row, a, b, b_start, b_end, along_steps, E, H);
+    return no_fetch;
+}
+
 // The staged rows of one step (64 / E rows, R bytes apart, `piece` bytes of each: R, or one line on
-// a tile's last rows) streamed to destination rows b.. from byte `column`.
+// a tile's last rows) streamed to destination rows b.. from byte `column`, with `fetch`'s requests.
 static inline __attribute__((always_inline)) void stream_rows(const char *out, char *const *drows, char *dst, ptrdiff_t dst_row, ptrdiff_t b,
-                                                              ptrdiff_t column, ptrdiff_t L, const int piece, const int R, const int stream) {
+                                                              ptrdiff_t column, ptrdiff_t L, const int piece, const int R, const int stream,
+                                                              const step_fetch *fetch) {
     for (ptrdiff_t r = 0; r < L; r++) {
+        fetch_part(fetch, r);
         char *row = destination_row_at(drows, dst, dst_row, b + r) + column;
 #pragma clang loop unroll(full)
         for (int o = 0; o < piece; o += 64) {
@@ -123,27 +201,6 @@ STAGED_AVX2 static void step_u1_avx2(const char *stage, char *out, int piece, in
 STAGED_AVX2 static void step_u2_avx2(const char *stage, char *out, int piece, int R) { step_sized_avx2(stage, out, piece, R, 2); }
 #endif
 
-// Requests the lines of the step after next (further along these rows, or on the next rows, over
-// destination rows [b_start, b_end)): grouped tiles' rows are short and far apart, too short for
-// the hardware prefetchers to pick up (one step ahead: f4 352x28x28x4x48:4,3,2,1,0 1.24x,
-// 48x28x28x4x352:4,3,2,1,0 1.25x, 48x28x28x28x48:4,3,2,1,0 1.15x; five alternating rounds, 2
-// threads). Two steps ahead, and the line of each piece's last byte too, for rows that start inside
-// lines: there a step's piece spans two lines, the first already fetched (one thread, f4 source
-// rows of 29060 bytes 3.9 -> 8.8 GB/s; 8192² 6.9 -> 8.2, two threads 13.2 -> 14.5).
-static inline __attribute__((always_inline)) void fetch_step_after_next(const char *const *srows, const char *src, ptrdiff_t src_row,
-                                                                        ptrdiff_t a, ptrdiff_t b, ptrdiff_t b_start, ptrdiff_t b_end,
-                                                                        ptrdiff_t along_steps, const int E, const ptrdiff_t H) {
-    const ptrdiff_t L = 64 / E;
-    ptrdiff_t next_b = b + 2 * L, next_a = a;
-    while (next_b >= b_end && next_a < along_steps) { next_b -= b_end - b_start; next_a += H; }
-    if (next_a >= along_steps) return;
-    for (ptrdiff_t r = 0; r < H; r++) {
-        const char *row = source_row_at(srows, src, src_row, next_a + r) + next_b * E;
-        __builtin_prefetch(row, 0, 3);
-        __builtin_prefetch(row + 63, 0, 3);
-    }
-}
-
 // The staggered walk (4-byte elements, plain tiles, into aligned rows or rows that start inside
 // lines): the staged walk's steps, but the H = piece / E rows of a step are read in STAGGER_LAGS
 // groups of N = 16 / E rows, group g one step behind group g - 1. At any time the groups read eight different line columns, so the source lines in flight
@@ -166,7 +223,7 @@ enum { STAGGER_LAGS = 8 };
 // One step into destination rows that start inside lines (the skewed form below), `carry` holding
 // the 64 bytes each of its rows left over from the row's previous step.
 static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
-                               int stream, int before);
+                               int stream, int before, const step_fetch *fetch);
 #endif
 
 // Over `bands` bands of H rows from row a0 (destination bytes from a0 * E) and `columns` columns of
@@ -209,10 +266,10 @@ static inline __attribute__((always_inline)) void staggered_walk(const char *src
             const char *out = ring + (done % STAGGER_LAGS) * step_bytes;
             const ptrdiff_t b = b0 + (done % columns) * L, a_bytes = (a0 + (done / columns) * H) * E;
 #if defined(__x86_64__)
-            if (carry) stream_step_skewed(out, dst, dst_row, b, a_bytes, L, carry + (b - b0) * 64, STAGED_ROW_BYTES, 1, before);
+            if (carry) stream_step_skewed(out, dst, dst_row, b, a_bytes, L, carry + (b - b0) * 64, STAGED_ROW_BYTES, 1, before, &no_fetch);
             else
 #endif
-                stream_rows(out, 0, dst, dst_row, b, a_bytes, L, piece, STAGED_ROW_BYTES, 1);
+                stream_rows(out, 0, dst, dst_row, b, a_bytes, L, piece, STAGED_ROW_BYTES, 1, &no_fetch);
         }
         if (++tc == columns) { tc = 0; tb++; }
     }
@@ -257,10 +314,10 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
     for (ptrdiff_t a = 0; a < along_steps; a += H) {
         for (ptrdiff_t b = 0; b < across_lines; b += L) {
             stage_lines(srows, src, src_row, a, b * E, stage, H);
-            fetch_step_after_next(srows, src, src_row, a, b, 0, across_lines, along_steps, E, H);
+            const step_fetch fetch = step_fetch_for(srows, src, src_row, a, b, 0, across_lines, along_steps, E, H);
             if (wide_step) wide_step(stage, out, R, R);
             else step_blocks(stage, out, E, R, R);
-            stream_rows(out, drows, dst, dst_row, b, a * E, L, R, R, stream);
+            stream_rows(out, drows, dst, dst_row, b, a * E, L, R, R, stream, &fetch);
         }
     }
     for (ptrdiff_t a = along_steps; a < along_lines; a += L)
@@ -268,7 +325,7 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
             stage_lines(srows, src, src_row, a, b * E, stage, L);
             if (wide_step) wide_step(stage, out, 64, R);
             else step_blocks(stage, out, E, 64, R);
-            stream_rows(out, drows, dst, dst_row, b, a * E, L, 64, R, stream);
+            stream_rows(out, drows, dst, dst_row, b, a * E, L, 64, R, stream, &no_fetch);
         }
     staged_remainders(srows, src, src_row, drows, dst, dst_row, along_n, along_lines, across_n, across_lines, E);
 }
@@ -388,9 +445,10 @@ static inline __attribute__((always_inline)) skewed_row skewed_row_at(char *dst,
 // Benchmarks/ab-tiles.c, 2 threads, 9-13 repetitions, B/A: f4 4097x4096 1.14 (one thread 1.22),
 // 4097x4099 1.08-1.14, 7263x7265 1.12, 2049x4099 1.09; f8 4097x4099 1.13, 7263x7265 0.99-1.13.
 STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L,
-                                            void *carry, int before) {
+                                            void *carry, int before, const step_fetch *fetch) {
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (ptrdiff_t r = 0; r < L; r++) {
+        fetch_part(fetch, r);
         const skewed_row row = skewed_row_at(dst, dst_row, b + r, a_bytes, (char *)carry + r * 64);
         char *at = row.at, *line = row.line, *kept = row.kept;
         const char *step = out + r * STAGED_ROW_BYTES;
@@ -430,8 +488,10 @@ STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_
 // -> 6.0-7.4 GB/s, 4097x4099 4.85 -> 5.25, 7263x7265 5.7 -> 6.55, f8 2049x2051 6.6 -> 8.6.) The
 // unaligned loads read up to 63 bytes before the out row and 64 past its carry: the callers pad both.
 static inline __attribute__((always_inline)) void join_step_lines(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes,
-                                                                  ptrdiff_t L, void *carry, const int R, const int stream, int before) {
+                                                                  ptrdiff_t L, void *carry, const int R, const int stream, int before,
+                                                                  const step_fetch *fetch) {
     for (ptrdiff_t r = 0; r < L; r++) {
+        fetch_part(fetch, r);
         const skewed_row row = skewed_row_at(dst, dst_row, b + r, a_bytes, (char *)carry + r * 64);
         char *at = row.at, *line = row.line, *kept = row.kept;
         const char *step = out + r * R;
@@ -455,16 +515,16 @@ static inline __attribute__((always_inline)) void join_step_lines(const char *ou
 
 // join_step_lines built for each width of step and store (constants, as in `staged`).
 static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
-                               int stream, int before) {
+                               int stream, int before, const step_fetch *fetch) {
     if ((L == 16 || L == 8) && R == STAGED_ROW_BYTES && stream && rl_avx2_narrow_kernels()) {
-        stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before);
+        stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch);
     } else if (R == ONE_BYTE_STAGED_ROW_BYTES) {
-        if (stream) join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 1, before);
-        else join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 0, before);
+        if (stream) join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 1, before, fetch);
+        else join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 0, before, fetch);
     } else if (stream) {
-        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 1, before);
+        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 1, before, fetch);
     } else {
-        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 0, before);
+        join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 0, before, fetch);
     }
 }
 
@@ -508,7 +568,7 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
         else
             for (ptrdiff_t a = 0; a < along_steps; a += H)
                 for (ptrdiff_t b = g; b < g_end; b += L) {
-                    fetch_step_after_next(0, src, src_row, a, b, g, g_end, along_steps, E, H);
+                    const step_fetch fetch = step_fetch_for(0, src, src_row, a, b, g, g_end, along_steps, E, H);
                     if (direct) {
                         step_rows_u1(src + a * src_row + b * E, src_row, out, R);
                     } else {
@@ -516,7 +576,7 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
                         if (wide_step) wide_step(stage, out, R, R);
                         else step_blocks(stage, out, E, R, R);
                     }
-                    stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4, R, stream, before);
+                    stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4, R, stream, before, &fetch);
                 }
         // Each row's last partial line: the tile's bytes of it, unless the tile after writes it whole.
         if (!leave && along_steps > 0)
