@@ -26,17 +26,36 @@ enum { STAGED_ROW_BYTES = 128 };
 // 15.2 GB/s, 8192² 13.4 -> 15.3, 4096x4099 11.5 -> 14.7; into rows inside lines (the skewed form,
 // 4 rounds) 4097x4099 10.2 -> 12.2, 4097x4096 10.7 -> 12.1, 7263x7265 11.5 -> 12.1. u2 came out
 // even (1.12x, 0.95x, 0.97x on the aligned shapes; in one process, Benchmarks/ab-tiles.c,
-// 0.96-1.22x), f8 8192² 0.98x, so the others keep two.
-enum { ONE_BYTE_STAGED_ROW_BYTES = 256 };
+// 0.96-1.22x), f8 8192² 0.98x, so the others keep two, except plain 4-byte tiles whose source
+// rows lie near multiples of 4 KiB (see four_byte_four_lines).
+enum { FOUR_LINE_STAGED_ROW_BYTES = 256 };
 // So do 8- and 16-byte grouped tiles (see wide_staged); the stage and out buffers are sized for the
 // 1-byte steps, which these fit.
 enum { GROUPED_WIDE_STAGED_ROW_BYTES = 256 };
 
-// The bytes a step writes into each destination row of a plain tile (and of a grouped 1-, 2- or
-// 4-byte one): four lines for 1-byte tiles with rows enough along for one, else two. The walks
-// below and the shared-line sides a tile can take (rl_staged_skewed_line_sides) both go by it.
-static inline ptrdiff_t staged_row_bytes(ptrdiff_t E, ptrdiff_t along_n) {
-    return E == 1 && along_n >= ONE_BYTE_STAGED_ROW_BYTES ? ONE_BYTE_STAGED_ROW_BYTES : STAGED_ROW_BYTES;
+// Plain 4-byte tiles whose source rows (`src_row` bytes apart) lie within a line of a multiple of
+// 4 KiB, with rows enough along, take four lines of each destination row per step (64 source rows)
+// in the plain staged walk rather than the staggered walk's two: with the next step's lines
+// requested over each step's streaming (step_fetch), the 64 rows of a step no longer need the
+// stagger to keep them apart in L1. AMD EPYC Zen 3, 2 threads, Benchmarks/ab-tiles.c, 9
+// repetitions, B/A: f4 4096² 1.02-1.07, 8192² 1.04, 4097x4099 1.09-1.18, 4097x4096 1.11,
+// 4096x4099 1.09, 2049x4099 1.15, 2049x4100 1.14, 7263x4099 1.18, 2049x4111 1.03, 4100x8200 1.00,
+// 6000x4099 0.99, 3000x9216 0.98-1.02. Elsewhere the staggered walk stays (source rows 388 to 3616
+// bytes past a multiple of 4 KiB: 7263x7265 0.85-0.88, 5000² 0.85, 4097x5000 0.94, 4097x4500
+// 0.94, 4097x7265 1.03, 4097x4200 1.10).
+static inline int four_byte_four_lines(ptrdiff_t src_row, ptrdiff_t along_n) {
+    const ptrdiff_t past = src_row & 4095;
+    return (past <= 64 || past >= 4096 - 64) && along_n >= FOUR_LINE_STAGED_ROW_BYTES / 4;
+}
+
+// The bytes a step writes into each destination row of a plain tile (source rows `src_row` bytes
+// apart) and of a grouped 1-, 2- or 4-byte one (`src_row` 0): four lines for 1-byte tiles with rows
+// enough along for one and for the 4-byte tiles of four_byte_four_lines, else two. The walks below
+// and the shared-line sides a tile can take (rl_staged_skewed_line_sides) both go by it.
+static inline ptrdiff_t staged_row_bytes(ptrdiff_t E, ptrdiff_t along_n, ptrdiff_t src_row) {
+    if (E == 1 && along_n >= FOUR_LINE_STAGED_ROW_BYTES) return FOUR_LINE_STAGED_ROW_BYTES;
+    if (E == 4 && src_row != 0 && four_byte_four_lines(src_row, along_n)) return FOUR_LINE_STAGED_ROW_BYTES;
+    return STAGED_ROW_BYTES;
 }
 
 // The source lines of one step (source rows a..a+H-1 from byte `column`, one line each) into
@@ -183,14 +202,14 @@ STAGED_AVX2 static inline __attribute__((always_inline)) void step_rows_avx2(con
         for (int j = 0; j < 4; j++) interleave_rows_avx2(rows, row_bytes, out, E, g, j, R);
 }
 STAGED_AVX2 static void step_rows_u1(const char *rows, ptrdiff_t row_bytes, char *out, int R) {
-    if (R == ONE_BYTE_STAGED_ROW_BYTES) step_rows_avx2(rows, row_bytes, out, 1, ONE_BYTE_STAGED_ROW_BYTES);
+    if (R == FOUR_LINE_STAGED_ROW_BYTES) step_rows_avx2(rows, row_bytes, out, 1, FOUR_LINE_STAGED_ROW_BYTES);
     else step_rows_avx2(rows, row_bytes, out, 1, STAGED_ROW_BYTES);
 }
 // Each size of step and out row compiled on its own: (piece, R) is (R, R) or (64, R).
 STAGED_AVX2 static inline __attribute__((always_inline)) void step_sized_avx2(const char *stage, char *out, int piece, int R, const int E) {
-    if (E == 1 && R == ONE_BYTE_STAGED_ROW_BYTES) {
-        if (piece == R) step_blocks_avx2(stage, out, E, ONE_BYTE_STAGED_ROW_BYTES, ONE_BYTE_STAGED_ROW_BYTES);
-        else step_blocks_avx2(stage, out, E, 64, ONE_BYTE_STAGED_ROW_BYTES);
+    if (E == 1 && R == FOUR_LINE_STAGED_ROW_BYTES) {
+        if (piece == R) step_blocks_avx2(stage, out, E, FOUR_LINE_STAGED_ROW_BYTES, FOUR_LINE_STAGED_ROW_BYTES);
+        else step_blocks_avx2(stage, out, E, 64, FOUR_LINE_STAGED_ROW_BYTES);
     } else if (piece == R) {
         step_blocks_avx2(stage, out, E, STAGED_ROW_BYTES, STAGED_ROW_BYTES);
     } else {
@@ -305,15 +324,15 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_steps = along_n - along_n % H, across_lines = across_n - across_n % L;
     const ptrdiff_t along_lines = along_n - along_n % L;
-    if (E == 4 && !srows) {
+    if (E == 4 && !srows && R == STAGED_ROW_BYTES) {
         staggered_walk(src, src_row, dst, dst_row, 0, 0, along_steps / H, across_lines / L, E, STAGED_ROW_BYTES, 0, 0);
         if (along_lines > along_steps) staggered_walk(src, src_row, dst, dst_row, along_steps, 0, 1, across_lines / L, E, 64, 0, 0);
         staged_remainders(srows, src, src_row, drows, dst, dst_row, along_n, along_lines, across_n, across_lines, E);
         return;
     }
     // Sized for the widest step, so that they are no variable-length arrays before inlining.
-    _Alignas(64) char stage[ONE_BYTE_STAGED_ROW_BYTES * 64];
-    _Alignas(64) char out[ONE_BYTE_STAGED_ROW_BYTES * 64];
+    _Alignas(64) char stage[FOUR_LINE_STAGED_ROW_BYTES * 64];
+    _Alignas(64) char out[FOUR_LINE_STAGED_ROW_BYTES * 64];
     for (ptrdiff_t a = 0; a < along_steps; a += H) {
         for (ptrdiff_t b = 0; b < across_lines; b += L) {
             stage_lines(srows, src, src_row, a, b * E, stage, H);
@@ -349,12 +368,12 @@ void rl_set_avx2_allowed(int allowed) {
 }
 
 // The walk, with steps of four lines a destination row for 1-byte tiles that have rows enough along
-// for one (ONE_BYTE_STAGED_ROW_BYTES), else two.
+// for one (FOUR_LINE_STAGED_ROW_BYTES), else two.
 static inline __attribute__((always_inline)) void narrow_staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
                                                                 char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                                                 const int E, step_function *step, const int stream) {
-    if (staged_row_bytes(E, along_n) == ONE_BYTE_STAGED_ROW_BYTES)
-        staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, ONE_BYTE_STAGED_ROW_BYTES, step, stream);
+    if (staged_row_bytes(E, along_n, 0) == FOUR_LINE_STAGED_ROW_BYTES)
+        staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, FOUR_LINE_STAGED_ROW_BYTES, step, stream);
     else
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, step, stream);
 }
@@ -396,7 +415,12 @@ static void staged(const char *const *srows, const char *src, ptrdiff_t src_alon
     switch (E) {
     case 1: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, narrow_step(1), 1); break;
     case 2: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, narrow_step(2), 1); break;
-    case 4: staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1); break;
+    case 4:
+        if (!srows && staged_row_bytes(4, along_n, src_along * 4) == FOUR_LINE_STAGED_ROW_BYTES)
+            staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, FOUR_LINE_STAGED_ROW_BYTES, 0, 1);
+        else
+            staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1);
+        break;
     case 8: wide_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 8); break;
     default: wide_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 16); break;
     }
@@ -521,9 +545,9 @@ static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, pt
                                int stream, int before, const step_fetch *fetch) {
     if ((L == 16 || L == 8) && R == STAGED_ROW_BYTES && stream && rl_avx2_narrow_kernels()) {
         stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch);
-    } else if (R == ONE_BYTE_STAGED_ROW_BYTES) {
-        if (stream) join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 1, before, fetch);
-        else join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, ONE_BYTE_STAGED_ROW_BYTES, 0, before, fetch);
+    } else if (R == FOUR_LINE_STAGED_ROW_BYTES) {
+        if (stream) join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, FOUR_LINE_STAGED_ROW_BYTES, 1, before, fetch);
+        else join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, FOUR_LINE_STAGED_ROW_BYTES, 0, before, fetch);
     } else if (stream) {
         join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, STAGED_ROW_BYTES, 1, before, fetch);
     } else {
@@ -550,9 +574,9 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
     // fetched ahead are gone before they are read).
     const ptrdiff_t past_kib = src_row & 1023;
     const int direct = E == 1 && stream && wide_step && past_kib >= 64 && past_kib <= 1024 - 64;
-    _Alignas(64) char stage[ONE_BYTE_STAGED_ROW_BYTES * 64];
+    _Alignas(64) char stage[FOUR_LINE_STAGED_ROW_BYTES * 64];
     // The out rows, and the 63 bytes before them that stream_step_skewed's loads read.
-    _Alignas(64) char out_and_margin[64 + ONE_BYTE_STAGED_ROW_BYTES * 64];
+    _Alignas(64) char out_and_margin[64 + FOUR_LINE_STAGED_ROW_BYTES * 64];
     char *out = out_and_margin + 64;
     // A row's carry, and 64 bytes past the last that its unaligned loads read.
     __m128i carry[SKEWED_GROUP_ROWS * 4 + 4];
@@ -566,7 +590,7 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
         if (before)
             for (ptrdiff_t b = g; b < g_end; b += N)
                 for (ptrdiff_t i = 0; i < L; i += N) block(src + (i - L) * src_row + b * E, src_row, (char *)(carry + (b - g) * 4) + i * E, 64, E, 0);
-        if (E == 4)
+        if (E == 4 && R == STAGED_ROW_BYTES)
             staggered_walk(src, src_row, dst, dst_row, 0, g, along_steps / H, (g_end - g) / L, E, STAGED_ROW_BYTES, (char *)carry, before);
         else
             for (ptrdiff_t a = 0; a < along_steps; a += H)
@@ -603,8 +627,8 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
 // 1-byte tiles, with steps of four lines a row where they have rows enough along for one.
 static inline __attribute__((always_inline)) void skewed_one_byte(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
                                                                    ptrdiff_t along_n, ptrdiff_t across_n, const int stream, int before, int after) {
-    if (staged_row_bytes(1, along_n) == ONE_BYTE_STAGED_ROW_BYTES)
-        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, ONE_BYTE_STAGED_ROW_BYTES, step_u1_avx2, stream, before, after);
+    if (staged_row_bytes(1, along_n, 0) == FOUR_LINE_STAGED_ROW_BYTES)
+        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, FOUR_LINE_STAGED_ROW_BYTES, step_u1_avx2, stream, before, after);
     else
         staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2, stream, before, after);
 }
@@ -629,7 +653,12 @@ static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdif
     switch (E) {
     case 1: skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 1, before, after); break;
     case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2, 1, before, after); break;
-    case 4: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1, before, after); break;
+    case 4:
+        if (staged_row_bytes(4, along_n, src_along * 4) == FOUR_LINE_STAGED_ROW_BYTES)
+            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, FOUR_LINE_STAGED_ROW_BYTES, 0, 1, before, after);
+        else
+            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1, before, after);
+        break;
     case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, 1, before, after); break;
     default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, 1, before, after); break;
     }
@@ -641,13 +670,14 @@ static int staged_applies(ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
     return E >= 1 && E <= 16 && (E & (E - 1)) == 0 && along_n >= STAGED_ROW_BYTES / E && across_n >= 64 / E;
 }
 
-int rl_staged_skewed_line_sides(const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
+int rl_staged_skewed_line_sides(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                                ptrdiff_t element_size) {
     const ptrdiff_t E = element_size;
     if (!staged_applies(along_n, across_n, E) || ((((uintptr_t)dst) | (uintptr_t)(dst_across * E)) & 63) == 0) return 0;
 #if defined(__x86_64__)
     // staged_skewed's own conditions, and the rows of its steps.
     if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0 || (E <= 2 && !rl_avx2_narrow_kernels())) return 0;
-    const ptrdiff_t H = staged_row_bytes(E, along_n) / E;
+    const ptrdiff_t H = staged_row_bytes(E, along_n, src_along * E) / E;
     return RL_TRANSPOSE_LINES_BEFORE | (along_n % H == 0 ? RL_TRANSPOSE_LINES_AFTER : 0);
 #else
     return 0;
@@ -678,8 +708,9 @@ int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdi
 #else
 void rl_set_avx2_allowed(int allowed) { (void)allowed; }
 
-int rl_staged_skewed_line_sides(const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size) {
-    (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
+int rl_staged_skewed_line_sides(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                                ptrdiff_t element_size) {
+    (void)src_along; (void)dst; (void)dst_across; (void)along_n; (void)across_n; (void)element_size;
     return 0;
 }
 

@@ -249,7 +249,7 @@ static int line_sides(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across
     if (across_n <= RL_MAX_CHANNELS || along_n <= RL_MAX_CHANNELS || dst_across == along_n ||
         joined_rows_walk(src_along, dst, dst_across, element_size, flags))
         return 0;
-    return rl_staged_skewed_line_sides(dst, dst_across, along_n, across_n, element_size);
+    return rl_staged_skewed_line_sides(src_along, dst, dst_across, along_n, across_n, element_size);
 }
 
 int rl_transpose_tile_line_flags(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,

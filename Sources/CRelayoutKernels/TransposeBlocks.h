@@ -357,7 +357,8 @@ int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, pt
 // Which of RL_TRANSPOSE_LINES_BEFORE / _AFTER rl_transpose_tile_staged can honour for a streamed tile:
 // none where it does not take the tile into rows inside lines; else _BEFORE, and _AFTER where its
 // steps reach the tile's end (the tile's rows along a whole number of steps).
-int rl_staged_skewed_line_sides(const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);
+int rl_staged_skewed_line_sides(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
+                                ptrdiff_t element_size);
 
 // The same through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n * E whole
 // lines): 1, or 0, having written nothing, where it does not apply.
