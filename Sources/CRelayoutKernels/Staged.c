@@ -26,35 +26,37 @@ enum { STAGED_ROW_BYTES = 128 };
 // 15.2 GB/s, 8192² 13.4 -> 15.3, 4096x4099 11.5 -> 14.7; into rows inside lines (the skewed form,
 // 4 rounds) 4097x4099 10.2 -> 12.2, 4097x4096 10.7 -> 12.1, 7263x7265 11.5 -> 12.1. u2 came out
 // even (1.12x, 0.95x, 0.97x on the aligned shapes; in one process, Benchmarks/ab-tiles.c,
-// 0.96-1.22x), f8 8192² 0.98x, so the others keep two, except plain 4-byte tiles whose source
-// rows lie near multiples of 4 KiB (see four_byte_four_lines).
+// 0.96-1.22x), f8 8192² 0.98x, so the others keep two, except plain 2- and 4-byte tiles whose
+// source rows lie near multiples of 4 KiB (see source_rows_near_whole_pages).
 enum { FOUR_LINE_STAGED_ROW_BYTES = 256 };
 // So do 8- and 16-byte grouped tiles (see wide_staged); the stage and out buffers are sized for the
 // 1-byte steps, which these fit.
 enum { GROUPED_WIDE_STAGED_ROW_BYTES = 256 };
 
-// Plain 4-byte tiles whose source rows (`src_row` bytes apart) lie within a line of a multiple of
-// 4 KiB, with rows enough along, take four lines of each destination row per step (64 source rows)
-// in the plain staged walk rather than the staggered walk's two: with the next step's lines
-// requested over each step's streaming (step_fetch), the 64 rows of a step no longer need the
-// stagger to keep them apart in L1. AMD EPYC Zen 3, 2 threads, Benchmarks/ab-tiles.c, 9
-// repetitions, B/A: f4 4096² 1.02-1.07, 8192² 1.04, 4097x4099 1.09-1.18, 4097x4096 1.11,
-// 4096x4099 1.09, 2049x4099 1.15, 2049x4100 1.14, 7263x4099 1.18, 2049x4111 1.03, 4100x8200 1.00,
-// 6000x4099 0.99, 3000x9216 0.98-1.02. Elsewhere the staggered walk stays (source rows 388 to 3616
-// bytes past a multiple of 4 KiB: 7263x7265 0.85-0.88, 5000² 0.85, 4097x5000 0.94, 4097x4500
-// 0.94, 4097x7265 1.03, 4097x4200 1.10).
-static inline int four_byte_four_lines(ptrdiff_t src_row, ptrdiff_t along_n) {
+// Plain 2- and 4-byte tiles whose source rows (`src_row` bytes apart) lie within a line of a
+// multiple of 4 KiB, with rows enough along, take four lines of each destination row per step (256 / E
+// source rows) rather than two (4-byte tiles: in the plain staged walk rather than the staggered
+// one): with the next step's lines requested over each step's streaming (step_fetch), the rows of a
+// step no longer need the stagger to keep them apart in L1. AMD EPYC Zen 3, 2 threads,
+// Benchmarks/ab-tiles.c, 9-11 repetitions, B/A: f4 4096² 1.02-1.07, 8192² 1.04, 4097x4099
+// 1.09-1.18, 4097x4096 1.11, 4096x4099 1.09, 2049x4099 1.15, 2049x4100 1.14, 7263x4099 1.18,
+// 2049x4111 1.03, 4100x8200 1.00, 6000x4099 0.99, 3000x9216 0.98-1.02; u2 4096² 1.18, 8192² 1.18,
+// 4097x4099 1.06, 4097x4096 1.09, 4096x4099 1.26, 2049x4099 1.08. Elsewhere they keep two (f4 source
+// rows 388 to 3616 bytes past a multiple of 4 KiB: 7263x7265 0.85-0.88, 5000² 0.85, 4097x5000 0.94,
+// 4097x4500 0.94, 4097x7265 1.03, 4097x4200 1.10; u2 at every stride, grouped tiles too, in the
+// engine: 0.78-1.14x, even overall).
+static inline int source_rows_near_whole_pages(ptrdiff_t src_row) {
     const ptrdiff_t past = src_row & 4095;
-    return (past <= 64 || past >= 4096 - 64) && along_n >= FOUR_LINE_STAGED_ROW_BYTES / 4;
+    return past <= 64 || past >= 4096 - 64;
 }
 
 // The bytes a step writes into each destination row of a plain tile (source rows `src_row` bytes
-// apart) and of a grouped 1-, 2- or 4-byte one (`src_row` 0): four lines for 1-byte tiles with rows
-// enough along for one and for the 4-byte tiles of four_byte_four_lines, else two. The walks below
-// and the shared-line sides a tile can take (rl_staged_skewed_line_sides) both go by it.
+// apart) and of a grouped 1-, 2- or 4-byte one (`src_row` 0): four lines for 1-byte tiles and for
+// the tiles of source_rows_near_whole_pages, with rows enough along for one, else two. The walks
+// below and the shared-line sides a tile can take (rl_staged_skewed_line_sides) both go by it.
 static inline ptrdiff_t staged_row_bytes(ptrdiff_t E, ptrdiff_t along_n, ptrdiff_t src_row) {
-    if (E == 1 && along_n >= FOUR_LINE_STAGED_ROW_BYTES) return FOUR_LINE_STAGED_ROW_BYTES;
-    if (E == 4 && src_row != 0 && four_byte_four_lines(src_row, along_n)) return FOUR_LINE_STAGED_ROW_BYTES;
+    if (along_n < FOUR_LINE_STAGED_ROW_BYTES / E) return STAGED_ROW_BYTES;
+    if (E == 1 || ((E == 2 || E == 4) && src_row != 0 && source_rows_near_whole_pages(src_row))) return FOUR_LINE_STAGED_ROW_BYTES;
     return STAGED_ROW_BYTES;
 }
 
@@ -207,7 +209,7 @@ STAGED_AVX2 static void step_rows_u1(const char *rows, ptrdiff_t row_bytes, char
 }
 // Each size of step and out row compiled on its own: (piece, R) is (R, R) or (64, R).
 STAGED_AVX2 static inline __attribute__((always_inline)) void step_sized_avx2(const char *stage, char *out, int piece, int R, const int E) {
-    if (E == 1 && R == FOUR_LINE_STAGED_ROW_BYTES) {
+    if (R == FOUR_LINE_STAGED_ROW_BYTES) {
         if (piece == R) step_blocks_avx2(stage, out, E, FOUR_LINE_STAGED_ROW_BYTES, FOUR_LINE_STAGED_ROW_BYTES);
         else step_blocks_avx2(stage, out, E, 64, FOUR_LINE_STAGED_ROW_BYTES);
     } else if (piece == R) {
@@ -367,12 +369,13 @@ void rl_set_avx2_allowed(int allowed) {
 #endif
 }
 
-// The walk, with steps of four lines a destination row for 1-byte tiles that have rows enough along
-// for one (FOUR_LINE_STAGED_ROW_BYTES), else two.
+// The walk, with steps of four lines a destination row where staged_row_bytes says (1-byte tiles
+// that have rows enough along for one, plain 2-byte ones with source rows near whole pages), else
+// two.
 static inline __attribute__((always_inline)) void narrow_staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
                                                                 char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                                                 const int E, step_function *step, const int stream) {
-    if (staged_row_bytes(E, along_n, 0) == FOUR_LINE_STAGED_ROW_BYTES)
+    if (staged_row_bytes(E, along_n, srows ? 0 : src_along * E) == FOUR_LINE_STAGED_ROW_BYTES)
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, FOUR_LINE_STAGED_ROW_BYTES, step, stream);
     else
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, step, stream);
@@ -652,7 +655,12 @@ static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdif
     const int before = (lines & RL_TRANSPOSE_LINES_BEFORE) != 0, after = (lines & RL_TRANSPOSE_LINES_AFTER) != 0;
     switch (E) {
     case 1: skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 1, before, after); break;
-    case 2: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2, 1, before, after); break;
+    case 2:
+        if (staged_row_bytes(2, along_n, src_along * 2) == FOUR_LINE_STAGED_ROW_BYTES)
+            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, FOUR_LINE_STAGED_ROW_BYTES, step_u2_avx2, 1, before, after);
+        else
+            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2, 1, before, after);
+        break;
     case 4:
         if (staged_row_bytes(4, along_n, src_along * 4) == FOUR_LINE_STAGED_ROW_BYTES)
             staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, FOUR_LINE_STAGED_ROW_BYTES, 0, 1, before, after);
