@@ -1,7 +1,8 @@
 // The staged walk: streamed tiles on CPUs without the AVX-512 walks (Skewed.c, Wide.c,
 // NarrowWide.c), for row strides that are multiples of 1 KiB, for rows that start inside lines, and
 // for 8- and 16-byte tiles (with CopyTuning.stagedTransposesAtAnyStride, all tiles) at every stride.
-// Plain 4-byte tiles into aligned rows take its staggered form (see staggered_walk).
+// Plain 4-byte tiles take its staggered form (see staggered_walk), but where their source rows lie
+// near multiples of 4 KiB (see source_rows_near_whole_pages).
 //
 // Measured on an AMD EPYC (Zen 3, AVX2, 32 KiB 8-way L1, 512 KiB 8-way L2): there the 16-byte line
 // walk (Transpose.c) that streams one line into each of 64 / E destination rows per step runs at
@@ -19,7 +20,8 @@
 
 #if defined(__SSE2__)
 // 128 measured best for 4-byte elements (f4 8192², 2 threads: 64 bytes 10.8 GB/s, 128 15.3, 256
-// 13.5) and no worse than 256 for the others.
+// 13.5, with the step after next's lines all requested before each step) and no worse than 256 for
+// the others.
 enum { STAGED_ROW_BYTES = 128 };
 // 1-byte tiles take four lines of each destination row per step (256 source rows). AMD EPYC Zen 3,
 // 2 threads, `relayout bench`, alternating rounds: into aligned rows (3 rounds) u1 4096² 11.1 ->
@@ -38,7 +40,7 @@ enum { GROUPED_WIDE_STAGED_ROW_BYTES = 256 };
 // source rows) rather than two (4-byte tiles: in the plain staged walk rather than the staggered
 // one): with the next step's lines requested over each step's streaming (step_fetch), the rows of a
 // step no longer need the stagger to keep them apart in L1. AMD EPYC Zen 3, 2 threads,
-// Benchmarks/ab-tiles.c, 9-11 repetitions, B/A: f4 4096² 1.02-1.07, 8192² 1.04, 4097x4099
+// Benchmarks/ab-tiles.c, 9-11 repetitions, B/A: f4 4096² 1.00-1.21, 8192² 0.89-1.08 (even), 4097x4099
 // 1.09-1.18, 4097x4096 1.11, 4096x4099 1.09, 2049x4099 1.15, 2049x4100 1.14, 7263x4099 1.18,
 // 2049x4111 1.03, 4100x8200 1.00, 6000x4099 0.99, 3000x9216 0.98-1.02; u2 4096² 1.18, 8192² 1.18,
 // 4097x4099 1.06, 4097x4096 1.09, 4096x4099 1.26, 2049x4099 1.08. Elsewhere they keep two (f4 source
@@ -419,7 +421,7 @@ static void staged(const char *const *srows, const char *src, ptrdiff_t src_alon
     case 1: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, narrow_step(1), 1); break;
     case 2: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, narrow_step(2), 1); break;
     case 4:
-        if (!srows && staged_row_bytes(4, along_n, src_along * 4) == FOUR_LINE_STAGED_ROW_BYTES)
+        if (staged_row_bytes(4, along_n, srows ? 0 : src_along * 4) == FOUR_LINE_STAGED_ROW_BYTES)
             staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, FOUR_LINE_STAGED_ROW_BYTES, 0, 1);
         else
             staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1);
