@@ -28,14 +28,14 @@ enum { STAGED_ROW_BYTES = 128 };
 // 15.2 GB/s, 8192² 13.4 -> 15.3, 4096x4099 11.5 -> 14.7; into rows inside lines (the skewed form,
 // 4 rounds) 4097x4099 10.2 -> 12.2, 4097x4096 10.7 -> 12.1, 7263x7265 11.5 -> 12.1. u2 came out
 // even (1.12x, 0.95x, 0.97x on the aligned shapes; in one process, Benchmarks/ab-tiles.c,
-// 0.96-1.22x), f8 8192² 0.98x, so the others keep two, except plain 2- and 4-byte tiles whose
+// 0.96-1.22x), f8 8192² 0.98x, so the others keep two, except plain 2-, 4- and 8-byte tiles whose
 // source rows lie near multiples of 4 KiB (see source_rows_near_whole_pages).
 enum { FOUR_LINE_STAGED_ROW_BYTES = 256 };
 // So do 8- and 16-byte grouped tiles (see wide_staged); the stage and out buffers are sized for the
 // 1-byte steps, which these fit.
 enum { GROUPED_WIDE_STAGED_ROW_BYTES = 256 };
 
-// Plain 2- and 4-byte tiles whose source rows (`src_row` bytes apart) lie within a line of a
+// Plain 2-, 4- and 8-byte tiles whose source rows (`src_row` bytes apart) lie within a line of a
 // multiple of 4 KiB, with rows enough along, take four lines of each destination row per step (256 / E
 // source rows) rather than two (4-byte tiles: in the plain staged walk rather than the staggered
 // one): with the next step's lines requested over each step's streaming (step_fetch), the rows of a
@@ -43,22 +43,24 @@ enum { GROUPED_WIDE_STAGED_ROW_BYTES = 256 };
 // Benchmarks/ab-tiles.c, 9-11 repetitions, B/A: f4 4096² 1.00-1.21, 8192² 0.89-1.08 (even), 4097x4099
 // 1.09-1.18, 4097x4096 1.11, 4096x4099 1.09, 2049x4099 1.15, 2049x4100 1.14, 7263x4099 1.18,
 // 2049x4111 1.03, 4100x8200 1.00, 6000x4099 0.99, 3000x9216 0.98-1.02; u2 4096² 1.18, 8192² 1.18,
-// 4097x4099 1.06, 4097x4096 1.09, 4096x4099 1.26, 2049x4099 1.08. Elsewhere they keep two (f4 source
-// rows 388 to 3616 bytes past a multiple of 4 KiB: 7263x7265 0.85-0.88, 5000² 0.85, 4097x5000 0.94,
-// 4097x4500 0.94, 4097x7265 1.03, 4097x4200 1.10; u2 at every stride, grouped tiles too, in the
-// engine: 0.78-1.14x, even overall).
+// 4097x4099 1.06, 4097x4096 1.09, 4096x4099 1.26, 2049x4099 1.08; f8 4096² 1.11-1.28, 8192²
+// 1.04, 4097x4099 1.10-1.15, 4097x4096 1.16, 2049x2051 1.03-1.15, 4096x2051 1.01. Elsewhere they
+// keep two (f4 source rows 388 to 3616 bytes past a multiple of 4 KiB: 7263x7265 0.85-0.88, 5000²
+// 0.85, 4097x5000 0.94, 4097x4500 0.94, 4097x7265 1.03, 4097x4200 1.10; u2 at every stride,
+// grouped tiles too, in the engine: 0.78-1.14x, even overall).
 static inline int source_rows_near_whole_pages(ptrdiff_t src_row) {
     const ptrdiff_t past = src_row & 4095;
     return past <= 64 || past >= 4096 - 64;
 }
 
 // The bytes a step writes into each destination row of a plain tile (source rows `src_row` bytes
-// apart) and of a grouped 1-, 2- or 4-byte one (`src_row` 0): four lines for 1-byte tiles and for
-// the tiles of source_rows_near_whole_pages, with rows enough along for one, else two. The walks
-// below and the shared-line sides a tile can take (rl_staged_skewed_line_sides) both go by it.
+// apart) and of a grouped 1-, 2- or 4-byte one (`src_row` 0; grouped 8- and 16-byte ones see
+// wide_staged): four lines for 1-byte tiles and for the tiles of source_rows_near_whole_pages, with
+// rows enough along for one, else two. The walks below and the shared-line sides a tile can take
+// (rl_staged_skewed_line_sides) both go by it.
 static inline ptrdiff_t staged_row_bytes(ptrdiff_t E, ptrdiff_t along_n, ptrdiff_t src_row) {
     if (along_n < FOUR_LINE_STAGED_ROW_BYTES / E) return STAGED_ROW_BYTES;
-    if (E == 1 || ((E == 2 || E == 4) && src_row != 0 && source_rows_near_whole_pages(src_row))) return FOUR_LINE_STAGED_ROW_BYTES;
+    if (E == 1 || (E <= 8 && src_row != 0 && source_rows_near_whole_pages(src_row))) return FOUR_LINE_STAGED_ROW_BYTES;
     return STAGED_ROW_BYTES;
 }
 
@@ -402,7 +404,9 @@ static step_function *narrow_step(ptrdiff_t E) {
 // they keep two, as plain tiles do.
 static inline __attribute__((always_inline)) void wide_staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
                                                               char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n, const int E) {
-    if (srows && along_n >= GROUPED_WIDE_STAGED_ROW_BYTES / E)
+    if (!srows && staged_row_bytes(E, along_n, src_along * E) == FOUR_LINE_STAGED_ROW_BYTES)
+        staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, FOUR_LINE_STAGED_ROW_BYTES, 0, 1);
+    else if (srows && along_n >= GROUPED_WIDE_STAGED_ROW_BYTES / E)
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, GROUPED_WIDE_STAGED_ROW_BYTES, 0, 1);
     else
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, 0, 1);
@@ -669,7 +673,12 @@ static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdif
         else
             staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1, before, after);
         break;
-    case 8: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, 1, before, after); break;
+    case 8:
+        if (staged_row_bytes(8, along_n, src_along * 8) == FOUR_LINE_STAGED_ROW_BYTES)
+            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, FOUR_LINE_STAGED_ROW_BYTES, 0, 1, before, after);
+        else
+            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, 1, before, after);
+        break;
     default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, 1, before, after); break;
     }
     return 1;

@@ -1508,22 +1508,23 @@ final class EngineTests: XCTestCase {
     }
 
     func testStagedWalkOfTilesWithSourceRowsNearWholePagesMatchesTheReference() throws {
-        // Without the AVX-512 walks, plain 2- and 4-byte tiles whose source rows lie within a line of
-        // a multiple of 4 KiB (4096 and 4108 bytes apart here) take the staged walk with four lines
-        // of each destination row per step (256 / E source rows; for 4-byte tiles the plain walk
-        // instead of the staggered one): into aligned rows (704 and 1344 bytes) and rows that start
+        // Without the AVX-512 walks, plain 2-, 4- and 8-byte tiles whose source rows lie within a line
+        // of a multiple of 4 KiB (4096 and 4104 or 4108 bytes apart here) take the staged walk with
+        // four lines of each destination row per step (256 / E source rows; for 4-byte tiles the
+        // plain walk instead of the staggered one): into aligned rows (704, 1344, 2688 bytes) and rows that start
         // inside lines (323 elements; where tiles share a row's line, the flags that give it one
         // writer follow the four-line steps); tiles of whole steps and with a tail of part of a step
         // and of part of a line, the plane's last tile along too short for a four-line step (72 rows
-        // of 352, 36 of 336: two lines a row, for 4-byte tiles the staggered walk); one and two
-        // threads; AVX2 on and off.
+        // of 352, 36 and 16 of 336: two lines a row, for 4-byte tiles the staggered walk); one and
+        // two threads; AVX2 on and off.
         try Self.withEachBuildWithoutAVX512 { avx2 in
-            for elementSize in [2, 4] {
+            for elementSize in [2, 4, 8] {
                 let page = 4096 / elementSize, lines = 64 / elementSize
                 let tiles = elementSize == 2 ? [(along: 256, across: 64), (along: 300, across: 53), (along: 140, across: 40)]
-                                             : [(along: 128, across: 32), (along: 209, across: 53), (along: 150, across: 40)]
+                          : elementSize == 4 ? [(along: 128, across: 32), (along: 209, across: 53), (along: 150, across: 40)]
+                                             : [(along: 64, across: 16), (along: 100, across: 27), (along: 160, across: 40)]
                 for rows in [(elementSize == 2 ? 352 : 336), 323] {
-                    for columns in [page, page + 12 / elementSize] {
+                    for columns in [page, page + Swift.max(1, 12 / elementSize)] {
                         for tile in tiles {
                             try Self.assertStreamedTransposeMatchesReference(rows: rows, columns: columns, elementSize: elementSize, tile: tile,
                                                                              seed: UInt64(rows * 7 + columns + tile.along + lines),
