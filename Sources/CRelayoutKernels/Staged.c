@@ -633,13 +633,16 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
 // AVX2 steps) they gain (C harness, 2 threads, one process, six alternating rounds, medians: u1
 // 4097x4099 3.95 -> 4.8 GB/s, 7263x7265 4.85 -> 5.05, 2049x4097 3.2 -> 4.55; u2 6.35 -> 6.45, 6.3
 // -> 7.0, 4.2 -> 5.6; c16 1025x1027 15.6 -> 22.2, 1815x1817 14.0 -> 21.0, 2049x2051 14.5 -> 20.0).
-// 1-byte tiles, with steps of four lines a row where they have rows enough along for one.
-static inline __attribute__((always_inline)) void skewed_one_byte(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
-                                                                   ptrdiff_t along_n, ptrdiff_t across_n, const int stream, int before, int after) {
-    if (staged_row_bytes(1, along_n, 0) == FOUR_LINE_STAGED_ROW_BYTES)
-        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, FOUR_LINE_STAGED_ROW_BYTES, step_u1_avx2, stream, before, after);
+// The skewed walk with the step staged_row_bytes gives (four lines a row for 1-byte tiles with rows
+// enough along, and for 2-, 4- and 8-byte ones with source rows near whole pages; else two), each
+// size compiled on its own.
+static inline __attribute__((always_inline)) void skewed_sized(const char *src, ptrdiff_t src_along, char *dst, ptrdiff_t dst_across,
+                                                               ptrdiff_t along_n, ptrdiff_t across_n, const int E, step_function *step,
+                                                               const int stream, int before, int after) {
+    if (staged_row_bytes(E, along_n, src_along * E) == FOUR_LINE_STAGED_ROW_BYTES)
+        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, E, FOUR_LINE_STAGED_ROW_BYTES, step, stream, before, after);
     else
-        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 1, STAGED_ROW_BYTES, step_u1_avx2, stream, before, after);
+        staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, step, stream, before, after);
 }
 
 // Streamed tiles write the lines their rows share with the tiles beside them as the planner
@@ -655,31 +658,16 @@ static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdif
     if (((uintptr_t)dst & (uintptr_t)(E - 1)) != 0) return 0;
     if (E <= 2 && !rl_avx2_narrow_kernels()) return 0;
     if (!streamed) {
-        skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 0, 0, 0);
+        skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 1, step_u1_avx2, 0, 0, 0);
         return 1;
     }
     const int before = (lines & RL_TRANSPOSE_LINES_BEFORE) != 0, after = (lines & RL_TRANSPOSE_LINES_AFTER) != 0;
     switch (E) {
-    case 1: skewed_one_byte(src, src_along, dst, dst_across, along_n, across_n, 1, before, after); break;
-    case 2:
-        if (staged_row_bytes(2, along_n, src_along * 2) == FOUR_LINE_STAGED_ROW_BYTES)
-            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, FOUR_LINE_STAGED_ROW_BYTES, step_u2_avx2, 1, before, after);
-        else
-            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 2, STAGED_ROW_BYTES, step_u2_avx2, 1, before, after);
-        break;
-    case 4:
-        if (staged_row_bytes(4, along_n, src_along * 4) == FOUR_LINE_STAGED_ROW_BYTES)
-            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, FOUR_LINE_STAGED_ROW_BYTES, 0, 1, before, after);
-        else
-            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1, before, after);
-        break;
-    case 8:
-        if (staged_row_bytes(8, along_n, src_along * 8) == FOUR_LINE_STAGED_ROW_BYTES)
-            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, FOUR_LINE_STAGED_ROW_BYTES, 0, 1, before, after);
-        else
-            staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 8, STAGED_ROW_BYTES, 0, 1, before, after);
-        break;
-    default: staged_walk_skewed(src, src_along, dst, dst_across, along_n, across_n, 16, STAGED_ROW_BYTES, 0, 1, before, after); break;
+    case 1: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 1, step_u1_avx2, 1, before, after); break;
+    case 2: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 2, step_u2_avx2, 1, before, after); break;
+    case 4: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 4, 0, 1, before, after); break;
+    case 8: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 8, 0, 1, before, after); break;
+    default: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 16, 0, 1, before, after); break;
     }
     return 1;
 }
