@@ -373,10 +373,10 @@ void rl_set_avx2_allowed(int allowed) {
 #endif
 }
 
-// The walk, with steps of four lines a destination row where staged_row_bytes says (1-byte tiles
-// that have rows enough along for one, plain 2-byte ones with source rows near whole pages), else
-// two.
-static inline __attribute__((always_inline)) void narrow_staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
+// The walk with the step staged_row_bytes gives (four lines a destination row for 1-byte tiles that
+// have rows enough along for one, and for plain 2-, 4- and 8-byte ones with source rows near whole
+// pages; else two), each size compiled on its own.
+static inline __attribute__((always_inline)) void staged_sized(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
                                                                 char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                                                 const int E, step_function *step, const int stream) {
     if (staged_row_bytes(E, along_n, srows ? 0 : src_along * E) == FOUR_LINE_STAGED_ROW_BYTES)
@@ -404,12 +404,10 @@ static step_function *narrow_step(ptrdiff_t E) {
 // they keep two, as plain tiles do.
 static inline __attribute__((always_inline)) void wide_staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
                                                               char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n, const int E) {
-    if (!srows && staged_row_bytes(E, along_n, src_along * E) == FOUR_LINE_STAGED_ROW_BYTES)
-        staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, FOUR_LINE_STAGED_ROW_BYTES, 0, 1);
-    else if (srows && along_n >= GROUPED_WIDE_STAGED_ROW_BYTES / E)
+    if (srows && along_n >= GROUPED_WIDE_STAGED_ROW_BYTES / E)
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, GROUPED_WIDE_STAGED_ROW_BYTES, 0, 1);
     else
-        staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, 0, 1);
+        staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, 0, 1);
 }
 
 // One build of the walk per element size, streamed; 1-byte tiles also with ordinary stores.
@@ -418,18 +416,13 @@ static inline __attribute__((always_inline)) void wide_staged(const char *const 
 static void staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows, char *dst, ptrdiff_t dst_across,
                    ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E, int streamed) {
     if (!streamed) {
-        narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, narrow_step(1), 0);
+        staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, narrow_step(1), 0);
         return;
     }
     switch (E) {
-    case 1: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, narrow_step(1), 1); break;
-    case 2: narrow_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, narrow_step(2), 1); break;
-    case 4:
-        if (staged_row_bytes(4, along_n, srows ? 0 : src_along * 4) == FOUR_LINE_STAGED_ROW_BYTES)
-            staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, FOUR_LINE_STAGED_ROW_BYTES, 0, 1);
-        else
-            staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, STAGED_ROW_BYTES, 0, 1);
-        break;
+    case 1: staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, narrow_step(1), 1); break;
+    case 2: staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, narrow_step(2), 1); break;
+    case 4: staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, 0, 1); break;
     case 8: wide_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 8); break;
     default: wide_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 16); break;
     }
