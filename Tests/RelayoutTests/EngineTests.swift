@@ -1412,6 +1412,22 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testStagedWalkOfFourByteSourceRowsHalfKiBApartMatchesTheReference() throws {
+        // Without the AVX-512 walks, plain 4-byte tiles whose source rows lie a multiple of 512 bytes
+        // (but not of 1 KiB) apart take the staggered staged walk rather than the row walk: source
+        // rows of 1536 bytes (3 x 512, destination rows of 2320 elements past whole lines by none) and
+        // of 4608 bytes (9 x 512, destination rows of 75 elements, inside lines: the skewed form);
+        // tiles of whole steps and tiles with tails; one and two threads; AVX2 on and off.
+        try Self.withEachBuildWithoutAVX512 { avx2 in
+            for (rows, columns) in [(2320, 384), (75, 1152), (301, 1152)] {
+                for tile in [(along: 128, across: 64), (along: 5 * 32 + 17, across: 3 * 16 + 5)] {
+                    try Self.assertStreamedTransposeMatchesReference(rows: rows, columns: columns, elementSize: 4, tile: tile,
+                                                                     seed: UInt64(rows * 7 + columns), "avx2 \(avx2)")
+                }
+            }
+        }
+    }
+
     /// Runs `body` with the AVX-512 kernels turned off, once with the AVX2 build of the 1- and 2-byte
     /// steps and once with the 16-byte one (its argument says which), restoring both afterwards.
     static func withEachBuildWithoutAVX512(_ body: (Bool) throws -> Void) rethrows {
