@@ -465,36 +465,49 @@ static inline __attribute__((always_inline)) skewed_row skewed_row_at(char *dst,
 }
 
 // With AVX2, rows of 4- and 8-byte elements (which start a whole number of dwords into their lines)
-// take their two lines from aligned loads instead of join_step_lines' unaligned ones (below): the
-// carry and the step as six 32-byte parts, each 32-byte piece of the lines joined from the two parts
-// it spans, both rotated by the row's dword offset (vpermd) and blended. The unaligned loads cost a
+// take their two or four lines from aligned loads instead of join_step_lines' unaligned ones (below):
+// the carry and the step as 32-byte parts (six, or ten for four-line steps), each 32-byte piece of
+// the lines joined from the two parts it spans, both rotated by the row's dword offset (vpermd) and
+// blended. The unaligned loads cost a
 // fifth of the walk on an AMD EPYC (Zen 3): a timing-only build with them aligned (the same
 // instructions, wrong bytes) ran f4 4097x4096 1.21-1.25x as fast, and an AVX2 build of the same
 // unaligned loads no faster (0.98-1.06x).
 // Benchmarks/ab-tiles.c, 2 threads, 9-13 repetitions, B/A: f4 4097x4096 1.14 (one thread 1.22),
 // 4097x4099 1.08-1.14, 7263x7265 1.12, 2049x4099 1.09; f8 4097x4099 1.13, 7263x7265 0.99-1.13.
-STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L,
-                                            void *carry, int before, const step_fetch *fetch) {
+// Four-line steps (source rows near whole pages, see source_rows_near_whole_pages) had kept the
+// unaligned loads; rotated, ab-tiles, 13 repetitions, B/A: f4 4097x4099 1.08-1.09, 2049x4099 1.08,
+// 4097x4096 0.98, f8 4097x4099 1.04, 2049x2051 1.02; `relayout bench`, 7 alternating rounds, GB/s:
+// f4 4097x4099 1.10x, 4097x4096 1.21x, 2049x4099 1.04x, f8 4097x4099 1.08x.
+STAGED_AVX2 static inline __attribute__((always_inline)) void step_rotated(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b,
+                                                                            ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int before,
+                                                                            const step_fetch *fetch, const int R) {
+    // The carry's two 32-byte parts, then the step's R / 32; piece c of the row's lines spans parts
+    // c + 1 and c + 2 (the row's offset under 32 bytes) or c and c + 1.
+    enum { MAX_PARTS = FOUR_LINE_STAGED_ROW_BYTES / 32 + 2 };
+    const int P = R / 32;
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (ptrdiff_t r = 0; r < L; r++) {
         fetch_part(fetch, r);
         const skewed_row row = skewed_row_at(dst, dst_row, b + r, a_bytes, (char *)carry + r * 64);
         char *at = row.at, *line = row.line, *kept = row.kept;
-        const char *step = out + r * STAGED_ROW_BYTES;
+        const char *step = out + r * R;
         const int skew = row.skew;
-        __m256i part[6];
+        __m256i part[MAX_PARTS];
         part[0] = _mm256_loadu_si256((const __m256i *)kept);
         part[1] = _mm256_loadu_si256((const __m256i *)(kept + 32));
-        for (int j = 0; j < 4; j++) part[2 + j] = _mm256_load_si256((const __m256i *)(step + 32 * j));
+#pragma clang loop unroll(full)
+        for (int j = 0; j < P; j++) part[2 + j] = _mm256_load_si256((const __m256i *)(step + 32 * j));
         const int k = (skew & 31) >> 2;
         const __m256i index = _mm256_and_si256(_mm256_sub_epi32(iota, _mm256_set1_epi32(k)), _mm256_set1_epi32(7));
         const __m256i earlier = _mm256_cmpgt_epi32(_mm256_set1_epi32(k), iota);
-        __m256i piece[4];
+        __m256i piece[MAX_PARTS - 2];
         if (skew < 32) {
-            for (int c = 0; c < 4; c++)
+#pragma clang loop unroll(full)
+            for (int c = 0; c < P; c++)
                 piece[c] = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(part[2 + c], index), _mm256_permutevar8x32_epi32(part[1 + c], index), earlier);
         } else {
-            for (int c = 0; c < 4; c++)
+#pragma clang loop unroll(full)
+            for (int c = 0; c < P; c++)
                 piece[c] = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(part[1 + c], index), _mm256_permutevar8x32_epi32(part[c], index), earlier);
         }
         if (a_bytes != 0 || skew == 0 || before) {
@@ -503,11 +516,17 @@ STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_
         } else {
             memcpy(at, step, (size_t)(64 - skew));
         }
-        _mm256_stream_si256((__m256i *)(line + 64), piece[2]);
-        _mm256_stream_si256((__m256i *)(line + 96), piece[3]);
-        _mm256_storeu_si256((__m256i *)kept, part[4]);
-        _mm256_storeu_si256((__m256i *)(kept + 32), part[5]);
+#pragma clang loop unroll(full)
+        for (int c = 2; c < P; c++) _mm256_stream_si256((__m256i *)(line + 32 * c), piece[c]);
+        _mm256_storeu_si256((__m256i *)kept, part[P]);
+        _mm256_storeu_si256((__m256i *)(kept + 32), part[P + 1]);
     }
+}
+
+STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L,
+                                            void *carry, int before, const step_fetch *fetch, int R) {
+    if (R == FOUR_LINE_STAGED_ROW_BYTES) step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch, FOUR_LINE_STAGED_ROW_BYTES);
+    else step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch, STAGED_ROW_BYTES);
 }
 
 // Each row's lines are read at the row's offset into its lines with unaligned loads, from the
@@ -545,8 +564,8 @@ static inline __attribute__((always_inline)) void join_step_lines(const char *ou
 // join_step_lines built for each width of step and store (constants, as in `staged`).
 static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
                                int stream, int before, const step_fetch *fetch) {
-    if ((L == 16 || L == 8) && R == STAGED_ROW_BYTES && stream && rl_avx2_narrow_kernels()) {
-        stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch);
+    if ((L == 16 || L == 8) && stream && rl_avx2_narrow_kernels()) {
+        stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch, R);
     } else if (R == FOUR_LINE_STAGED_ROW_BYTES) {
         if (stream) join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, FOUR_LINE_STAGED_ROW_BYTES, 1, before, fetch);
         else join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, FOUR_LINE_STAGED_ROW_BYTES, 0, before, fetch);
