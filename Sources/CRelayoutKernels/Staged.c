@@ -222,6 +222,54 @@ STAGED_AVX2 static inline __attribute__((always_inline)) void step_sized_avx2(co
         step_blocks_avx2(stage, out, E, 64, STAGED_ROW_BYTES);
     }
 }
+// 4-byte steps where the CPU has AVX2: 8 x 8 blocks in 32-byte registers (unpacks, shuffles and a
+// lane exchange: 24 shuffles and 16 loads and stores per 256 bytes) instead of step_blocks' 4 x 4
+// (32 shuffles, 32 loads and stores). Their transposes were 7-18 % of the walk (a timing-only
+// build without them, ab-tiles: f4 8192² 1.07-1.08x, 4096² 1.18x). AMD EPYC Zen 3, 2 threads,
+// Benchmarks/ab-tiles.c, 13 repetitions, B/A: f4 8192² 1.04 and 1.07, 4096² 1.06, 4097x4099 1.06;
+// `relayout bench` (alternate.py, three rounds): 2-D paired GB/s 1.063 (8192² 1.24x, 4096² 1.11x,
+// 4097x4099 1.08x), TTC 1.001 (the grouped cases that take it 0.94-1.15x); seven rounds of chosen
+// cases read 0.95-1.13x. Plain tiles of other strides take the staggered walk's own 4 x 4 blocks.
+STAGED_AVX2 static inline __attribute__((always_inline)) void transpose8x8_f4(const char *stage, char *out, ptrdiff_t R) {
+    __m256 r[8], t[8], u[8];
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 8; k++) r[k] = _mm256_load_ps((const float *)(stage + k * 64));
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+    }
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
+        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+    }
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 4; k++) {
+        _mm256_store_ps((float *)(out + k * R), _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
+        _mm256_store_ps((float *)(out + (k + 4) * R), _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
+    }
+}
+
+STAGED_AVX2 static inline __attribute__((always_inline)) void step_blocks_f4_avx2(const char *stage, char *out, const int piece, const int R) {
+    const int H = piece / 4;
+#pragma clang loop unroll(full)
+    for (int j = 0; j < 16; j += 8)
+        for (int i = 0; i < H; i += 8) transpose8x8_f4(stage + i * 64 + j * 4, out + j * R + i * 4, R);
+}
+
+STAGED_AVX2 static void step_f4_avx2(const char *stage, char *out, int piece, int R) {
+    if (R == FOUR_LINE_STAGED_ROW_BYTES) {
+        if (piece == R) step_blocks_f4_avx2(stage, out, FOUR_LINE_STAGED_ROW_BYTES, FOUR_LINE_STAGED_ROW_BYTES);
+        else step_blocks_f4_avx2(stage, out, 64, FOUR_LINE_STAGED_ROW_BYTES);
+    } else if (piece == R) {
+        step_blocks_f4_avx2(stage, out, STAGED_ROW_BYTES, STAGED_ROW_BYTES);
+    } else {
+        step_blocks_f4_avx2(stage, out, 64, STAGED_ROW_BYTES);
+    }
+}
 STAGED_AVX2 static void step_u1_avx2(const char *stage, char *out, int piece, int R) { step_sized_avx2(stage, out, piece, R, 1); }
 STAGED_AVX2 static void step_u2_avx2(const char *stage, char *out, int piece, int R) { step_sized_avx2(stage, out, piece, R, 2); }
 #endif
@@ -361,7 +409,7 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
 #if defined(__x86_64__)
 static int avx2_allowed = 1;
 
-// Also whether 1- and 2-byte steps take their AVX2 build (step_u1_avx2, step_u2_avx2).
+// Also whether 1-, 2- and 4-byte steps take their AVX2 build (step_u1_avx2, step_u2_avx2, step_f4_avx2).
 int rl_avx2_narrow_kernels(void) { return __builtin_cpu_supports("avx2") && __atomic_load_n(&avx2_allowed, __ATOMIC_RELAXED); }
 #endif
 
@@ -422,7 +470,7 @@ static void staged(const char *const *srows, const char *src, ptrdiff_t src_alon
     switch (E) {
     case 1: staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, narrow_step(1), 1); break;
     case 2: staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, narrow_step(2), 1); break;
-    case 4: staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, 0, 1); break;
+    case 4: staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, rl_avx2_narrow_kernels() ? step_f4_avx2 : 0, 1); break;
     case 8: wide_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 8); break;
     default: wide_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 16); break;
     }
@@ -677,7 +725,7 @@ static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdif
     switch (E) {
     case 1: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 1, step_u1_avx2, 1, before, after); break;
     case 2: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 2, step_u2_avx2, 1, before, after); break;
-    case 4: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 4, 0, 1, before, after); break;
+    case 4: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 4, rl_avx2_narrow_kernels() ? step_f4_avx2 : 0, 1, before, after); break;
     case 8: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 8, 0, 1, before, after); break;
     default: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 16, 0, 1, before, after); break;
     }

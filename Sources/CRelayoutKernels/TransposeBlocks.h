@@ -225,8 +225,10 @@ int rl_avx512_transposes(void);
 // Whether the CPU has AVX-512 VBMI (byte permutes across the register), for the kernels that
 // need it on top of rl_avx512_transposes. Defined in Transpose.c.
 int rl_has_avx512_vbmi(void);
-// Whether 1- and 2-byte kernels without AVX-512 take their AVX2 builds (the CPU has AVX2, and
-// rl_set_avx2_allowed has not turned them off). Defined in Staged.c.
+// Whether kernels without AVX-512 take their AVX2 builds (the CPU has AVX2, and
+// rl_set_avx2_allowed has not turned them off): 1- and 2-byte steps and walks, the staged walk's
+// 4-byte steps, and its dword-rotated joins of 4- and 8-byte rows inside lines. (Named for the
+// first of them.) Defined in Staged.c.
 int rl_avx2_narrow_kernels(void);
 
 // vpermt2b (AVX-512 VBMI): bytes of the pair (a, b) picked by the low 7 bits of index's bytes. In

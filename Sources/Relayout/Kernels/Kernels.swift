@@ -15,8 +15,9 @@ enum Kernels {
     /// (AVX-512BW and VBMI, neither turned off), and so planned as bands that stream.
     static var transposesShortRuns: Bool { rl_short_runs_transpose(3) != 0 }
 
-    /// Whether the staged walk's 1- and 2-byte steps may run their AVX2 build where the CPU has it
-    /// (the default); tests turn it off to check the 16-byte build on such a CPU.
+    /// Whether the kernels without AVX-512 may run their AVX2 builds where the CPU has it (the
+    /// default): the staged walk's 1-, 2- and 4-byte steps, its rotated joins of 4- and 8-byte rows
+    /// inside lines, the joined row walk; tests turn it off to check the 16-byte builds on such a CPU.
     static func allowAVX2(_ allowed: Bool) { rl_set_avx2_allowed(allowed ? 1 : 0) }
 
     /// `count` elements along one dimension with arbitrary strides (a stride-0 source fills).
