@@ -231,10 +231,12 @@ static int rows_inside_lines_at(const void *dst, ptrdiff_t dst_across, ptrdiff_t
     return ((((uintptr_t)dst) | (uintptr_t)(dst_across * element_size)) & 63) != 0;
 }
 
-// Whether 4-byte source rows lie a multiple of 512 bytes apart (and so, with a 32 KiB 8-way L1, in
-// at most 8 of its 64 sets: 64 lines). The row walk below reads each source line in four strips of 4
-// destination rows, a tile's 512 rows along between them, so those lines come back from L2 each
-// time; the staged walk reads each once. Plain tiles only (grouped ones measured both ways). AMD
+// Whether 4-byte source rows lie a multiple of 512 bytes apart, so that their lines fall into at
+// most 8 of a 32 KiB 8-way L1's 64 sets (and an eighth of the L2's). The row walk below reads each
+// source line in four strips of 4 destination rows, a tile's rows along between them, so it reads
+// each line back from L2 three times; the staged walk reads each once. Rows so spaced measured
+// slower on the row walk than on the staged walk, other spacings not (the aliasing is the likely
+// cause, not pinned down). Plain tiles only (grouped ones measured both ways). AMD
 // EPYC Zen 3, 2 threads, `relayout bench`, 7 alternating rounds, GB/s: 59x2320x384:0,2,1 (rows of
 // 1536 bytes) 1.28x, 28x28x48x4x352:1,3,0,4,2 (5632) 1.26x, 355x384x384:0,2,1 1.23x,
 // 2320x59x384:2,1,0 (90624) 1.13x, 384x355x384:2,1,0 1.06x, but 75x96x12x608:2,0,3,1 (29184 bytes,
