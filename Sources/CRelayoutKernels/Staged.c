@@ -512,8 +512,8 @@ static inline __attribute__((always_inline)) skewed_row skewed_row_at(char *dst,
     return (skewed_row){at, at - skew, kept, skew};
 }
 
-// With AVX2, rows of 4- and 8-byte elements (which start a whole number of dwords into their lines)
-// take their two or four lines from aligned loads instead of join_step_lines' unaligned ones (below):
+// With AVX2, rows of 4- and 8-byte elements (which start a whole number of dwords into their lines),
+// and of 2-byte ones (see below), take their two or four lines from aligned loads instead of join_step_lines' unaligned ones (below):
 // the carry and the step as 32-byte parts (six, or ten for four-line steps), each 32-byte piece of
 // the lines joined from the two parts it spans, both rotated by the row's dword offset (vpermd) and
 // blended. The unaligned loads cost a
@@ -526,9 +526,15 @@ static inline __attribute__((always_inline)) skewed_row skewed_row_at(char *dst,
 // unaligned loads; rotated, ab-tiles, 13 repetitions, B/A: f4 4097x4099 1.08-1.09, 2049x4099 1.08,
 // 4097x4096 0.98, f8 4097x4099 1.04, 2049x2051 1.02; `relayout bench`, 7 alternating rounds, GB/s:
 // f4 4097x4099 1.10x, 4097x4096 1.21x, 2049x4099 1.04x, f8 4097x4099 1.08x.
+// 2-byte rows (L = 32), which may start 2 bytes past a dword, take the same rotation by the dwords
+// below their offset and then, where it is 2 bytes past, a shift of the row's pieces by 2 bytes
+// (a lane exchange and alignr each). ab-tiles, B/A against the unaligned loads: u2 4097x4099 1.075
+// (13 repetitions) and 1.045 (21), 4097x4096 1.111 and 1.101, 2049x4099 1.024; 4096x4099 (aligned
+// rows, not this walk) 1.008; `relayout bench`, 9 alternating rounds, GB/s: 4097x4099 0.95x,
+// 4097x4096 1.02x, 2049x4099 1.08x (f4 4097x4099, untouched, 0.99x in the same rounds).
 STAGED_AVX2 static inline __attribute__((always_inline)) void step_rotated(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b,
                                                                             ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int before,
-                                                                            const step_fetch *fetch, const int R) {
+                                                                            const step_fetch *fetch, const int R, const int two_byte) {
     // The carry's two 32-byte parts, then the step's R / 32; piece c of the row's lines spans parts
     // c + 1 and c + 2 (the row's offset under 32 bytes) or c and c + 1.
     enum { MAX_PARTS = FOUR_LINE_STAGED_ROW_BYTES / 32 + 2 };
@@ -545,18 +551,32 @@ STAGED_AVX2 static inline __attribute__((always_inline)) void step_rotated(const
         part[1] = _mm256_loadu_si256((const __m256i *)(kept + 32));
 #pragma clang loop unroll(full)
         for (int j = 0; j < P; j++) part[2 + j] = _mm256_load_si256((const __m256i *)(step + 32 * j));
-        const int k = (skew & 31) >> 2;
+        // 2-byte rows can start 2 bytes past a dword: rotate by the dwords below the offset, then
+        // shift the whole row's pieces 2 bytes on, each taking its first two from the piece before.
+        const int half = two_byte ? (skew & 2) : 0, dwords = skew - half;
+        const int k = (dwords & 31) >> 2;
         const __m256i index = _mm256_and_si256(_mm256_sub_epi32(iota, _mm256_set1_epi32(k)), _mm256_set1_epi32(7));
         const __m256i earlier = _mm256_cmpgt_epi32(_mm256_set1_epi32(k), iota);
-        __m256i piece[MAX_PARTS - 2];
-        if (skew < 32) {
+        __m256i piece[MAX_PARTS - 2], before_first = part[0];
+        if (dwords < 32) {
 #pragma clang loop unroll(full)
             for (int c = 0; c < P; c++)
                 piece[c] = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(part[2 + c], index), _mm256_permutevar8x32_epi32(part[1 + c], index), earlier);
+            if (two_byte)
+                before_first = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(part[1], index), _mm256_permutevar8x32_epi32(part[0], index), earlier);
         } else {
 #pragma clang loop unroll(full)
             for (int c = 0; c < P; c++)
                 piece[c] = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(part[1 + c], index), _mm256_permutevar8x32_epi32(part[c], index), earlier);
+            // Only its last dword is used, which comes from part[0] (k < 8).
+            if (two_byte) before_first = _mm256_permutevar8x32_epi32(part[0], index);
+        }
+        if (two_byte && half) {
+#pragma clang loop unroll(full)
+            for (int c = P - 1; c >= 0; c--) {
+                const __m256i previous = c > 0 ? piece[c - 1] : before_first;
+                piece[c] = _mm256_alignr_epi8(piece[c], _mm256_permute2x128_si256(previous, piece[c], 0x21), 14);
+            }
         }
         if (a_bytes != 0 || skew == 0 || before) {
             _mm256_stream_si256((__m256i *)line, piece[0]);
@@ -573,8 +593,14 @@ STAGED_AVX2 static inline __attribute__((always_inline)) void step_rotated(const
 
 STAGED_AVX2 static void stream_step_rotated(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L,
                                             void *carry, int before, const step_fetch *fetch, int R) {
-    if (R == FOUR_LINE_STAGED_ROW_BYTES) step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch, FOUR_LINE_STAGED_ROW_BYTES);
-    else step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch, STAGED_ROW_BYTES);
+    const int two_byte = L == 32;
+    if (R == FOUR_LINE_STAGED_ROW_BYTES) {
+        if (two_byte) step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch, FOUR_LINE_STAGED_ROW_BYTES, 1);
+        else step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch, FOUR_LINE_STAGED_ROW_BYTES, 0);
+    } else {
+        if (two_byte) step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch, STAGED_ROW_BYTES, 1);
+        else step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch, STAGED_ROW_BYTES, 0);
+    }
 }
 
 // Each row's lines are read at the row's offset into its lines with unaligned loads, from the
@@ -612,7 +638,7 @@ static inline __attribute__((always_inline)) void join_step_lines(const char *ou
 // join_step_lines built for each width of step and store (constants, as in `staged`).
 static void stream_step_skewed(const char *out, char *dst, ptrdiff_t dst_row, ptrdiff_t b, ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int R,
                                int stream, int before, const step_fetch *fetch) {
-    if ((L == 16 || L == 8) && stream && rl_avx2_narrow_kernels()) {
+    if ((L == 32 || L == 16 || L == 8) && stream && rl_avx2_narrow_kernels()) {
         stream_step_rotated(out, dst, dst_row, b, a_bytes, L, carry, before, fetch, R);
     } else if (R == FOUR_LINE_STAGED_ROW_BYTES) {
         if (stream) join_step_lines(out, dst, dst_row, b, a_bytes, L, carry, FOUR_LINE_STAGED_ROW_BYTES, 1, before, fetch);

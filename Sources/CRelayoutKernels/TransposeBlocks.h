@@ -227,7 +227,7 @@ int rl_avx512_transposes(void);
 int rl_has_avx512_vbmi(void);
 // Whether kernels without AVX-512 take their AVX2 builds (the CPU has AVX2, and
 // rl_set_avx2_allowed has not turned them off): 1- and 2-byte steps and walks, the staged walk's
-// 4-byte steps, and its dword-rotated joins of 4- and 8-byte rows inside lines. (Named for the
+// 4-byte steps, and its dword-rotated joins of 2-, 4- and 8-byte rows inside lines. (Named for the
 // first of them.) Defined in Staged.c.
 int rl_avx2_narrow_kernels(void);
 

@@ -16,7 +16,7 @@ enum Kernels {
     static var transposesShortRuns: Bool { rl_short_runs_transpose(3) != 0 }
 
     /// Whether the kernels without AVX-512 may run their AVX2 builds where the CPU has it (the
-    /// default): the staged walk's 1-, 2- and 4-byte steps, its rotated joins of 4- and 8-byte rows
+    /// default): the staged walk's 1-, 2- and 4-byte steps, its rotated joins of 2-, 4- and 8-byte rows
     /// inside lines, the joined row walk; tests turn it off to check the 16-byte builds on such a CPU.
     static func allowAVX2(_ allowed: Bool) { rl_set_avx2_allowed(allowed ? 1 : 0) }
 
