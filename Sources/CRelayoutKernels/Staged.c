@@ -536,7 +536,7 @@ STAGED_AVX2 static inline __attribute__((always_inline)) void step_rotated(const
                                                                             ptrdiff_t a_bytes, ptrdiff_t L, void *carry, int before,
                                                                             const step_fetch *fetch, const int R, const int two_byte) {
     // The carry's two 32-byte parts, then the step's R / 32; piece c of the row's lines spans parts
-    // c + 1 and c + 2 (the row's offset under 32 bytes) or c and c + 1.
+    // c + 1 and c + 2 (the whole dwords of the row's offset under 32 bytes) or c and c + 1.
     enum { MAX_PARTS = FOUR_LINE_STAGED_ROW_BYTES / 32 + 2 };
     const int P = R / 32;
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -568,7 +568,7 @@ STAGED_AVX2 static inline __attribute__((always_inline)) void step_rotated(const
 #pragma clang loop unroll(full)
             for (int c = 0; c < P; c++)
                 piece[c] = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(part[1 + c], index), _mm256_permutevar8x32_epi32(part[c], index), earlier);
-            // Only its last dword is used, which comes from part[0] (k < 8).
+            // Only its last 2 bytes are used, in its last dword, which comes from part[0] (k < 8).
             if (two_byte) before_first = _mm256_permutevar8x32_epi32(part[0], index);
         }
         if (two_byte && half) {
