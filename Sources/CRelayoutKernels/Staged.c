@@ -188,9 +188,16 @@ STAGED_AVX2 static inline __attribute__((always_inline)) void interleave_rows_av
     interleave_pair_avx2(0, rows, row_bytes, g, 16 * j, 0, out + j * (16 / E) * R + g * E, R, 0, E);
 }
 
-// A step from the stage (rows 64 bytes apart): H = piece / E rows, column group by column group.
+STAGED_AVX2 static inline __attribute__((always_inline)) void step_blocks_f4_avx2(const char *stage, char *out, const int piece, const int R);
+
+// A step from the stage (rows 64 bytes apart): H = piece / E rows, column group by column group
+// (4-byte steps: step_blocks_f4_avx2).
 STAGED_AVX2 static inline __attribute__((always_inline)) void step_blocks_avx2(const char *stage, char *out, const int E, const int piece,
                                                                                  const int R) {
+    if (E == 4) {
+        step_blocks_f4_avx2(stage, out, piece, R);
+        return;
+    }
     const int N = 16 / E, H = piece / E;
 #pragma clang loop unroll(full)
     for (int j = 0; j < 4; j++)
@@ -260,16 +267,7 @@ STAGED_AVX2 static inline __attribute__((always_inline)) void step_blocks_f4_avx
         for (int i = 0; i < H; i += 8) transpose8x8_f4(stage + i * 64 + j * 4, out + j * R + i * 4, R);
 }
 
-STAGED_AVX2 static void step_f4_avx2(const char *stage, char *out, int piece, int R) {
-    if (R == FOUR_LINE_STAGED_ROW_BYTES) {
-        if (piece == R) step_blocks_f4_avx2(stage, out, FOUR_LINE_STAGED_ROW_BYTES, FOUR_LINE_STAGED_ROW_BYTES);
-        else step_blocks_f4_avx2(stage, out, 64, FOUR_LINE_STAGED_ROW_BYTES);
-    } else if (piece == R) {
-        step_blocks_f4_avx2(stage, out, STAGED_ROW_BYTES, STAGED_ROW_BYTES);
-    } else {
-        step_blocks_f4_avx2(stage, out, 64, STAGED_ROW_BYTES);
-    }
-}
+STAGED_AVX2 static void step_f4_avx2(const char *stage, char *out, int piece, int R) { step_sized_avx2(stage, out, piece, R, 4); }
 STAGED_AVX2 static void step_u1_avx2(const char *stage, char *out, int piece, int R) { step_sized_avx2(stage, out, piece, R, 1); }
 STAGED_AVX2 static void step_u2_avx2(const char *stage, char *out, int piece, int R) { step_sized_avx2(stage, out, piece, R, 2); }
 #endif
@@ -433,11 +431,11 @@ static inline __attribute__((always_inline)) void staged_sized(const char *const
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, step, stream);
 }
 
-// The step of 1- and 2-byte elements: its AVX2 build where the CPU has it and it is allowed, else
-// none (the 16-byte blocks of step_blocks).
+// The step of 1-, 2- and 4-byte elements: its AVX2 build where the CPU has it and it is allowed,
+// else none (the 16-byte blocks of step_blocks).
 static step_function *narrow_step(ptrdiff_t E) {
 #if defined(__x86_64__)
-    if (rl_avx2_narrow_kernels()) return E == 1 ? step_u1_avx2 : step_u2_avx2;
+    if (rl_avx2_narrow_kernels()) return E == 1 ? step_u1_avx2 : E == 2 ? step_u2_avx2 : step_f4_avx2;
 #endif
     (void)E;
     return 0;
@@ -470,7 +468,7 @@ static void staged(const char *const *srows, const char *src, ptrdiff_t src_alon
     switch (E) {
     case 1: staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 1, narrow_step(1), 1); break;
     case 2: staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 2, narrow_step(2), 1); break;
-    case 4: staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, rl_avx2_narrow_kernels() ? step_f4_avx2 : 0, 1); break;
+    case 4: staged_sized(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 4, narrow_step(4), 1); break;
     case 8: wide_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 8); break;
     default: wide_staged(srows, src, src_along, drows, dst, dst_across, along_n, across_n, 16); break;
     }
@@ -512,12 +510,12 @@ static inline __attribute__((always_inline)) skewed_row skewed_row_at(char *dst,
     return (skewed_row){at, at - skew, kept, skew};
 }
 
-// With AVX2, rows of 4- and 8-byte elements (which start a whole number of dwords into their lines),
-// and of 2-byte ones (see below), take their two or four lines from aligned loads instead of join_step_lines' unaligned ones (below):
-// the carry and the step as 32-byte parts (six, or ten for four-line steps), each 32-byte piece of
-// the lines joined from the two parts it spans, both rotated by the row's dword offset (vpermd) and
-// blended. The unaligned loads cost a
-// fifth of the walk on an AMD EPYC (Zen 3): a timing-only build with them aligned (the same
+// With AVX2, rows of 4- and 8-byte elements (which start a whole number of dwords into their
+// lines), and of 2-byte ones (see below), take their two or four lines from aligned loads instead
+// of join_step_lines' unaligned ones (below): the carry and the step as 32-byte parts (six, or ten
+// for four-line steps), each 32-byte piece of the lines joined from the two parts it spans, both
+// rotated by the row's dword offset (vpermd) and blended. The unaligned loads cost a fifth of the
+// walk on an AMD EPYC (Zen 3): a timing-only build with them aligned (the same
 // instructions, wrong bytes) ran f4 4097x4096 1.21-1.25x as fast, and an AVX2 build of the same
 // unaligned loads no faster (0.98-1.06x).
 // Benchmarks/ab-tiles.c, 2 threads, 9-13 repetitions, B/A: f4 4097x4096 1.14 (one thread 1.22),
@@ -751,7 +749,7 @@ static int staged_skewed(const char *src, ptrdiff_t src_along, char *dst, ptrdif
     switch (E) {
     case 1: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 1, step_u1_avx2, 1, before, after); break;
     case 2: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 2, step_u2_avx2, 1, before, after); break;
-    case 4: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 4, rl_avx2_narrow_kernels() ? step_f4_avx2 : 0, 1, before, after); break;
+    case 4: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 4, narrow_step(4), 1, before, after); break;
     case 8: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 8, 0, 1, before, after); break;
     default: skewed_sized(src, src_along, dst, dst_across, along_n, across_n, 16, 0, 1, before, after); break;
     }

@@ -1415,8 +1415,8 @@ final class EngineTests: XCTestCase {
     func testStagedWalkOfFourByteSourceRowsHalfKiBApartMatchesTheReference() throws {
         // Without the AVX-512 walks, plain 4-byte tiles whose source rows lie a multiple of 512 bytes
         // (but not of 1 KiB) apart take the staggered staged walk rather than the row walk: source
-        // rows of 1536 bytes (3 x 512, destination rows of 2320 elements past whole lines by none) and
-        // of 4608 bytes (9 x 512, destination rows of 75 elements, inside lines: the skewed form);
+        // rows of 1536 bytes (3 x 512) into aligned destination rows of 2320 elements, and of 4608
+        // bytes (9 x 512) into destination rows of 75 and 301 elements (inside lines: the skewed form);
         // tiles of whole steps and tiles with tails; one and two threads; AVX2 on and off.
         try Self.withEachBuildWithoutAVX512 { avx2 in
             for (rows, columns) in [(2320, 384), (75, 1152), (301, 1152)] {
@@ -1527,8 +1527,8 @@ final class EngineTests: XCTestCase {
         // Without the AVX-512 walks, plain 2-, 4- and 8-byte tiles whose source rows lie within a line
         // of a multiple of 4 KiB (4096 and 4104 or 4108 bytes apart here) take the staged walk with
         // four lines of each destination row per step (256 / E source rows; for 4-byte tiles the
-        // plain walk instead of the staggered one): into aligned rows (704, 1344, 2688 bytes) and rows that start
-        // inside lines (323 elements; where tiles share a row's line, the flags that give it one
+        // plain walk instead of the staggered one): into aligned rows (704, 1344, 2688 bytes) and rows
+        // that start inside lines (323 elements; where tiles share a row's line, the flags that give it one
         // writer follow the four-line steps); tiles of whole steps and with a tail of part of a step
         // and of part of a line, the plane's last tile along too short for a four-line step (72 rows
         // of 352, 36 and 16 of 336: two lines a row, for 4-byte tiles the staggered walk); one and
