@@ -54,8 +54,15 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) voi
     const ptrdiff_t src_row = src_along * E, dst_row = dst_across * E;
     const ptrdiff_t along_full = along_n - along_n % N, across_full = across_n - across_n % N;
     const ptrdiff_t along_lines = along_full - along_full % line, steps = along_lines / line;
-    // The slots, with a line of margin on both sides for the joins' loads (masked off).
-    _Alignas(64) char ring[64 + JOIN_SLOTS * 16 * 64 + 64];
+    // The slots, with a line of margin on both sides for the joins' loads (masked off), at the
+    // start of a 4 KiB page. Where the ring lies within its page set this walk's speed, and on the
+    // stack that was up to the callers' frames. AMD EPYC Zen 3, 2 threads, Benchmarks/ab-tiles.c,
+    // the ring moved in steps of 256 bytes: at 1536-1792 bytes into a page u2 7263x7265, 5001x3003
+    // and 2321x3001 ran 0.61-0.69x, elsewhere even (whatever the place of leading_ones); the walk's
+    // frame moved down by 448-768 bytes (an alloca before it) 0.63-0.71x, with the period 4 KiB;
+    // and Transpose.c built with -O3, whose rl_transpose_tile frame is 960 bytes smaller, 0.61x.
+    // Page-aligned, every frame position measured even (0.90-1.10x, one measurement each).
+    _Alignas(4096) char ring[64 + JOIN_SLOTS * 16 * 64 + 64];
     char *slots = ring + 64;
     const int fetch_ahead = srows || (src_row & 63) != 0;
     for (ptrdiff_t b = 0; b < across_full; b += N) {
