@@ -7,9 +7,10 @@
 #
 #   Benchmarks/ab-tiles.sh -DFETCH_STEPS_AHEAD=4 && /tmp/ab-tiles 4 7263 7265 15
 set -e
-# The kernels are compiled as `swift build -c release` compiles the C target (`swift build -c release
-# -v` shows it): -O3 made the same source's joined row walk 1.3x slower than the engine's build (u2
-# 7263x7265, 2 threads: 12.0 against 15.9 GB/s), so -O3 builds measured something the engine does not run.
+# The kernels are compiled as `swift build -c release` compiles the C target (`swift build -c
+# release -v` shows it). At -O3 the same source's joined row walk ran 1.3x slower than the engine's
+# build (u2 7263x7265, 2 threads: 12.0 against 15.9 GB/s), so -O3 builds measured something the
+# engine does not run (docs/performance.md, thirty-fourth session).
 cflags="-O2 -fPIC -fno-omit-frame-pointer"
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${AB_TILES_BUILD:-/tmp/ab-tiles-build}
