@@ -59,9 +59,9 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) voi
     // stack that was up to the callers' frames. AMD EPYC Zen 3, 2 threads, Benchmarks/ab-tiles.c,
     // the ring moved through a page: 1472-1920 bytes into it u2 7263x7265 ran 0.64-0.73x (and
     // 5001x3003 and 2321x3001 alike at 1536 and 1792), elsewhere even (whatever the place of
-    // leading_ones); the walk's
-    // frame moved down by 448-768 bytes (an alloca before it) 0.63-0.71x, with the period 4 KiB;
-    // and Transpose.c built with -O3, whose rl_transpose_tile frame is 960 bytes smaller, 0.61x.
+    // leading_ones); the walk's frame moved down by 448-768 bytes (an alloca before it)
+    // 0.63-0.71x, with the period 4 KiB; and Transpose.c built with -O3, whose rl_transpose_tile
+    // frame is 960 bytes smaller, 0.61x.
     // Page-aligned, every frame position measured even (0.90-1.10x, one measurement each).
     _Alignas(4096) char ring[64 + JOIN_SLOTS * 16 * 64 + 64];
     char *slots = ring + 64;
