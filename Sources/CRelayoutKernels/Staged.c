@@ -701,6 +701,9 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
                     // threads, Benchmarks/ab-tiles.c, 13 repetitions, B/A: c16 7263x7265 1.13,
                     // 5001x3003 1.12, 2321x3001 1.08, 4097x4099 1.03 (clang -O3 inlines the call,
                     // which is why the -O3 builds ran them 1.11-1.17x faster than the engine's).
+                    // Only these: stream_step_skewed inlined for every size cost 1-byte rows
+                    // inside lines 0.94-0.96 (ab-tiles, 15 repetitions: u1 4097x4099, 7263x7265,
+                    // 4097x4096), whose steps are 16 KiB a call, not 512 bytes.
                     if (E == 16) join_step_lines(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4, R, stream, before, &fetch);
                     else stream_step_skewed(out, dst, dst_row, b, a * E, L, carry + (b - g) * 4, R, stream, before, &fetch);
                 }
