@@ -64,6 +64,14 @@ static inline ptrdiff_t staged_row_bytes(ptrdiff_t E, ptrdiff_t along_n, ptrdiff
     return STAGED_ROW_BYTES;
 }
 
+// Whether source rows `src_row` bytes apart put a step's lines into many L1 sets: rows 64 bytes or
+// more from a multiple of 1 KiB. Rows nearer share a few sets, and a step that reads them in place
+// (step_rows_avx2) loses the lines fetched ahead before it reads them; the stage keeps those.
+static inline int lines_spread_over_sets(ptrdiff_t src_row) {
+    const ptrdiff_t past_kib = src_row & 1023;
+    return past_kib >= 64 && past_kib <= 1024 - 64;
+}
+
 // The source lines of one step (source rows a..a+H-1 from byte `column`, one line each) into
 // `stage`, 64 bytes a row. Rows from their table where there is one (grouped tiles), else by stride.
 static inline __attribute__((always_inline)) void stage_lines(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t a,
@@ -385,12 +393,31 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
     // Sized for the widest step, so that they are no variable-length arrays before inlining.
     _Alignas(64) char stage[FOUR_LINE_STAGED_ROW_BYTES * 64];
     _Alignas(64) char out[FOUR_LINE_STAGED_ROW_BYTES * 64];
+    // 1-byte steps read the source rows straight into registers where their lines spread over the
+    // L1 sets (see lines_spread_over_sets), streamed or not; the stage only keeps rows that share
+    // sets apart. AMD EPYC Zen 3, Benchmarks/ab-tiles.c, 1024² tiles, B/A: streamed, 2 threads, 15
+    // repetitions: 4096x4160 1.12, 8192x3001 1.20, 4096x5000 1.21, 6144x4500 1.10 (one thread, 9:
+    // 1.13, 1.10, 1.12, 1.19); ordinary stores: 2048x2112 1.10, 2048x3000 1.02, 1024x5000 1.18,
+    // 3072x3500 1.13, 1536x1600 1.14. At rows near whole KiB it lost (4096², 4096x4099, 8192²:
+    // 0.54-0.70), as in the skewed walk.
+    const int direct = E == 1 && !srows && wide_step && lines_spread_over_sets(src_row);
     for (ptrdiff_t a = 0; a < along_steps; a += H) {
         for (ptrdiff_t b = 0; b < across_lines; b += L) {
-            stage_lines(srows, src, src_row, a, b * E, stage, H);
-            const step_fetch fetch = step_fetch_for(srows, src, src_row, a, b, 0, across_lines, along_steps, E, H);
-            if (wide_step) wide_step(stage, out, R, R);
-            else step_blocks(stage, out, E, R, R);
+            // The next steps' lines are requested after this one's are read (staged) or while they
+            // are (direct, whose step reads them as it goes).
+            step_fetch fetch;
+#if defined(__x86_64__)
+            if (direct) {
+                fetch = step_fetch_for(srows, src, src_row, a, b, 0, across_lines, along_steps, E, H);
+                step_rows_u1(src + a * src_row + b * E, src_row, out, R);
+            } else
+#endif
+            {
+                stage_lines(srows, src, src_row, a, b * E, stage, H);
+                fetch = step_fetch_for(srows, src, src_row, a, b, 0, across_lines, along_steps, E, H);
+                if (wide_step) wide_step(stage, out, R, R);
+                else step_blocks(stage, out, E, R, R);
+            }
             stream_rows(out, drows, dst, dst_row, b, a * E, L, R, R, stream, &fetch);
         }
     }
@@ -665,8 +692,7 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
     // 1.09, 2321x3001 1.10, 2320x8000 1.06, 43408x1216 1.07; rows near whole KiB lost (4097x4099,
     // source rows of 4099 bytes, 0.84: the 256 rows of a step share a few sets, and the lines
     // fetched ahead are gone before they are read).
-    const ptrdiff_t past_kib = src_row & 1023;
-    const int direct = E == 1 && stream && wide_step && past_kib >= 64 && past_kib <= 1024 - 64;
+    const int direct = E == 1 && stream && wide_step && lines_spread_over_sets(src_row);
     _Alignas(64) char stage[FOUR_LINE_STAGED_ROW_BYTES * 64];
     // The out rows, and the 63 bytes before them that stream_step_skewed's loads read.
     _Alignas(64) char out_and_margin[64 + FOUR_LINE_STAGED_ROW_BYTES * 64];

@@ -1728,11 +1728,12 @@ final class EngineTests: XCTestCase {
     func testStagedWalkWithOrdinaryStoresMatchesTheReference() throws {
         // Without the AVX-512 walks, 1-byte tiles that are not streamed take the staged walk with
         // ordinary stores where rows on either side lie within 16 bytes of a multiple of 1 KiB:
-        // aligned destination rows (source rows of 1 KiB and a byte), destination rows inside lines
-        // (the skewed form; rows of 643, and of 2 KiB and a byte); the engine's tiles and ones with
-        // tails; one and two threads; AVX2 on and off.
+        // aligned destination rows (source rows of 1 KiB and a byte, and of 1500 bytes, which the
+        // AVX2 steps read without their stage), destination rows inside lines (the skewed form; rows
+        // of 643, and of 2 KiB and a byte); the engine's tiles and ones with tails; one and two
+        // threads; AVX2 on and off.
         try Self.withEachBuildWithoutAVX512 { avx2 in
-            for (rows, columns) in [(640, 1025), (643, 1024), (2049, 300)] {
+            for (rows, columns) in [(640, 1025), (2048, 1500), (643, 1024), (2049, 300)] {
                 for tile in [(along: 1024, across: 1024), (along: 300, across: 200)] {
                     var tuning = CopyTuning.defaults
                     tuning.streamingThresholdBytes = Int.max
