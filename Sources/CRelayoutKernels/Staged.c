@@ -226,6 +226,10 @@ STAGED_AVX2 static void step_rows_u1(const char *rows, ptrdiff_t row_bytes, char
     if (R == FOUR_LINE_STAGED_ROW_BYTES) step_rows_avx2(rows, row_bytes, out, 1, FOUR_LINE_STAGED_ROW_BYTES);
     else step_rows_avx2(rows, row_bytes, out, 1, STAGED_ROW_BYTES);
 }
+STAGED_AVX2 static void step_rows_u2(const char *rows, ptrdiff_t row_bytes, char *out, int R) {
+    if (R == FOUR_LINE_STAGED_ROW_BYTES) step_rows_avx2(rows, row_bytes, out, 2, FOUR_LINE_STAGED_ROW_BYTES);
+    else step_rows_avx2(rows, row_bytes, out, 2, STAGED_ROW_BYTES);
+}
 // Each size of step and out row compiled on its own: (piece, R) is (R, R) or (64, R).
 STAGED_AVX2 static inline __attribute__((always_inline)) void step_sized_avx2(const char *stage, char *out, int piece, int R, const int E) {
     if (R == FOUR_LINE_STAGED_ROW_BYTES) {
@@ -393,14 +397,16 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
     // Sized for the widest step, so that they are no variable-length arrays before inlining.
     _Alignas(64) char stage[FOUR_LINE_STAGED_ROW_BYTES * 64];
     _Alignas(64) char out[FOUR_LINE_STAGED_ROW_BYTES * 64];
-    // 1-byte steps read the source rows straight into registers where their lines spread over the
-    // L1 sets (see lines_spread_over_sets), streamed or not; the stage only keeps rows that share
-    // sets apart. AMD EPYC Zen 3, Benchmarks/ab-tiles.c, 1024² tiles, B/A: streamed, 2 threads, 15
-    // repetitions: 4096x4160 1.12, 8192x3001 1.20, 4096x5000 1.21, 6144x4500 1.10 (one thread, 9:
-    // 1.13, 1.10, 1.12, 1.19); ordinary stores: 2048x2112 1.10, 2048x3000 1.02, 1024x5000 1.18,
-    // 3072x3500 1.13, 1536x1600 1.14. At rows near whole KiB it lost (4096², 4096x4099, 8192²:
-    // 0.54-0.70), as in the skewed walk.
-    const int direct = E == 1 && !srows && wide_step && lines_spread_over_sets(src_row);
+    // 1- and 2-byte steps read the source rows straight into registers where their lines spread
+    // over the L1 sets (see lines_spread_over_sets), streamed or not (only 1-byte tiles take this
+    // walk unstreamed); the stage only keeps rows that share sets apart. AMD EPYC Zen 3,
+    // Benchmarks/ab-tiles.c, B/A: u1 (1024² tiles) streamed, 2 threads, 15 repetitions: 4096x4160
+    // 1.12, 8192x3001 1.20, 4096x5000 1.21, 6144x4500 1.10 (one thread, 9: 1.13, 1.10, 1.12, 1.19);
+    // ordinary stores: 2048x2112 1.10, 2048x3000 1.02, 1024x5000 1.18, 3072x3500 1.13, 1536x1600
+    // 1.14. u2 (512² tiles), 2 threads, 15: 8192x3001 1.04, 4096x5000 1.08, 2048x6000 1.05,
+    // 6144x4500 1.09 (one thread, 9: 1.13, 1.06, 1.15, 1.13). At rows near whole KiB it lost (u1
+    // 4096², 4096x4099, 8192²: 0.54-0.70), as in the skewed walk.
+    const int direct = E <= 2 && !srows && wide_step && lines_spread_over_sets(src_row);
     for (ptrdiff_t a = 0; a < along_steps; a += H) {
         for (ptrdiff_t b = 0; b < across_lines; b += L) {
             // The next steps' lines are requested after this one's are read (staged) or while they
@@ -409,7 +415,8 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
 #if defined(__x86_64__)
             if (direct) {
                 fetch = step_fetch_for(srows, src, src_row, a, b, 0, across_lines, along_steps, E, H);
-                step_rows_u1(src + a * src_row + b * E, src_row, out, R);
+                if (E == 1) step_rows_u1(src + a * src_row + b * E, src_row, out, R);
+                else step_rows_u2(src + a * src_row + b * E, src_row, out, R);
             } else
 #endif
             {
