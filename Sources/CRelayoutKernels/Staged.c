@@ -72,6 +72,10 @@ static inline int lines_spread_over_sets(ptrdiff_t src_row) {
     return past_kib >= 64 && past_kib <= 1024 - 64;
 }
 
+// Whether a step of E-byte elements reads its source rows (`src_row` bytes apart) in place, where its
+// walk has AVX2 steps: 1- and 2-byte ones whose lines spread over the sets.
+static inline int reads_in_place(ptrdiff_t E, ptrdiff_t src_row) { return E <= 2 && lines_spread_over_sets(src_row); }
+
 // The source lines of one step (source rows a..a+H-1 from byte `column`, one line each) into
 // `stage`, 64 bytes a row. Rows from their table where there is one (grouped tiles), else by stride.
 static inline __attribute__((always_inline)) void stage_lines(const char *const *srows, const char *src, ptrdiff_t src_row, ptrdiff_t a,
@@ -406,7 +410,7 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
     // 1.14. u2 (512² tiles), 2 threads, 15: 8192x3001 1.04, 4096x5000 1.08, 2048x6000 1.05,
     // 6144x4500 1.09 (one thread, 9: 1.13, 1.06, 1.15, 1.13). At rows near whole KiB it lost (u1
     // 4096², 4096x4099, 8192²: 0.54-0.70), as in the skewed walk.
-    const int direct = E <= 2 && !srows && wide_step && lines_spread_over_sets(src_row);
+    const int direct = !srows && wide_step && reads_in_place(E, src_row);
     for (ptrdiff_t a = 0; a < along_steps; a += H) {
         for (ptrdiff_t b = 0; b < across_lines; b += L) {
             // The next steps' lines are requested after this one's are read (staged) or while they
@@ -692,14 +696,15 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
     // planner asks only then, see rl_staged_skewed_line_sides); else this tile writes its bytes of
     // them, which the tile after then writes too, with the same values, rather than none.
     const int leave = after && along_steps == along_n;
-    // Streamed 1-byte steps read the source rows straight into registers where their lines spread
-    // over the L1 sets (rows 64 bytes or more from a multiple of 1 KiB), without the stage
-    // (step_rows_avx2); those with ordinary stores, not measured so, keep it.
-    // AMD EPYC Zen 3, 2 threads, Benchmarks/ab-tiles.c, 1024² tiles, 11 repetitions, B/A: 7263x7265
-    // 1.09, 2321x3001 1.10, 2320x8000 1.06, 43408x1216 1.07; rows near whole KiB lost (4097x4099,
-    // source rows of 4099 bytes, 0.84: the 256 rows of a step share a few sets, and the lines
-    // fetched ahead are gone before they are read).
-    const int direct = E == 1 && stream && wide_step && lines_spread_over_sets(src_row);
+    // Streamed 1- and 2-byte steps read the source rows straight into registers where their lines
+    // spread over the L1 sets (rows 64 bytes or more from a multiple of 1 KiB), without the stage
+    // (step_rows_avx2); 1-byte ones with ordinary stores keep it (ab-tiles 0.77-1.26, no direction).
+    // AMD EPYC Zen 3, 2 threads, Benchmarks/ab-tiles.c, 1024² tiles, 11 repetitions, B/A: u1
+    // 7263x7265 1.09, 2321x3001 1.10, 2320x8000 1.06, 43408x1216 1.07; rows near whole KiB lost
+    // (4097x4099, source rows of 4099 bytes, 0.84: the 256 rows of a step share a few sets, and the
+    // lines fetched ahead are gone before they are read). 2-byte tiles come here from the joined row
+    // walk (see rl_staged_skewed_reads_in_place).
+    const int direct = stream && wide_step && reads_in_place(E, src_row);
     _Alignas(64) char stage[FOUR_LINE_STAGED_ROW_BYTES * 64];
     // The out rows, and the 63 bytes before them that stream_step_skewed's loads read.
     _Alignas(64) char out_and_margin[64 + FOUR_LINE_STAGED_ROW_BYTES * 64];
@@ -723,7 +728,8 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
                 for (ptrdiff_t b = g; b < g_end; b += L) {
                     const step_fetch fetch = step_fetch_for(0, src, src_row, a, b, g, g_end, along_steps, E, H);
                     if (direct) {
-                        step_rows_u1(src + a * src_row + b * E, src_row, out, R);
+                        if (E == 1) step_rows_u1(src + a * src_row + b * E, src_row, out, R);
+                        else step_rows_u2(src + a * src_row + b * E, src_row, out, R);
                     } else {
                         stage_lines(0, src, src_row, a, b * E, stage, H);
                         if (wide_step) wide_step(stage, out, R, R);
@@ -803,6 +809,16 @@ static int staged_applies(ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
     return E >= 1 && E <= 16 && (E & (E - 1)) == 0 && along_n >= STAGED_ROW_BYTES / E && across_n >= 64 / E;
 }
 
+int rl_staged_skewed_reads_in_place(ptrdiff_t src_along, ptrdiff_t element_size) {
+#if defined(__x86_64__)
+    return reads_in_place(element_size, src_along * element_size) && rl_avx2_narrow_kernels();
+#else
+    (void)src_along;
+    (void)element_size;
+    return 0;
+#endif
+}
+
 int rl_staged_skewed_line_sides(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                 ptrdiff_t element_size) {
     const ptrdiff_t E = element_size;
@@ -840,6 +856,11 @@ int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdi
 }
 #else
 void rl_set_avx2_allowed(int allowed) { (void)allowed; }
+
+int rl_staged_skewed_reads_in_place(ptrdiff_t src_along, ptrdiff_t element_size) {
+    (void)src_along; (void)element_size;
+    return 0;
+}
 
 int rl_staged_skewed_line_sides(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                 ptrdiff_t element_size) {

@@ -251,7 +251,8 @@ static int four_byte_source_rows_in_eight_sets(ptrdiff_t src_along, ptrdiff_t el
 static int joined_rows_walk(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t element_size, int flags) {
     return (flags & RL_TRANSPOSE_STREAMING) && (flags & RL_TRANSPOSE_WIDE) && rows_inside_lines_at(dst, dst_across, element_size) &&
            element_size == 2 && !rl_staged_at_any_stride(element_size, flags) && !rl_avx512_walks() &&
-           !near_whole_kib(src_along * element_size) && !near_whole_kib(dst_across * element_size);
+           !near_whole_kib(src_along * element_size) && !near_whole_kib(dst_across * element_size) &&
+           !rl_staged_skewed_reads_in_place(src_along, element_size);
 }
 
 // The sides of RL_TRANSPOSE_LINES_BEFORE / _AFTER a tile can take: where rl_transpose_tile, without
@@ -322,7 +323,14 @@ void rl_transpose_tile(const void *src, ptrdiff_t src_along, void *dst, ptrdiff_
     // Zen 3, 2 threads, alternating rounds: u2 43408x1216 1.14-1.56x GB/s, 59x2320x384:0,2,1
     // 1.11-1.32x, 2320x59x384:2,1,0 1.08-1.13x, 7263x7265 1.20-1.26x; with rows near whole KiB it
     // lost (4097x4099 0.83x: the strip's rows share a few cache sets), as it did for 4- to 16-byte
-    // elements (7263x7265 and 2321x3001: f4 0.74x, f8 0.62-0.69x, c16 0.64x).
+    // elements (7263x7265 and 2321x3001: f4 0.74x, f8 0.62-0.69x, c16 0.64x). Since the staged
+    // walk reads 2-byte source rows in place where their lines spread over the L1 sets (rows 64 bytes
+    // or more from a multiple of 1 KiB; rl_staged_skewed_reads_in_place), those tiles take it instead:
+    // Benchmarks/ab-tiles.c, 15 repetitions, B/A (one thread, 9): 7263x7265 1.31 (1.15), 5001x3003
+    // 1.12 (1.13), 2321x3001 1.26 (1.31), 43408x1216 1.02 (0.82, middle half 0.96-1.07), 2320x59000
+    // 0.99 (1.15); `relayout bench`, alternating rounds (5, then 7): 7263x7265 0.95x / 1.05x,
+    // 5001x3003 1.08x / 1.21x, 43408x1216 1.10x / 1.04x, 59x2320x384:0,2,1 1.09x, 2320x59x384:2,1,0
+    // 1.16x. The joined walk keeps source rows 16 to 63 bytes from a multiple of 1 KiB.
     if (joined_rows_walk(src_along, dst, dst_across, element_size, flags) &&
         rl_transpose_tile_joined(src, src_along, dst, dst_across, along_n, across_n, element_size))
         return;

@@ -362,6 +362,11 @@ int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, pt
 int rl_staged_skewed_line_sides(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                 ptrdiff_t element_size);
 
+// Whether rl_transpose_tile_staged, streaming a tile of `element_size`-byte elements from source rows
+// `src_along` elements apart into rows inside lines, reads the source rows in place (1- and 2-byte
+// steps with AVX2, rows whose lines spread over the L1 sets) rather than through its stage.
+int rl_staged_skewed_reads_in_place(ptrdiff_t src_along, ptrdiff_t element_size);
+
 // The same through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n * E whole
 // lines): 1, or 0, having written nothing, where it does not apply.
 int rl_transpose_rows_staged(const char *const *srows, char *const *drows, ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t element_size);

@@ -1571,65 +1571,72 @@ final class EngineTests: XCTestCase {
                 let along = 512, across = Swift.max(2 * 64 / elementSize, 16) + 3, first = neighbours + 16, column = 5
                 let wholeLineRows = across - across % (64 / elementSize)
                 let least = first + along + neighbours
-                for planeRows in [least + 6, ((least * elementSize) / 1024 + 1) * 1024 / elementSize + 1] {
-                    let nearWholeKiB = planeRows > least + 6
-                    let columns = 200 + 3 * 64 / elementSize
-                    var rng = SeededGenerator(seed: UInt64(elementSize * 101 + planeRows))
-                    let source = (0..<(planeRows * columns * elementSize)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-                    let sentinel: UInt8 = 0xA5
-                    var destination = [UInt8](repeating: sentinel, count: columns * planeRows * elementSize + 64)
-                    let flags = Int32(RL_TRANSPOSE_STREAMING | RL_TRANSPOSE_WIDE | RL_TRANSPOSE_ROWS_BEFORE | RL_TRANSPOSE_ROWS_AFTER)
-                    source.withUnsafeBytes { src in
-                        destination.withUnsafeMutableBytes { dst in
-                            // A destination that starts 64-byte aligned, so rows start where their
-                            // element offsets say.
-                            let base = dst.baseAddress!.advanced(by: (64 - Int(bitPattern: dst.baseAddress!) % 64) % 64)
-                            let tile = base + (column * planeRows + first) * elementSize
-                            let lines = rl_transpose_tile_line_flags(columns, tile, planeRows, along, across, elementSize, flags, along, along)
-                            // The staged walk takes these tiles where it applies: with the AVX2 steps
-                            // for 1- and 2-byte ones, whose rows far from whole KiB take the joined walk;
-                            // its skewed form is built for x86-64 only.
-                            #if arch(x86_64)
-                            let staged = elementSize > 2 || (avx2 && (elementSize == 1 || nearWholeKiB))
-                            #else
-                            let staged = false
-                            #endif
-                            XCTAssertEqual(lines, staged ? Int32(RL_TRANSPOSE_LINES_BEFORE | RL_TRANSPOSE_LINES_AFTER) : 0,
-                                           "E=\(elementSize), rows of \(planeRows), avx2 \(avx2): line flags")
-                            rl_transpose_tile(src.baseAddress! + (first * columns + column) * elementSize, columns, tile, planeRows, along, across,
-                                              elementSize, flags | lines)
-                            rl_store_fence()
-                            let shift = base - dst.baseAddress!
-                            var wrong = 0, missing = 0, left = 0, unshared = 0
-                            for c in 0..<columns {
-                                // Row c's first and last lines, as byte offsets from `base`.
-                                let rowStart = (c * planeRows + first) * elementSize, rowEnd = rowStart + along * elementSize
-                                let firstLine = rowStart - rowStart % 64, lastLine = rowEnd - rowEnd % 64
-                                let shares = c >= column && c < column + wholeLineRows
-                                for r in 0..<planeRows {
-                                    let offset = (c * planeRows + r) * elementSize, at = shift + offset, from = (r * columns + c) * elementSize
-                                    var same = true, untouched = true
-                                    for k in 0..<elementSize {
-                                        same = same && dst[at + k] == source[from + k]
-                                        untouched = untouched && dst[at + k] == sentinel
-                                    }
-                                    let inside = c >= column && c < column + across && r >= first && r < first + along
-                                    let leaves = inside && shares && lines & Int32(RL_TRANSPOSE_LINES_AFTER) != 0 && offset >= lastLine
-                                    let takes = !inside && shares && lines & Int32(RL_TRANSPOSE_LINES_BEFORE) != 0 && r < first && offset >= firstLine
-                                    if leaves {
-                                        if !untouched { left += 1 }
-                                    } else if takes {
-                                        if !same { unshared += 1 }
-                                    } else if !same {
-                                        if inside { missing += 1 } else if !untouched { wrong += 1 }
+                // Source rows far from whole KiB (staged: read in place by 2-byte steps) and, for
+                // 2-byte tiles, 16 to 63 bytes past a multiple of 1 KiB (1040 bytes), which the
+                // joined walk takes.
+                for columns in elementSize == 2 ? [200 + 3 * 64 / elementSize, 520] : [200 + 3 * 64 / elementSize] {
+                    let pastKiB = (columns * elementSize) % 1024
+                    let sourceInPlace = elementSize <= 2 && pastKiB >= 64 && pastKiB <= 1024 - 64
+                    for planeRows in [least + 6, ((least * elementSize) / 1024 + 1) * 1024 / elementSize + 1] {
+                        let nearWholeKiB = planeRows > least + 6
+                        var rng = SeededGenerator(seed: UInt64(elementSize * 101 + planeRows))
+                        let source = (0..<(planeRows * columns * elementSize)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                        let sentinel: UInt8 = 0xA5
+                        var destination = [UInt8](repeating: sentinel, count: columns * planeRows * elementSize + 64)
+                        let flags = Int32(RL_TRANSPOSE_STREAMING | RL_TRANSPOSE_WIDE | RL_TRANSPOSE_ROWS_BEFORE | RL_TRANSPOSE_ROWS_AFTER)
+                        source.withUnsafeBytes { src in
+                            destination.withUnsafeMutableBytes { dst in
+                                // A destination that starts 64-byte aligned, so rows start where their
+                                // element offsets say.
+                                let base = dst.baseAddress!.advanced(by: (64 - Int(bitPattern: dst.baseAddress!) % 64) % 64)
+                                let tile = base + (column * planeRows + first) * elementSize
+                                let lines = rl_transpose_tile_line_flags(columns, tile, planeRows, along, across, elementSize, flags, along, along)
+                                // The staged walk takes these tiles where it applies: with the AVX2 steps
+                                // for 1- and 2-byte ones, whose rows far from whole KiB take the joined walk
+                                // unless the staged walk reads their source rows in place; its skewed form
+                                // is built for x86-64 only.
+                                #if arch(x86_64)
+                                let staged = elementSize > 2 || (avx2 && (elementSize == 1 || nearWholeKiB || sourceInPlace))
+                                #else
+                                let staged = false
+                                #endif
+                                XCTAssertEqual(lines, staged ? Int32(RL_TRANSPOSE_LINES_BEFORE | RL_TRANSPOSE_LINES_AFTER) : 0,
+                                               "E=\(elementSize), rows of \(planeRows), \(columns) columns, avx2 \(avx2): line flags")
+                                rl_transpose_tile(src.baseAddress! + (first * columns + column) * elementSize, columns, tile, planeRows, along, across,
+                                                  elementSize, flags | lines)
+                                rl_store_fence()
+                                let shift = base - dst.baseAddress!
+                                var wrong = 0, missing = 0, left = 0, unshared = 0
+                                for c in 0..<columns {
+                                    // Row c's first and last lines, as byte offsets from `base`.
+                                    let rowStart = (c * planeRows + first) * elementSize, rowEnd = rowStart + along * elementSize
+                                    let firstLine = rowStart - rowStart % 64, lastLine = rowEnd - rowEnd % 64
+                                    let shares = c >= column && c < column + wholeLineRows
+                                    for r in 0..<planeRows {
+                                        let offset = (c * planeRows + r) * elementSize, at = shift + offset, from = (r * columns + c) * elementSize
+                                        var same = true, untouched = true
+                                        for k in 0..<elementSize {
+                                            same = same && dst[at + k] == source[from + k]
+                                            untouched = untouched && dst[at + k] == sentinel
+                                        }
+                                        let inside = c >= column && c < column + across && r >= first && r < first + along
+                                        let leaves = inside && shares && lines & Int32(RL_TRANSPOSE_LINES_AFTER) != 0 && offset >= lastLine
+                                        let takes = !inside && shares && lines & Int32(RL_TRANSPOSE_LINES_BEFORE) != 0 && r < first && offset >= firstLine
+                                        if leaves {
+                                            if !untouched { left += 1 }
+                                        } else if takes {
+                                            if !same { unshared += 1 }
+                                        } else if !same {
+                                            if inside { missing += 1 } else if !untouched { wrong += 1 }
+                                        }
                                     }
                                 }
+                                let label = "E=\(elementSize), rows of \(planeRows), \(columns) columns, avx2 \(avx2)"
+                                XCTAssertEqual(missing, 0, "\(label): elements of the tile")
+                                XCTAssertEqual(wrong, 0, "\(label): elements beside the tile")
+                                XCTAssertEqual(left, 0, "\(label): elements left to the tile after")
+                                XCTAssertEqual(unshared, 0, "\(label): elements of the tile before in its rows' first lines")
                             }
-                            let label = "E=\(elementSize), rows of \(planeRows), avx2 \(avx2)"
-                            XCTAssertEqual(missing, 0, "\(label): elements of the tile")
-                            XCTAssertEqual(wrong, 0, "\(label): elements beside the tile")
-                            XCTAssertEqual(left, 0, "\(label): elements left to the tile after")
-                            XCTAssertEqual(unshared, 0, "\(label): elements of the tile before in its rows' first lines")
                         }
                     }
                 }
@@ -1681,13 +1688,16 @@ final class EngineTests: XCTestCase {
 
     func testJoinedRowWalkIntoRowsInsideLinesMatchesTheReference() throws {
         // Without the AVX-512 walks, streamed 2-byte tiles into rows that start inside lines, with
-        // strides on neither side near a multiple of 1 KiB, take the row walk with lines joined along
-        // each row (JoinedRows.c; with AVX2 off, the row walk's own stores): destination rows of an
-        // odd number of elements (every offset into their lines), and of 144 (offsets 0 and 32 only);
-        // tiles along of whole lines and with a tail of a block and some elements, whose last tiles
-        // are shorter than a line (no step at all); columns with a tail; one and two threads.
+        // strides on neither side within 16 bytes of a multiple of 1 KiB, take the row walk with
+        // lines joined along each row (JoinedRows.c; with AVX2 off, the row walk's own stores) where
+        // the staged walk would not read their source rows in place: source rows 16 to 63 bytes
+        // from a multiple of 1 KiB (970 and 1040 bytes here; those of 582 and 208 bytes go to the
+        // staged walk, in place). Destination rows of an odd number of elements (every offset into
+        // their lines), and of 144 (offsets 0 and 32 only); tiles along of whole lines and with a
+        // tail of a block and some elements, whose last tiles are shorter than a line (no step at
+        // all); columns with a tail; one and two threads.
         try Self.withEachBuildWithoutAVX512 { avx2 in
-            for (rows, columns) in [(32 * 5 + 3, 32 * 15 + 5), (144, 32 * 9 + 3), (32 * 21 + 11, 8 * 13)] {
+            for (rows, columns) in [(32 * 5 + 3, 32 * 15 + 5), (32 * 5 + 3, 520), (144, 32 * 9 + 3), (32 * 21 + 11, 8 * 13)] {
                 for tile in [(along: 4 * 32, across: 2 * 8), (along: 4 * 32 + 8 + 3, across: 3 * 8 + 5)] {
                     try Self.assertStreamedTransposeMatchesReference(rows: rows, columns: columns, elementSize: 2, tile: tile,
                                                                      seed: UInt64(rows * 7 + columns + tile.along), "joined, avx2 \(avx2)")
