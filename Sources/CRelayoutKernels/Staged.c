@@ -72,9 +72,10 @@ static inline int lines_spread_over_sets(ptrdiff_t src_row) {
     return past_kib >= 64 && past_kib <= 1024 - 64;
 }
 
-// Whether a step of E-byte elements reads its source rows (`src_row` bytes apart) in place, where its
-// walk has AVX2 steps: 1- and 2-byte ones whose lines spread over the sets.
-static inline int reads_in_place(ptrdiff_t E, ptrdiff_t src_row) { return E <= 2 && lines_spread_over_sets(src_row); }
+// Whether a step of E-byte elements reads its source rows (`src_row` bytes apart) in place
+// (step_in_place): 1- and 2-byte ones (where the walk has their AVX2 steps) and 8- and 16-byte ones,
+// whose lines spread over the sets. 4-byte tiles that spread take the staggered walk.
+static inline int reads_in_place(ptrdiff_t E, ptrdiff_t src_row) { return (E <= 2 || E >= 8) && lines_spread_over_sets(src_row); }
 
 // The source lines of one step (source rows a..a+H-1 from byte `column`, one line each) into
 // `stage`, 64 bytes a row. Rows from their table where there is one (grouped tiles), else by stride.
@@ -181,11 +182,15 @@ static inline __attribute__((always_inline)) void stream_rows(const char *out, c
 
 // N x N register blocks from the stage (rows 64 bytes apart) into the out buffer (rows R bytes
 // apart): H = piece / E stage rows, `piece` bytes of each out row.
-static inline __attribute__((always_inline)) void step_blocks(const char *stage, char *out, const int E, const int piece, const int R) {
+static inline __attribute__((always_inline)) void step_blocks_from(const char *rows, ptrdiff_t pitch, char *out, const int E, const int piece, const int R) {
     const ptrdiff_t N = 16 / E, L = 64 / E, H = piece / E;
     for (ptrdiff_t j = 0; j < L; j += N)
-        for (ptrdiff_t i = 0; i < H; i += N) block(stage + i * 64 + j * E, 64, out + j * R + i * E, R, E, 0);
+        for (ptrdiff_t i = 0; i < H; i += N) block(rows + i * pitch + j * E, pitch, out + j * R + i * E, R, E, 0);
 }
+static inline __attribute__((always_inline)) void step_blocks(const char *stage, char *out, const int E, const int piece, const int R) {
+    step_blocks_from(stage, 64, out, E, piece, R);
+}
+
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -234,6 +239,26 @@ STAGED_AVX2 static void step_rows_u2(const char *rows, ptrdiff_t row_bytes, char
     if (R == FOUR_LINE_STAGED_ROW_BYTES) step_rows_avx2(rows, row_bytes, out, 2, FOUR_LINE_STAGED_ROW_BYTES);
     else step_rows_avx2(rows, row_bytes, out, 2, STAGED_ROW_BYTES);
 }
+#endif
+
+// A full step read straight from its source rows (`row_bytes` apart) instead of the stage (see
+// reads_in_place): 1- and 2-byte ones through the AVX2 interleave, the others through the 16-byte
+// blocks.
+static inline __attribute__((always_inline)) void step_in_place(const char *rows, ptrdiff_t row_bytes, char *out, const int E, const int R) {
+#if defined(__x86_64__)
+    if (E == 1) {
+        step_rows_u1(rows, row_bytes, out, R);
+        return;
+    }
+    if (E == 2) {
+        step_rows_u2(rows, row_bytes, out, R);
+        return;
+    }
+#endif
+    step_blocks_from(rows, row_bytes, out, E, R, R);
+}
+
+#if defined(__x86_64__)
 // Each size of step and out row compiled on its own: (piece, R) is (R, R) or (64, R).
 STAGED_AVX2 static inline __attribute__((always_inline)) void step_sized_avx2(const char *stage, char *out, int piece, int R, const int E) {
     if (R == FOUR_LINE_STAGED_ROW_BYTES) {
@@ -401,29 +426,31 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
     // Sized for the widest step, so that they are no variable-length arrays before inlining.
     _Alignas(64) char stage[FOUR_LINE_STAGED_ROW_BYTES * 64];
     _Alignas(64) char out[FOUR_LINE_STAGED_ROW_BYTES * 64];
-    // 1- and 2-byte steps read the source rows straight into registers where their lines spread
-    // over the L1 sets (see lines_spread_over_sets), streamed or not (only 1-byte tiles take this
-    // walk unstreamed); the stage only keeps rows that share sets apart. AMD EPYC Zen 3,
+    // Steps read the source rows straight into registers where their lines spread over the L1 sets
+    // (see reads_in_place), streamed or not (only 1-byte tiles take this walk unstreamed); the stage
+    // only keeps rows that share sets apart. AMD EPYC Zen 3,
     // Benchmarks/ab-tiles.c, B/A: u1 (1024² tiles) streamed, 2 threads, 15 repetitions: 4096x4160
     // 1.12, 8192x3001 1.20, 4096x5000 1.21, 6144x4500 1.10 (one thread, 9: 1.13, 1.10, 1.12, 1.19);
     // ordinary stores: 2048x2112 1.10, 2048x3000 1.02, 1024x5000 1.18, 3072x3500 1.13, 1536x1600
     // 1.14. u2 (512² tiles), 2 threads, 15: 8192x3001 1.04, 4096x5000 1.08, 2048x6000 1.05,
     // 6144x4500 1.09 (one thread, 9: 1.13, 1.06, 1.15, 1.13). At rows near whole KiB it lost (u1
-    // 4096², 4096x4099, 8192²: 0.54-0.70), as in the skewed walk.
-    const int direct = !srows && wide_step && reads_in_place(E, src_row);
+    // 4096², 4096x4099, 8192²: 0.54-0.70), as in the skewed walk. 8- and 16-byte steps (16 and 8
+    // rows) read in place too, here and in the skewed walk, through the 16-byte blocks: ab-tiles,
+    // 2 threads, 15 repetitions, B/A: f8 7263x7265 1.10, 5001x3003 1.10, 2321x3001 1.08,
+    // 43408x1216 1.05, 3001x9000 1.13, 4096x5000 (aligned) 1.06; c16 1.13, 1.11, 1.05, 0.96, 1.15,
+    // 1.08. `relayout bench`, alternating rounds (5, then 7): f8 7263x7265 1.37x / 1.05x, 5001x3003
+    // 1.22x / 1.04x, c16 7263x7265 1.21x / 1.12x, 5001x3003 0.95x / 1.09x, 3001x9000 1.11x / 1.09x
+    // (f8 4096², not touched, 0.91x / 1.06x); TTC paired GB/s, two rounds: f8 0.995, c16 1.028.
+    const int direct = !srows && (E >= 8 || wide_step) && reads_in_place(E, src_row);
     for (ptrdiff_t a = 0; a < along_steps; a += H) {
         for (ptrdiff_t b = 0; b < across_lines; b += L) {
             // The next steps' lines are requested after this one's are read (staged) or while they
             // are (direct, whose step reads them as it goes).
             step_fetch fetch;
-#if defined(__x86_64__)
             if (direct) {
                 fetch = step_fetch_for(srows, src, src_row, a, b, 0, across_lines, along_steps, E, H);
-                if (E == 1) step_rows_u1(src + a * src_row + b * E, src_row, out, R);
-                else step_rows_u2(src + a * src_row + b * E, src_row, out, R);
-            } else
-#endif
-            {
+                step_in_place(src + a * src_row + b * E, src_row, out, E, R);
+            } else {
                 stage_lines(srows, src, src_row, a, b * E, stage, H);
                 fetch = step_fetch_for(srows, src, src_row, a, b, 0, across_lines, along_steps, E, H);
                 if (wide_step) wide_step(stage, out, R, R);
@@ -696,15 +723,16 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
     // planner asks only then, see rl_staged_skewed_line_sides); else this tile writes its bytes of
     // them, which the tile after then writes too, with the same values, rather than none.
     const int leave = after && along_steps == along_n;
-    // Streamed 1- and 2-byte steps read the source rows straight into registers where their lines
-    // spread over the L1 sets (rows 64 bytes or more from a multiple of 1 KiB), without the stage
-    // (step_rows_avx2); 1-byte ones with ordinary stores keep it (ab-tiles 0.77-1.26, no direction).
+    // Streamed steps read the source rows straight into registers where their lines spread over the
+    // L1 sets (rows 64 bytes or more from a multiple of 1 KiB), without the stage (step_in_place;
+    // 4-byte tiles take the staggered walk); 1-byte ones with ordinary stores keep it (ab-tiles
+    // 0.77-1.26, no direction). 8- and 16-byte steps: see staged_walk.
     // AMD EPYC Zen 3, 2 threads, Benchmarks/ab-tiles.c, 1024² tiles, 11 repetitions, B/A: u1
     // 7263x7265 1.09, 2321x3001 1.10, 2320x8000 1.06, 43408x1216 1.07; rows near whole KiB lost
     // (4097x4099, source rows of 4099 bytes, 0.84: the 256 rows of a step share a few sets, and the
     // lines fetched ahead are gone before they are read). 2-byte tiles come here from the joined row
     // walk (see rl_staged_skewed_reads_in_place).
-    const int direct = stream && wide_step && reads_in_place(E, src_row);
+    const int direct = stream && (E >= 8 || wide_step) && reads_in_place(E, src_row);
     _Alignas(64) char stage[FOUR_LINE_STAGED_ROW_BYTES * 64];
     // The out rows, and the 63 bytes before them that stream_step_skewed's loads read.
     _Alignas(64) char out_and_margin[64 + FOUR_LINE_STAGED_ROW_BYTES * 64];
@@ -728,8 +756,7 @@ static inline __attribute__((always_inline)) void staged_walk_skewed(const char 
                 for (ptrdiff_t b = g; b < g_end; b += L) {
                     const step_fetch fetch = step_fetch_for(0, src, src_row, a, b, g, g_end, along_steps, E, H);
                     if (direct) {
-                        if (E == 1) step_rows_u1(src + a * src_row + b * E, src_row, out, R);
-                        else step_rows_u2(src + a * src_row + b * E, src_row, out, R);
+                        step_in_place(src + a * src_row + b * E, src_row, out, E, R);
                     } else {
                         stage_lines(0, src, src_row, a, b * E, stage, H);
                         if (wide_step) wide_step(stage, out, R, R);
@@ -811,7 +838,7 @@ static int staged_applies(ptrdiff_t along_n, ptrdiff_t across_n, ptrdiff_t E) {
 
 int rl_staged_skewed_reads_in_place(ptrdiff_t src_along, ptrdiff_t element_size) {
 #if defined(__x86_64__)
-    return reads_in_place(element_size, src_along * element_size) && rl_avx2_narrow_kernels();
+    return element_size <= 2 && reads_in_place(element_size, src_along * element_size) && rl_avx2_narrow_kernels();
 #else
     (void)src_along;
     (void)element_size;
