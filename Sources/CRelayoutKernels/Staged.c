@@ -180,8 +180,8 @@ static inline __attribute__((always_inline)) void stream_rows(const char *out, c
     }
 }
 
-// N x N register blocks from the stage (rows 64 bytes apart) into the out buffer (rows R bytes
-// apart): H = piece / E stage rows, `piece` bytes of each out row.
+// N x N register blocks from `rows` (`pitch` bytes apart: the stage's 64, or source rows read in
+// place) into the out buffer (rows R bytes apart): H = piece / E rows, `piece` bytes of each out row.
 static inline __attribute__((always_inline)) void step_blocks_from(const char *rows, ptrdiff_t pitch, char *out, const int E, const int piece, const int R) {
     const ptrdiff_t N = 16 / E, L = 64 / E, H = piece / E;
     for (ptrdiff_t j = 0; j < L; j += N)
@@ -190,7 +190,6 @@ static inline __attribute__((always_inline)) void step_blocks_from(const char *r
 static inline __attribute__((always_inline)) void step_blocks(const char *stage, char *out, const int E, const int piece, const int R) {
     step_blocks_from(stage, 64, out, E, piece, R);
 }
-
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -426,9 +425,9 @@ static inline __attribute__((always_inline)) void staged_walk(const char *const 
     // Sized for the widest step, so that they are no variable-length arrays before inlining.
     _Alignas(64) char stage[FOUR_LINE_STAGED_ROW_BYTES * 64];
     _Alignas(64) char out[FOUR_LINE_STAGED_ROW_BYTES * 64];
-    // Steps read the source rows straight into registers where their lines spread over the L1 sets
-    // (see reads_in_place), streamed or not (only 1-byte tiles take this walk unstreamed); the stage
-    // only keeps rows that share sets apart. AMD EPYC Zen 3,
+    // Plain tiles' steps read the source rows straight into registers where their lines spread over
+    // the L1 sets (see reads_in_place), streamed or not (only 1-byte tiles take this walk
+    // unstreamed); the stage only keeps rows that share sets apart. AMD EPYC Zen 3,
     // Benchmarks/ab-tiles.c, B/A: u1 (1024² tiles) streamed, 2 threads, 15 repetitions: 4096x4160
     // 1.12, 8192x3001 1.20, 4096x5000 1.21, 6144x4500 1.10 (one thread, 9: 1.13, 1.10, 1.12, 1.19);
     // ordinary stores: 2048x2112 1.10, 2048x3000 1.02, 1024x5000 1.18, 3072x3500 1.13, 1536x1600

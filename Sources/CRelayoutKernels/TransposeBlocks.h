@@ -362,9 +362,10 @@ int rl_transpose_tile_staged(const void *src, ptrdiff_t src_along, void *dst, pt
 int rl_staged_skewed_line_sides(ptrdiff_t src_along, const void *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                 ptrdiff_t element_size);
 
-// Whether rl_transpose_tile_staged, streaming a tile of `element_size`-byte elements from source rows
-// `src_along` elements apart into rows inside lines, reads the source rows in place (1- and 2-byte
-// steps with AVX2, rows whose lines spread over the L1 sets) rather than through its stage.
+// Whether rl_transpose_tile_staged, streaming a tile of 1- or 2-byte elements from source rows
+// `src_along` elements apart into rows inside lines, reads the source rows in place (with its AVX2
+// steps, rows whose lines spread over the L1 sets) rather than through its stage; 0 for other sizes
+// (8- and 16-byte steps read in place too, but no other walk asks for them).
 int rl_staged_skewed_reads_in_place(ptrdiff_t src_along, ptrdiff_t element_size);
 
 // The same through row tables (grouped tiles; every drows[b] 64-byte aligned, along_n * E whole
