@@ -17,7 +17,9 @@
 // -DFETCH=1 fetches the next step's source lines into L2 a few at a time between the stores, as the
 // kernels do. -DSEQUENTIAL=1 keeps the step's shape (H x W bytes staged, W / E lines streamed) but
 // reads and writes each step's bytes as one contiguous stretch: what the step size costs without
-// the scatter of a transpose (docs/performance.md, twenty-first session).
+// the scatter of a transpose (docs/performance.md, twenty-first session). -DSEQUENTIAL_READS=1 or
+// -DSEQUENTIAL_WRITES=1 does so for one side only, so that the other side's scatter is what a run
+// measures (thirty-sixth session: on one thread the scattered reads alone cost as much as both).
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <stdio.h>
@@ -45,6 +47,12 @@
 #ifndef SEQUENTIAL
 #define SEQUENTIAL 0
 #endif
+#ifndef SEQUENTIAL_READS
+#define SEQUENTIAL_READS SEQUENTIAL
+#endif
+#ifndef SEQUENTIAL_WRITES
+#define SEQUENTIAL_WRITES SEQUENTIAL
+#endif
 // One line from s to d: into the stage (ordinary stores, s maybe unaligned) or streamed out of it.
 static inline void stage_line(char*d,const char*s){
 #if defined(__AVX512F__)
@@ -65,9 +73,9 @@ static long R,C,T,TH; static char *src,*dst; static atomic_long next;
 // Where step (a, c) reads row r and writes destination row d: as the walk lies, or (SEQUENTIAL) the
 // step's own contiguous stretch of H * W bytes.
 static const char*step_row(long a,long c,long r,long srow){
-  return SEQUENTIAL ? src+((a/H)*(C*E/W)+c/W)*H*W+r*W : src+(a+r)*srow+c; }
+  return SEQUENTIAL_READS ? src+((a/H)*(C*E/W)+c/W)*H*W+r*W : src+(a+r)*srow+c; }
 static char*step_line(long a,long c,long d,long drow){
-  return SEQUENTIAL ? dst+((a/H)*(C*E/W)+c/W)*H*W+d*H*E : dst+(c/E+d)*drow+a*E; }
+  return SEQUENTIAL_WRITES ? dst+((a/H)*(C*E/W)+c/W)*H*W+d*H*E : dst+(c/E+d)*drow+a*E; }
 static void tile(long ta,long tb){
   _Alignas(64) char st[H*W];
   const long srow=C*E+SKEW, drow=R*E;
@@ -99,5 +107,5 @@ int main(int argc,char**argv){
     M m[16]; t0=now(); for(int i=0;i<TH;i++){m[i].d=dst+bytes/TH*i;m[i].s=src+bytes/TH*i;m[i].n=bytes/TH; pthread_create(&th[i],0,mc,&m[i]);} for(int i=0;i<TH;i++) pthread_join(th[i],0); tm[rep]=now()-t0;
   }
   qsort(tb,9,8,cmp); qsort(tm,9,8,cmp);
-  printf("E=%d H=%d W=%d SKEW=%d FETCH=%d SEQUENTIAL=%d (%d dst rows x %d B) %ldx%ld T=%ld: walk %.1f GB/s, memcpy %.1f, ratio %.2f\n",E,H,W,SKEW,FETCH,SEQUENTIAL,W/E,H*E,R,C,T,2*bytes/tb[4]/1e9,2*bytes/tm[4]/1e9,tm[4]/tb[4]);
+  printf("E=%d H=%d W=%d SKEW=%d FETCH=%d SEQUENTIAL reads %d writes %d (%d dst rows x %d B) %ldx%ld T=%ld: walk %.1f GB/s, memcpy %.1f, ratio %.2f\n",E,H,W,SKEW,FETCH,SEQUENTIAL_READS,SEQUENTIAL_WRITES,W/E,H*E,R,C,T,2*bytes/tb[4]/1e9,2*bytes/tm[4]/1e9,tm[4]/tb[4]);
 }

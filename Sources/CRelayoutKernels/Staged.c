@@ -55,12 +55,22 @@ static inline int source_rows_near_whole_pages(ptrdiff_t src_row) {
 
 // The bytes a step writes into each destination row of a plain tile (source rows `src_row` bytes
 // apart) and of a grouped 1-, 2- or 4-byte one (`src_row` 0; grouped 8- and 16-byte ones see
-// wide_staged): four lines for 1-byte tiles and for the tiles of source_rows_near_whole_pages, with
-// rows enough along for one, else two. The walks below and the shared-line sides a tile can take
-// (rl_staged_skewed_line_sides) both go by it.
+// wide_staged): four lines for 1-byte tiles, grouped 4-byte ones and the tiles of
+// source_rows_near_whole_pages, with rows enough along for one, else two. The walks below and the
+// shared-line sides a tile can take (rl_staged_skewed_line_sides) both go by it.
+//
+// Grouped 4-byte tiles took two lines until the thirty-sixth session. What a step costs there is
+// its destination runs: Benchmarks/walk-pattern.c, f4 4096x4096, median ratio to memcpy over five
+// alternating rounds, one thread / two: 32 rows x 64 bytes a step (two lines into each destination
+// row) 0.81 / 0.92, the same with the destination written in order 1.05 / 1.16, with the source
+// read in order 0.78 / 0.74; 64 rows (four lines) 0.96 / 0.98. In the engine (AMD EPYC Zen 3, 2
+// threads, Benchmarks/alternate_cases.py, GB/s B/A over 5 and then 7 alternating rounds):
+// 28x352x28x4x48:4,0,3,2,1 1.27 / 1.19, 28x48x28x4x352:4,0,3,2,1 1.12 / 1.29,
+// 352x28x28x4x48:4,3,2,1,0 1.10 / 1.07, 48x28x28x28x48:4,3,2,1,0 1.07 / 1.11; the 608 x 96 family
+// (608x75x12x96:3,2,1,0, 75x608x12x96:3,0,2,1, 96x75x12x608:3,2,1,0) 0.93-1.08, even.
 static inline ptrdiff_t staged_row_bytes(ptrdiff_t E, ptrdiff_t along_n, ptrdiff_t src_row) {
     if (along_n < FOUR_LINE_STAGED_ROW_BYTES / E) return STAGED_ROW_BYTES;
-    if (E == 1 || (E <= 8 && src_row != 0 && source_rows_near_whole_pages(src_row))) return FOUR_LINE_STAGED_ROW_BYTES;
+    if (E == 1 || (E == 4 && src_row == 0) || (E <= 8 && src_row != 0 && source_rows_near_whole_pages(src_row))) return FOUR_LINE_STAGED_ROW_BYTES;
     return STAGED_ROW_BYTES;
 }
 
