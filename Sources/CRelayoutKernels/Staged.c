@@ -55,22 +55,13 @@ static inline int source_rows_near_whole_pages(ptrdiff_t src_row) {
 
 // The bytes a step writes into each destination row of a plain tile (source rows `src_row` bytes
 // apart) and of a grouped 1-, 2- or 4-byte one (`src_row` 0; grouped 8- and 16-byte ones see
-// wide_staged): four lines for 1-byte tiles, grouped 4-byte ones and the tiles of
-// source_rows_near_whole_pages, with rows enough along for one, else two. The walks below and the
-// shared-line sides a tile can take (rl_staged_skewed_line_sides) both go by it.
-//
-// Grouped 4-byte tiles took two lines until the thirty-sixth session. What a step costs there is
-// its destination runs: Benchmarks/walk-pattern.c, f4 4096x4096, median ratio to memcpy over five
-// alternating rounds, one thread / two: 32 rows x 64 bytes a step (two lines into each destination
-// row) 0.81 / 0.92, the same with the destination written in order 1.05 / 1.16, with the source
-// read in order 0.78 / 0.74; 64 rows (four lines) 0.96 / 0.98. In the engine (AMD EPYC Zen 3, 2
-// threads, Benchmarks/alternate_cases.py, GB/s B/A over 5 and then 7 alternating rounds):
-// 28x352x28x4x48:4,0,3,2,1 1.27 / 1.19, 28x48x28x4x352:4,0,3,2,1 1.12 / 1.29,
-// 352x28x28x4x48:4,3,2,1,0 1.10 / 1.07, 48x28x28x28x48:4,3,2,1,0 1.07 / 1.11; the 608 x 96 family
-// (608x75x12x96:3,2,1,0, 75x608x12x96:3,0,2,1, 96x75x12x608:3,2,1,0) 0.93-1.08, even.
+// wide_staged, grouped 4-byte ones at whole-KiB strides grouped_four_lines): four lines for 1-byte
+// tiles and for the tiles of source_rows_near_whole_pages, with rows enough along for one, else
+// two. The walks below and the shared-line sides a tile can take (rl_staged_skewed_line_sides)
+// both go by it.
 static inline ptrdiff_t staged_row_bytes(ptrdiff_t E, ptrdiff_t along_n, ptrdiff_t src_row) {
     if (along_n < FOUR_LINE_STAGED_ROW_BYTES / E) return STAGED_ROW_BYTES;
-    if (E == 1 || (E == 4 && src_row == 0) || (E <= 8 && src_row != 0 && source_rows_near_whole_pages(src_row))) return FOUR_LINE_STAGED_ROW_BYTES;
+    if (E == 1 || (E <= 8 && src_row != 0 && source_rows_near_whole_pages(src_row))) return FOUR_LINE_STAGED_ROW_BYTES;
     return STAGED_ROW_BYTES;
 }
 
@@ -496,10 +487,36 @@ void rl_set_avx2_allowed(int allowed) {
 // The walk with the step staged_row_bytes gives (four lines a destination row for 1-byte tiles that
 // have rows enough along for one, and for plain 2-, 4- and 8-byte ones with source rows near whole
 // pages; else two), each size compiled on its own.
+// Whether every row of a table lies a whole number of KiB from its first.
+static int rows_whole_kib_apart(const char *const *rows, ptrdiff_t n) {
+    for (ptrdiff_t r = 1; r < n; r++)
+        if (((rows[r] - rows[0]) & 1023) != 0) return 0;
+    return 1;
+}
+
+// Grouped 4-byte tiles whose source rows or destination rows all lie whole KiB apart (TTC's
+// 48 x 352 family) take four lines of each destination row per step, with rows enough along for
+// one; others keep two. What such a step costs is its destination runs: Benchmarks/walk-pattern.c,
+// f4 4096x4096 (rows whole KiB apart), median ratio to memcpy over five alternating rounds, one
+// thread / two: 32 rows x 64 bytes a step (two lines a destination row) 0.81 / 0.92, the same with
+// the destination written in order 1.05 / 1.16, with the source read in order 0.78 / 0.74; 64 rows
+// (four lines) 0.96 / 0.98. In the engine (AMD EPYC Zen 3, 2 threads, alternate_cases.py, 7
+// alternating rounds of one build with this rule on and off, GB/s on / off): 48x28x28x4x352:4,3,2,1,0
+// 1.14, 352x28x28x4x48:4,3,2,1,0 1.08, 28x352x28x4x48:4,0,3,2,1 1.25, 28x48x28x4x352:4,0,3,2,1 1.12,
+// 48x28x28x28x48:4,3,2,1,0 1.11 (ratio to memcpy 0.81-0.89 -> 0.98-1.04), while the grouped cases
+// it leaves alone read 0.91-1.04. Four lines for every grouped 4-byte tile (three runs between
+// builds): the 15 x 32 x 112 family 0.86-1.02, the 608 x 96 family (rows a multiple of 512 bytes
+// apart) 0.89-1.08.
+static int grouped_four_lines(ptrdiff_t E, ptrdiff_t along_n, ptrdiff_t across_n, const char *const *srows, char *const *drows) {
+    return E == 4 && along_n >= FOUR_LINE_STAGED_ROW_BYTES / E
+        && (rows_whole_kib_apart(srows, along_n) || rows_whole_kib_apart((const char *const *)drows, across_n));
+}
+
 static inline __attribute__((always_inline)) void staged_sized(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
                                                                 char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                                                 const int E, step_function *step, const int stream) {
-    if (staged_row_bytes(E, along_n, srows ? 0 : src_along * E) == FOUR_LINE_STAGED_ROW_BYTES)
+    if (staged_row_bytes(E, along_n, srows ? 0 : src_along * E) == FOUR_LINE_STAGED_ROW_BYTES
+        || (srows && grouped_four_lines(E, along_n, across_n, srows, drows)))
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, FOUR_LINE_STAGED_ROW_BYTES, step, stream);
     else
         staged_walk(srows, src, src_along, drows, dst, dst_across, along_n, across_n, E, STAGED_ROW_BYTES, step, stream);
@@ -520,8 +537,8 @@ static step_function *narrow_step(ptrdiff_t E) {
 // TTC's grouped tiles at whole-KiB strides, GB/s: c16 48x28x28x4x352:4,3,2,1,0 1.29x,
 // 28x48x28x4x352:4,0,3,2,1 1.25x, 28x48x28x28x48:4,0,3,2,1 1.11x, 352x28x28x4x48:4,3,2,1,0 1.08x;
 // f8 48x28x28x4x352:4,3,2,1,0 1.11x, 28x48x28x28x48:4,0,3,2,1 1.09x, 352x28x28x4x48:4,3,2,1,0
-// 1.08x. 4-byte ones measured even (0.99-1.05x) and eight lines a step slower (0.85-0.92x), so
-// they keep two, as plain tiles do.
+// 1.08x. 4-byte ones measured even then (0.99-1.05x; eight lines a step slower, 0.85-0.92x); they
+// take four only at whole-KiB strides (grouped_four_lines).
 static inline __attribute__((always_inline)) void wide_staged(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
                                                               char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n, const int E) {
     if (srows && along_n >= GROUPED_WIDE_STAGED_ROW_BYTES / E)
