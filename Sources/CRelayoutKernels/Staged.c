@@ -484,9 +484,6 @@ void rl_set_avx2_allowed(int allowed) {
 #endif
 }
 
-// The walk with the step staged_row_bytes gives (four lines a destination row for 1-byte tiles that
-// have rows enough along for one, and for plain 2-, 4- and 8-byte ones with source rows near whole
-// pages; else two), each size compiled on its own.
 // Whether every row of a table lies a whole number of KiB from its first.
 static int rows_whole_kib_apart(const char *const *rows, ptrdiff_t n) {
     for (ptrdiff_t r = 1; r < n; r++)
@@ -512,6 +509,10 @@ static int grouped_four_lines(ptrdiff_t E, ptrdiff_t along_n, ptrdiff_t across_n
         && (rows_whole_kib_apart(srows, along_n) || rows_whole_kib_apart((const char *const *)drows, across_n));
 }
 
+// The walk with the step staged_row_bytes or grouped_four_lines gives (four lines a destination row
+// for 1-byte tiles that have rows enough along for one, for plain 2-, 4- and 8-byte ones with source
+// rows near whole pages and for grouped 4-byte ones at whole-KiB strides; else two), each size
+// compiled on its own.
 static inline __attribute__((always_inline)) void staged_sized(const char *const *srows, const char *src, ptrdiff_t src_along, char *const *drows,
                                                                 char *dst, ptrdiff_t dst_across, ptrdiff_t along_n, ptrdiff_t across_n,
                                                                 const int E, step_function *step, const int stream) {
