@@ -53,24 +53,34 @@ static inline int source_rows_near_whole_pages(ptrdiff_t src_row) {
     return past <= 64 || past >= 4096 - 64;
 }
 
-// The bytes a step writes into each destination row of a plain tile (source rows `src_row` bytes
-// apart) and of a grouped 1-, 2- or 4-byte one (`src_row` 0; grouped 8- and 16-byte ones see
-// wide_staged, grouped 4-byte ones at whole-KiB strides grouped_four_lines): four lines for 1-byte
-// tiles and for the tiles of source_rows_near_whole_pages, with rows enough along for one, else
-// two. The walks below and the shared-line sides a tile can take (rl_staged_skewed_line_sides)
-// both go by it.
-static inline ptrdiff_t staged_row_bytes(ptrdiff_t E, ptrdiff_t along_n, ptrdiff_t src_row) {
-    if (along_n < FOUR_LINE_STAGED_ROW_BYTES / E) return STAGED_ROW_BYTES;
-    if (E == 1 || (E <= 8 && src_row != 0 && source_rows_near_whole_pages(src_row))) return FOUR_LINE_STAGED_ROW_BYTES;
-    return STAGED_ROW_BYTES;
-}
-
 // Whether source rows `src_row` bytes apart put a step's lines into many L1 sets: rows 64 bytes or
 // more from a multiple of 1 KiB. Rows nearer share a few sets, and a step that reads them in place
 // (step_rows_avx2) loses the lines fetched ahead before it reads them; the stage keeps those.
 static inline int lines_spread_over_sets(ptrdiff_t src_row) {
     const ptrdiff_t past_kib = src_row & 1023;
     return past_kib >= 64 && past_kib <= 1024 - 64;
+}
+
+// The bytes a step writes into each destination row of a plain tile (source rows `src_row` bytes
+// apart) and of a grouped 1-, 2- or 4-byte one (`src_row` 0; grouped 8- and 16-byte ones see
+// wide_staged, grouped 4-byte ones at whole-KiB strides grouped_four_lines): four lines for 1-byte
+// tiles, for the tiles of source_rows_near_whole_pages and for plain 2-byte ones whose source rows'
+// lines spread over the L1 sets, with rows enough along for one, else two. The walks below and the
+// shared-line sides a tile can take (rl_staged_skewed_line_sides) both go by it.
+//
+// Plain 2-byte tiles with spread source rows took two lines until the thirty-sixth session. Since
+// their steps read the source rows in place (reads_in_place), the writes are what a two-line step
+// waits on (see grouped_four_lines). AMD EPYC Zen 3, Benchmarks/ab-tiles.c, 2 threads, 11
+// repetitions, B/A: u2 7263x7265 1.15 and 1.09 (one thread 1.14), 5001x3003 1.18, 4096x5000 1.30,
+// 2321x3001 1.20, 43408x1216 1.13, 3001x9000 1.02. In the engine, one build with the rule switched
+// on and off, 7 alternating rounds, GB/s on / off: 7263x7265 1.14, 5001x3003 1.25, 43408x1216 1.04,
+// 1216x43408 1.00, TTC's 59x384x2320:0,2,1 1.01, 384x355x384:2,1,0 1.00 (4097x4099, untouched,
+// 0.95). 8-byte tiles so lost (ab-tiles 7263x7265 0.75, 5001x3003 0.78, 4096x5000 1.15) and keep two.
+static inline ptrdiff_t staged_row_bytes(ptrdiff_t E, ptrdiff_t along_n, ptrdiff_t src_row) {
+    if (along_n < FOUR_LINE_STAGED_ROW_BYTES / E) return STAGED_ROW_BYTES;
+    if (E == 1 || (E <= 8 && src_row != 0 && source_rows_near_whole_pages(src_row))) return FOUR_LINE_STAGED_ROW_BYTES;
+    if (E == 2 && src_row != 0 && lines_spread_over_sets(src_row)) return FOUR_LINE_STAGED_ROW_BYTES;
+    return STAGED_ROW_BYTES;
 }
 
 // Whether a step of E-byte elements reads its source rows (`src_row` bytes apart) in place
