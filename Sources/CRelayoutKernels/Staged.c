@@ -47,7 +47,8 @@ enum { GROUPED_WIDE_STAGED_ROW_BYTES = 256 };
 // 1.04, 4097x4099 1.10-1.15, 4097x4096 1.16, 2049x2051 1.03-1.15, 4096x2051 1.01. Elsewhere they
 // keep two (f4 source rows 388 to 3616 bytes past a multiple of 4 KiB: 7263x7265 0.85-0.88, 5000²
 // 0.85, 4097x5000 0.94, 4097x4500 0.94, 4097x7265 1.03, 4097x4200 1.10; u2 at every stride,
-// grouped tiles too, in the engine: 0.78-1.14x, even overall).
+// grouped tiles too, in the engine: 0.78-1.14x, even overall; plain u2 tiles whose source rows
+// spread over the L1 sets take four since their steps read in place, see staged_row_bytes).
 static inline int source_rows_near_whole_pages(ptrdiff_t src_row) {
     const ptrdiff_t past = src_row & 4095;
     return past <= 64 || past >= 4096 - 64;
@@ -76,6 +77,9 @@ static inline int lines_spread_over_sets(ptrdiff_t src_row) {
 // on and off, 7 alternating rounds, GB/s on / off: 7263x7265 1.14, 5001x3003 1.25, 43408x1216 1.04,
 // 1216x43408 1.00, TTC's 59x384x2320:0,2,1 1.01, 384x355x384:2,1,0 1.00 (4097x4099, untouched,
 // 0.95). 8-byte tiles so lost (ab-tiles 7263x7265 0.75, 5001x3003 0.78, 4096x5000 1.15) and keep two.
+// Where the walk has no AVX2 step, such tiles go through the stage with four lines, which measured
+// even against two before the in-place reads (see FOUR_LINE_STAGED_ROW_BYTES's figures); the rule
+// does not ask which, so that a tile's line sides and its walk always agree.
 static inline ptrdiff_t staged_row_bytes(ptrdiff_t E, ptrdiff_t along_n, ptrdiff_t src_row) {
     if (along_n < FOUR_LINE_STAGED_ROW_BYTES / E) return STAGED_ROW_BYTES;
     if (E == 1 || (E <= 8 && src_row != 0 && source_rows_near_whole_pages(src_row))) return FOUR_LINE_STAGED_ROW_BYTES;
