@@ -19,7 +19,8 @@
 // reads and writes each step's bytes as one contiguous stretch: what the step size costs without
 // the scatter of a transpose (docs/performance.md, twenty-first session). -DSEQUENTIAL_READS=1 or
 // -DSEQUENTIAL_WRITES=1 does so for one side only, so that the other side's scatter is what a run
-// measures (thirty-sixth session: on one thread the scattered reads alone cost as much as both).
+// measures (thirty-sixth session: for f4 steps of 32 rows, two lines into each destination row,
+// the scattered writes alone cost as much as both; for 64-row steps the reads bound it).
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <stdio.h>
